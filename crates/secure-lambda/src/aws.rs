@@ -1,0 +1,122 @@
+//! AWS SDK set-up shared by every binary, and one classification of SDK errors.
+//!
+//! The same code serves a real account and the local stack: `AWS_ENDPOINT_URL` (read by the SDK
+//! itself) is the only difference.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::secrets::Transient;
+
+/// Connect timeout of every AWS call: Lambda and the AWS endpoints share a region.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Budget of one attempt; the SDK's standard retry (3 attempts) runs inside the operation budget.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Budget of one operation, retries included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Loads the SDK configuration once per execution environment, with explicit timeouts.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// What kind of failure an SDK error is, independent of the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureKind {
+    NotFound,
+    AccessDenied,
+    Transient(Transient),
+    Other,
+}
+
+/// An SDK error reduced to what callers act on. `detail` holds the AWS error code and message,
+/// which never carry secret values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsFailure {
+    pub kind: FailureKind,
+    pub code: Option<String>,
+    pub detail: String,
+}
+
+const NOT_FOUND_CODES: &[&str] = &[
+    "ResourceNotFoundException",
+    "ParameterNotFound",
+    "ParameterVersionNotFound",
+    "NotFoundException",
+    "UserNotFoundException",
+];
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "NotAuthorizedException",
+];
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "LimitExceededException",
+];
+
+/// Classifies an SDK error of any service.
+pub fn classify<E>(error: &SdkError<E, HttpResponse>) -> AwsFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = error.code().map(str::to_owned);
+    let message = error.message().unwrap_or_default();
+    let detail = match &code {
+        Some(code) if message.is_empty() => code.clone(),
+        Some(code) => format!("{code}: {message}"),
+        None => describe_transport(error),
+    };
+    let kind = match error {
+        SdkError::TimeoutError(_) => FailureKind::Transient(Transient::Timeout),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => FailureKind::Transient(Transient::Timeout),
+        SdkError::DispatchFailure(_) => FailureKind::Transient(Transient::Network),
+        SdkError::ResponseError(_) => FailureKind::Transient(Transient::ServerError),
+        SdkError::ServiceError(context) => {
+            let status = context.raw().status().as_u16();
+            match code.as_deref() {
+                Some(c) if NOT_FOUND_CODES.contains(&c) => FailureKind::NotFound,
+                Some(c) if ACCESS_DENIED_CODES.contains(&c) => FailureKind::AccessDenied,
+                Some(c) if THROTTLING_CODES.contains(&c) => FailureKind::Transient(Transient::Throttled),
+                _ if status == 429 => FailureKind::Transient(Transient::Throttled),
+                _ if status >= 500 => FailureKind::Transient(Transient::ServerError),
+                _ if status == 403 => FailureKind::AccessDenied,
+                _ => FailureKind::Other,
+            }
+        }
+        _ => FailureKind::Other,
+    };
+    AwsFailure { kind, code, detail }
+}
+
+fn describe_transport<E>(error: &SdkError<E, HttpResponse>) -> String {
+    match error {
+        SdkError::TimeoutError(_) => "the request timed out".to_owned(),
+        SdkError::DispatchFailure(_) => "the request could not be sent (connection failed)".to_owned(),
+        SdkError::ResponseError(_) => "the response could not be read".to_owned(),
+        SdkError::ConstructionFailure(_) => "the request could not be built".to_owned(),
+        _ => "unexpected SDK error".to_owned(),
+    }
+}

@@ -1,0 +1,21 @@
+//! The shared library of the secure Lambda suite.
+//!
+//! - [`secrets`]: Secrets Manager and Parameter Store behind a per-environment cache, values held
+//!   as secret types;
+//! - [`envelope`]: the two invocation shapes (direct and HTTP) and the matching responses;
+//! - [`error`]: the one error body every function returns;
+//! - [`config`]: configuration from environment variables, validated once;
+//! - [`aws`]: SDK configuration with explicit timeouts, and SDK error classification;
+//! - [`telemetry`]: JSON logs and CloudWatch Embedded Metric Format.
+
+pub mod aws;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod secrets;
+pub mod telemetry;
+
+pub use error::ApiError;
+
+/// The marker that stands where a secret value was removed from a response.
+pub const REDACTED: &str = "[REDACTED]";

@@ -1,0 +1,39 @@
+//! Secrets Manager and Parameter Store access with a per-environment cache.
+//!
+//! - [`value`]: the secret types values travel in (redacted `Debug`, zeroized on drop);
+//! - [`source`]: the ports (`SecretSource`, `ParameterSource`) and their errors;
+//! - [`aws`] / [`memory`]: the AWS SDK adapters and in-memory fakes of those ports;
+//! - [`cache`]: TTL, single flight, stale-on-failure with backoff, negative caching;
+//! - [`store`]: [`SecretStore`], what functions use;
+//! - [`metrics`]: hit/miss/stale/call counters and their EMF form.
+
+pub mod aws;
+pub mod cache;
+pub mod memory;
+pub mod metrics;
+pub mod source;
+pub mod store;
+pub mod value;
+
+pub use cache::{CachePolicy, Origin, ReadOptions};
+pub use metrics::{CacheCounters, CacheMetrics};
+pub use source::{ParameterBatch, ParameterSource, Resource, SecretError, SecretSource, Transient};
+pub use store::SecretStore;
+pub use value::{
+    Parameter, ParameterKind, SecretJson, SecretRequest, SecretVersion, VersionSelector, AWS_CURRENT, AWS_PENDING,
+    AWS_PREVIOUS,
+};
+
+/// The store wired to the AWS SDK.
+pub type AwsSecretStore = SecretStore<aws::AwsSecrets, aws::AwsParameters>;
+
+impl AwsSecretStore {
+    /// A store over Secrets Manager and Parameter Store clients built from `sdk_config`.
+    pub fn from_sdk_config(sdk_config: &aws_config::SdkConfig, policy: CachePolicy) -> Self {
+        SecretStore::new(
+            aws::AwsSecrets::new(aws_sdk_secretsmanager::Client::new(sdk_config)),
+            aws::AwsParameters::new(aws_sdk_ssm::Client::new(sdk_config)),
+            policy,
+        )
+    }
+}

@@ -1,0 +1,55 @@
+//! Logging and metrics set-up shared by every function.
+//!
+//! Logs are JSON lines on stdout (what CloudWatch Logs and Lambda's JSON log format expect), one
+//! per event, with the fields of the current span (the runtime's span carries the request id).
+//! The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else
+//! `RUST_LOG`, else `INFO`. Metrics are CloudWatch Embedded Metric Format documents, each on a
+//! line of its own so that CloudWatch extracts them.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+
+/// The CloudWatch namespace of every metric the suite emits.
+pub const METRICS_NAMESPACE: &str = "SecureLambdaSuite";
+
+/// Installs the JSON subscriber. Calling it twice is harmless (the second call does nothing).
+pub fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "INFO".to_owned());
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .parse_lossy(level.to_ascii_lowercase());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(true)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// Milliseconds since the Unix epoch, for EMF timestamps.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Writes one EMF document as its own stdout line.
+pub fn emit_metrics(document: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    // A metrics line that cannot be written is dropped: losing a metric must not fail an invocation.
+    let _ = writeln!(out, "{document}");
+}
+
+/// The function name Lambda gives the environment (or `local` outside Lambda).
+pub fn function_name() -> String {
+    std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned())
+}
