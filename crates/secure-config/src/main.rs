@@ -1,1 +1,34 @@
-fn main(){}
+//! `secure-config`: database credentials (password never returned), app config and feature
+//! flags, read through the cached secret store. `main` only wires; see [`handler`].
+
+// The runtime's future nests the SDK's deep futures; the default limit is too low to lay it out.
+#![recursion_limit = "256"]
+
+mod config;
+mod handler;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use secure_lambda::secrets::{AwsSecretStore, MetricsReporter};
+use secure_lambda::{aws, telemetry};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_logging();
+    let config = config::Config::from_env()?;
+    let sdk_config = aws::load_sdk_config().await;
+    let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
+    let function = handler::SecureConfig::new(store, config);
+    let metrics = MetricsReporter::default();
+    let function_name = telemetry::function_name();
+
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let (function, metrics, function_name) = (&function, &metrics, &function_name);
+        async move {
+            let response = function.handle(event.payload).await;
+            metrics.report(function.store().counters(), function_name);
+            Ok::<Value, Error>(response)
+        }
+    }))
+    .await
+}

@@ -121,6 +121,28 @@ impl CacheMetrics {
     }
 }
 
+/// Publishes what the counters did since the last report, so that CloudWatch sums stay right
+/// across warm invocations of one environment.
+#[derive(Debug, Default)]
+pub struct MetricsReporter {
+    last: std::sync::Mutex<CacheCounters>,
+}
+
+impl MetricsReporter {
+    /// Emits one EMF line with the change since the previous call and returns that change.
+    pub fn report(&self, current: CacheCounters, function_name: &str) -> CacheCounters {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let delta = current.since(&last);
+        *last = current;
+        crate::telemetry::emit_metrics(&delta.to_emf(
+            crate::telemetry::METRICS_NAMESPACE,
+            function_name,
+            crate::telemetry::now_millis(),
+        ));
+        delta
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

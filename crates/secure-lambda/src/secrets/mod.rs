@@ -16,7 +16,7 @@ pub mod store;
 pub mod value;
 
 pub use cache::{CachePolicy, Origin, ReadOptions};
-pub use metrics::{CacheCounters, CacheMetrics};
+pub use metrics::{CacheCounters, CacheMetrics, MetricsReporter};
 pub use source::{ParameterBatch, ParameterSource, Resource, SecretError, SecretSource, Transient};
 pub use store::SecretStore;
 pub use value::{

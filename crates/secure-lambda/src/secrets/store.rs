@@ -62,6 +62,16 @@ impl<S: SecretSource, P: ParameterSource> SecretStore<S, P> {
         self
     }
 
+    /// The secret source behind the cache.
+    pub fn secret_source(&self) -> &S {
+        &self.secrets
+    }
+
+    /// The parameter source behind the cache.
+    pub fn parameter_source(&self) -> &P {
+        &self.parameters
+    }
+
     /// Counters since the environment started.
     pub fn counters(&self) -> CacheCounters {
         self.metrics.snapshot()
