@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -20,18 +20,20 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Budget of one operation, retries included.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// The SDK configuration loader with the suite's timeouts, for callers that adjust more.
+pub fn sdk_config_loader() -> ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build(),
+    )
+}
+
 /// Loads the SDK configuration once per execution environment, with explicit timeouts.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
-        .load()
-        .await
+    sdk_config_loader().load().await
 }
 
 /// What kind of failure an SDK error is, independent of the service.

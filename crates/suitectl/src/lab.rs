@@ -1,0 +1,118 @@
+//! The resources and values of the published lab flows, which `suitectl seed` provisions.
+//!
+//! Names are the labs' names; secret values are not here but in [`crate::values`], so that a
+//! real account gets the operator's values and the local stack gets the lab's.
+
+/// One Parameter Store parameter to create.
+#[derive(Debug, Clone, Copy)]
+pub struct LabParameter {
+    pub name: &'static str,
+    pub secure: bool,
+    /// `None` for SecureString parameters: their values come from [`crate::values::SeedValues`].
+    pub value: Option<&'static str>,
+}
+
+pub const DB_SECRET_ID: &str = "prod/database/credentials";
+pub const DB_USERNAME: &str = "admin";
+pub const DB_HOST: &str = "mydb.cluster-abc123.us-east-1.rds.amazonaws.com";
+pub const DB_PORT: u16 = 3306;
+pub const DB_NAME: &str = "orders";
+
+pub const API_KEY_PARAMETER: &str = "/app/secrets/api-key";
+
+pub const PARAMETERS: [LabParameter; 5] = [
+    LabParameter {
+        name: "/app/config/api-url",
+        secure: false,
+        value: Some("https://api.example.com/v2"),
+    },
+    LabParameter {
+        name: API_KEY_PARAMETER,
+        secure: true,
+        value: None,
+    },
+    LabParameter {
+        name: "/app/config/max-items",
+        secure: false,
+        value: Some("50"),
+    },
+    LabParameter {
+        name: "/app/config/feature-flags/new-checkout",
+        secure: false,
+        value: Some("true"),
+    },
+    LabParameter {
+        name: "/app/config/feature-flags/dark-mode",
+        secure: false,
+        value: Some("false"),
+    },
+];
+
+/// Alias of the customer managed key that encrypts `USER_NAME` (without the `alias/` prefix).
+pub const KMS_ALIAS: &str = "UserName";
+
+pub const TABLE_NAME: &str = "MultiTenantApp";
+
+/// One order of the lab table.
+#[derive(Debug, Clone, Copy)]
+pub struct LabOrder {
+    pub tenant: &'static str,
+    pub user: &'static str,
+    pub order_id: &'static str,
+    pub total: &'static str,
+    pub status: &'static str,
+}
+
+pub const ORDERS: [LabOrder; 3] = [
+    LabOrder {
+        tenant: "tenant-a",
+        user: "user-001",
+        order_id: "2024-001",
+        total: "149.99",
+        status: "shipped",
+    },
+    LabOrder {
+        tenant: "tenant-a",
+        user: "user-001",
+        order_id: "2024-002",
+        total: "89.50",
+        status: "processing",
+    },
+    LabOrder {
+        tenant: "tenant-b",
+        user: "user-002",
+        order_id: "2024-003",
+        total: "299.00",
+        status: "delivered",
+    },
+];
+
+pub const USER_POOL_NAME: &str = "secure-lambda-suite";
+pub const APP_CLIENT_NAME: &str = "secure-lambda-suite-app";
+/// The custom attribute that carries a user's tenant (claim `custom:tenantId`).
+pub const TENANT_ATTRIBUTE: &str = "tenantId";
+
+/// A Cognito user; each user's password also lives in a secret named after the user, key
+/// [`USER_SECRET_PASSWORD_KEY`] (the loadtest lab's convention).
+#[derive(Debug, Clone, Copy)]
+pub struct LabUser {
+    pub username: &'static str,
+    pub tenant: &'static str,
+}
+
+pub const USER_SECRET_PASSWORD_KEY: &str = "Password";
+
+pub const USERS: [LabUser; 3] = [
+    LabUser {
+        username: "student",
+        tenant: "tenant-a",
+    },
+    LabUser {
+        username: "user-001",
+        tenant: "tenant-a",
+    },
+    LabUser {
+        username: "user-002",
+        tenant: "tenant-b",
+    },
+];
