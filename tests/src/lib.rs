@@ -1,1 +1,328 @@
-pub fn _x(){}
+//! The local stack as a test harness: moto as the AWS endpoint, `cargo lambda watch` as the
+//! Lambda service, both on free 127.0.0.1 ports, each in its own process group so that dropping
+//! the handle (also while a failing test unwinds) stops the whole tree.
+//!
+//! Everything listens on and talks to loopback only.
+
+pub mod process;
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+use suitectl::seed::SeedOutputs;
+
+use crate::process::ManagedProcess;
+
+/// The secret values the local stack is seeded with: tests assert that none of them ever
+/// appears in a log line or a response.
+pub const SEEDED_SECRETS: [&str; 3] = [
+    suitectl::values::lab_defaults::DB_PASSWORD,
+    suitectl::values::lab_defaults::API_KEY,
+    suitectl::values::lab_defaults::USER_PASSWORD,
+];
+
+/// The repository root (the workspace).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// A tool installed by `make setup` into `.venv/bin`.
+pub fn venv_tool(name: &str) -> Result<PathBuf> {
+    let path = repo_root().join(".venv/bin").join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        bail!("{} not found: run `make setup` first", path.display())
+    }
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A fresh folder for one run's logs, under the ignored `target/`.
+pub fn run_dir(name: &str) -> Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let dir = repo_root()
+        .join("target/local-stack")
+        .join(format!("{name}-{}-{stamp}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn wait_for_port(port: u16, timeout: Duration, process: &mut ManagedProcess) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(());
+        }
+        process.ensure_running()?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{} did not listen on port {port} within {timeout:?}", process.name())
+}
+
+/// moto in server mode.
+pub struct Moto {
+    process: ManagedProcess,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start(dir: &Path) -> Result<Self> {
+        let port = free_port()?;
+        let mut command = Command::new(venv_tool("moto_server")?);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_RECORDER_FILEPATH", dir.join("moto-recording.jsonl"))
+            .current_dir(dir);
+        let mut process = ManagedProcess::spawn("moto_server", command, &dir.join("moto.log"))?;
+        wait_for_port(port, Duration::from_secs(30), &mut process)?;
+        let moto = Self {
+            process,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        // Ready means the API answers, not only that the socket is open.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while moto.get("/moto-api/").is_err() {
+            if Instant::now() > deadline {
+                bail!("moto did not answer /moto-api/ in 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+
+    fn get(&self, path: &str) -> Result<String> {
+        let mut response = ureq::get(format!("{}{path}", self.endpoint))
+            .call()
+            .with_context(|| format!("GET {path}"))?;
+        Ok(response.body_mut().read_to_string()?)
+    }
+
+    fn post(&self, path: &str) -> Result<()> {
+        ureq::post(format!("{}{path}", self.endpoint))
+            .send_empty()
+            .with_context(|| format!("POST {path}"))?;
+        Ok(())
+    }
+
+    /// Clears moto's recording and starts recording every request.
+    pub fn start_recording(&self) -> Result<()> {
+        self.post("/moto-api/recorder/reset-recording")?;
+        self.post("/moto-api/recorder/start-recording")
+    }
+
+    /// Stops recording and returns the AWS operations recorded, e.g. `secretsmanager.GetSecretValue`.
+    pub fn stop_recording(&self) -> Result<Vec<String>> {
+        self.post("/moto-api/recorder/stop-recording")?;
+        let text = self.get("/moto-api/recorder/download-recording")?;
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                let entry: Value = serde_json::from_str(line).context("parsing a recorded request")?;
+                Ok(operation_name(&entry))
+            })
+            .collect()
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
+
+/// `X-Amz-Target: secretsmanager.GetSecretValue` → `secretsmanager.GetSecretValue`;
+/// form-encoded protocols (STS) carry `Action=` in the body.
+fn operation_name(entry: &Value) -> String {
+    let headers = entry.get("headers").and_then(Value::as_object);
+    let target = headers.and_then(|h| {
+        h.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
+            .and_then(|(_, v)| v.as_str())
+    });
+    if let Some(target) = target {
+        return target.to_owned();
+    }
+    let body = entry.get("body").and_then(Value::as_str).unwrap_or_default();
+    body.split('&')
+        .find_map(|pair| pair.strip_prefix("Action="))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            format!(
+                "{} {}",
+                entry.get("method").and_then(Value::as_str).unwrap_or("?"),
+                entry.get("uri").and_then(Value::as_str).unwrap_or("?")
+            )
+        })
+}
+
+/// `cargo lambda watch`: the Lambda Runtime API and invoke API emulator, running the binaries.
+pub struct LambdaEmulator {
+    process: ManagedProcess,
+    pub port: u16,
+}
+
+impl LambdaEmulator {
+    /// Starts the emulator with `env` passed to every function.
+    pub fn start(dir: &Path, name: &str, env: &[(String, String)]) -> Result<Self> {
+        let port = free_port()?;
+        let mut command = Command::new(venv_tool("cargo-lambda")?);
+        command
+            .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", &port.to_string()])
+            .current_dir(repo_root());
+        for (key, value) in env {
+            command.arg("--env-var").arg(format!("{key}={value}"));
+        }
+        let mut process = ManagedProcess::spawn(name, command, &dir.join(format!("{name}.log")))?;
+        wait_for_port(port, Duration::from_secs(60), &mut process)?;
+        Ok(Self { process, port })
+    }
+
+    /// Invokes `function` with the event in `file`, the way a developer does:
+    /// `cargo lambda invoke -A 127.0.0.1 -P <port> <function> --data-file <file>`.
+    pub fn invoke_file(&self, function: &str, file: &Path) -> Result<Value> {
+        let output = Command::new(venv_tool("cargo-lambda")?)
+            .args(["lambda", "invoke", "-A", "127.0.0.1", "-P", &self.port.to_string(), "-o", "json"])
+            .arg(function)
+            .arg("--data-file")
+            .arg(file)
+            .current_dir(repo_root())
+            .output()
+            .context("running cargo lambda invoke")?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!(
+                "cargo lambda invoke {function} {} failed: {}{}",
+                file.display(),
+                stdout,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        serde_json::from_str(&stdout).with_context(|| format!("invoke output is not JSON: {stdout}"))
+    }
+
+    /// Invokes `function` with `event` through the Lambda invoke API.
+    pub fn invoke(&self, function: &str, event: &Value) -> Result<Value> {
+        let url = format!("http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations", self.port);
+        let mut response = ureq::post(url)
+            .config()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .send(event.to_string().as_bytes())
+            .with_context(|| format!("invoking {function}"))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string()?;
+        if status != 200 {
+            bail!("invoking {function}: emulator answered {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("{function} answered non-JSON: {text}"))
+    }
+
+    /// Everything the emulator and the functions wrote so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
+
+/// The environment every function gets on the local stack.
+pub fn function_env(moto: &Moto) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_REGION", suitectl::endpoint::LOCAL_REGION),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// moto seeded by `suitectl seed` with the lab values.
+pub struct SeededMoto {
+    pub moto: Moto,
+    pub outputs: SeedOutputs,
+    pub dir: PathBuf,
+    pub seed_log: Vec<String>,
+}
+
+impl SeededMoto {
+    pub fn start(name: &str) -> Result<Self> {
+        let dir = run_dir(name)?;
+        let moto = Moto::start(&dir)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("building a tokio runtime")?;
+        let lines = std::sync::Mutex::new(Vec::new());
+        let outputs = runtime.block_on(async {
+            let config = suitectl::endpoint::sdk_config(Some(&moto.endpoint), None).await;
+            let clients = suitectl::seed::Clients::new(&config);
+            suitectl::seed::seed(&clients, &suitectl::values::SeedValues::lab(), &|line| {
+                if let Ok(mut lines) = lines.lock() {
+                    lines.push(line.to_owned());
+                }
+            })
+            .await
+        })?;
+        let seed_log = lines.into_inner().map_err(|_| anyhow!("seed log lock poisoned"))?;
+        Ok(Self {
+            moto,
+            outputs,
+            dir,
+            seed_log,
+        })
+    }
+
+    /// SDK configuration pointed at this moto.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        suitectl::endpoint::sdk_config(Some(&self.moto.endpoint), None).await
+    }
+}
+
+/// Panics (this is test code) if any seeded secret value appears in `text`, naming where.
+pub fn assert_no_seeded_secret(what: &str, text: &str) {
+    for secret in SEEDED_SECRETS {
+        assert!(
+            !text.contains(secret),
+            "a seeded secret value appears in {what} (value withheld; search the text for it)"
+        );
+    }
+}
+
+/// The body of a direct-invoke response, parsed.
+pub fn body_of(response: &Value) -> Result<Value> {
+    let text = response
+        .get("body")
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("response has no string body: {response}"))?;
+    serde_json::from_str(text).with_context(|| format!("body is not JSON: {text}"))
+}
+
+/// The files in `events/` whose names start with `prefix`, sorted.
+pub fn event_files(prefix: &str) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("events"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.extension().is_some_and(|e| e == "json")
+                && path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
