@@ -80,14 +80,7 @@ impl Clients {
 
 /// Seeds everything; stops at the first failure with a message naming the step.
 pub async fn seed(clients: &Clients, values: &SeedValues, progress: Progress<'_>) -> Result<SeedOutputs> {
-    let db_secret = serde_json::json!({
-        "username": lab::DB_USERNAME,
-        "password": values.db_password.expose_secret(),
-        "host": lab::DB_HOST,
-        "port": lab::DB_PORT,
-        "dbname": lab::DB_NAME,
-    });
-    let change = put_json_secret(clients, lab::DB_SECRET_ID, &SecretString::from(db_secret.to_string())).await?;
+    let change = put_db_secret(clients, values.db_password.as_ref()).await?;
     progress(&format!("secret {}: {change}", lab::DB_SECRET_ID));
 
     for parameter in lab::PARAMETERS {
@@ -140,6 +133,44 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
     classify(error).kind == FailureKind::NotFound
+}
+
+/// The database secret: the lab's connection fields with `password` (given, or kept as it is).
+async fn put_db_secret(clients: &Clients, password: Option<&SecretString>) -> Result<Change> {
+    let id = lab::DB_SECRET_ID;
+    let password = match password {
+        Some(password) => password.expose_secret().to_owned(),
+        None => {
+            let current = clients
+                .secrets
+                .get_secret_value()
+                .secret_id(id)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow!(
+                        "secret {id} has no value to keep and no password was given \
+                         (--db-password / SUITECTL_DB_PASSWORD): {}",
+                        DisplayErrorContext(&e)
+                    )
+                })?;
+            let json = current.secret_string().and_then(parse_json);
+            match json.as_ref().and_then(|j| j.get("password")).and_then(|p| p.as_str()) {
+                Some(existing) => existing.to_owned(),
+                None => anyhow::bail!(
+                    "secret {id} has no `password` to keep; give one with --db-password / SUITECTL_DB_PASSWORD"
+                ),
+            }
+        }
+    };
+    let value = serde_json::json!({
+        "username": lab::DB_USERNAME,
+        "password": password,
+        "host": lab::DB_HOST,
+        "port": lab::DB_PORT,
+        "dbname": lab::DB_NAME,
+    });
+    put_json_secret(clients, id, &SecretString::from(value.to_string())).await
 }
 
 /// Creates the secret, or stores a new version when its JSON differs from the current one.
