@@ -70,7 +70,10 @@ fn wait_for_port(port: u16, timeout: Duration, process: &mut ManagedProcess) -> 
         process.ensure_running()?;
         std::thread::sleep(Duration::from_millis(100));
     }
-    bail!("{} did not listen on port {port} within {timeout:?}", process.name())
+    bail!(
+        "{} did not listen on port {port} within {timeout:?}",
+        process.name()
+    )
 }
 
 /// moto in server mode.
@@ -131,7 +134,8 @@ impl Moto {
         text.lines()
             .filter(|line| !line.trim().is_empty())
             .map(|line| {
-                let entry: Value = serde_json::from_str(line).context("parsing a recorded request")?;
+                let entry: Value =
+                    serde_json::from_str(line).context("parsing a recorded request")?;
                 Ok(operation_name(&entry))
             })
             .collect()
@@ -154,7 +158,10 @@ fn operation_name(entry: &Value) -> String {
     if let Some(target) = target {
         return target.to_owned();
     }
-    let body = entry.get("body").and_then(Value::as_str).unwrap_or_default();
+    let body = entry
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     body.split('&')
         .find_map(|pair| pair.strip_prefix("Action="))
         .map(str::to_owned)
@@ -179,7 +186,15 @@ impl LambdaEmulator {
         let port = free_port()?;
         let mut command = Command::new(venv_tool("cargo-lambda")?);
         command
-            .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", &port.to_string()])
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
             .current_dir(repo_root());
         for (key, value) in env {
             command.arg("--env-var").arg(format!("{key}={value}"));
@@ -193,7 +208,16 @@ impl LambdaEmulator {
     /// `cargo lambda invoke -A 127.0.0.1 -P <port> <function> --data-file <file>`.
     pub fn invoke_file(&self, function: &str, file: &Path) -> Result<Value> {
         let output = Command::new(venv_tool("cargo-lambda")?)
-            .args(["lambda", "invoke", "-A", "127.0.0.1", "-P", &self.port.to_string(), "-o", "json"])
+            .args([
+                "lambda",
+                "invoke",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "-o",
+                "json",
+            ])
             .arg(function)
             .arg("--data-file")
             .arg(file)
@@ -209,12 +233,16 @@ impl LambdaEmulator {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        serde_json::from_str(&stdout).with_context(|| format!("invoke output is not JSON: {stdout}"))
+        serde_json::from_str(&stdout)
+            .with_context(|| format!("invoke output is not JSON: {stdout}"))
     }
 
     /// Invokes `function` with `event` through the Lambda invoke API.
     pub fn invoke(&self, function: &str, event: &Value) -> Result<Value> {
-        let url = format!("http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations", self.port);
+        let url = format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
+            self.port
+        );
         let mut response = ureq::post(url)
             .config()
             .http_status_as_error(false)
@@ -277,7 +305,9 @@ impl SeededMoto {
             })
             .await
         })?;
-        let seed_log = lines.into_inner().map_err(|_| anyhow!("seed log lock poisoned"))?;
+        let seed_log = lines
+            .into_inner()
+            .map_err(|_| anyhow!("seed log lock poisoned"))?;
         Ok(Self {
             moto,
             outputs,

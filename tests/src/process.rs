@@ -17,7 +17,8 @@ pub struct ManagedProcess {
 
 impl ManagedProcess {
     pub fn spawn(name: &str, mut command: Command, log_path: &Path) -> Result<Self> {
-        let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let log =
+            File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -40,7 +41,11 @@ impl ManagedProcess {
 
     pub fn ensure_running(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            bail!("{} exited early ({status}); its log:\n{}", self.name, self.log());
+            bail!(
+                "{} exited early ({status}); its log:\n{}",
+                self.name,
+                self.log()
+            );
         }
         Ok(())
     }

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use suite_tests::{assert_no_seeded_secret, body_of, event_files, function_env, LambdaEmulator, SeededMoto};
+use suite_tests::{
+    assert_no_seeded_secret, body_of, event_files, function_env, LambdaEmulator, SeededMoto,
+};
 
 const FUNCTION: &str = "secure-config";
 
@@ -18,10 +20,16 @@ fn expect_status(response: &Value, status: u64) -> Result<Value> {
 
 fn check_event_file(file: &Path, response: &Value) -> Result<()> {
     let body = expect_status(response, 200)?;
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     match name {
         "secure-config-get-db-credentials.json" => {
-            assert_eq!(body["host"], "mydb.cluster-abc123.us-east-1.rds.amazonaws.com");
+            assert_eq!(
+                body["host"],
+                "mydb.cluster-abc123.us-east-1.rds.amazonaws.com"
+            );
             assert_eq!(body["port"], 3306);
             assert_eq!(body["dbname"], "orders");
             assert_eq!(body["username"], "admin");
@@ -29,11 +37,17 @@ fn check_event_file(file: &Path, response: &Value) -> Result<()> {
         }
         "secure-config-get-app-config.json" => {
             assert_eq!(body["apiUrl"], "https://api.example.com/v2");
-            assert_eq!(body["apiKey"], format!("sk-abc12...{}", secure_lambda::REDACTED));
+            assert_eq!(
+                body["apiKey"],
+                format!("sk-abc12...{}", secure_lambda::REDACTED)
+            );
             assert_eq!(body["maxItems"], 50);
         }
         "secure-config-get-feature-flags.json" => {
-            assert_eq!(body["flags"], json!({"new-checkout": true, "dark-mode": false}));
+            assert_eq!(
+                body["flags"],
+                json!({"new-checkout": true, "dark-mode": false})
+            );
         }
         "secure-config-list-actions.json" => {
             assert_eq!(
@@ -55,7 +69,11 @@ fn secure_config_end_to_end() -> Result<()> {
     // 1. Every documented event, exactly as a developer invokes it; the first invocation of each
     //    action is cold (one AWS call), the repeat is warm (none).
     let files = event_files("secure-config-")?;
-    assert_eq!(files.len(), 4, "one file per documented invocation: {files:?}");
+    assert_eq!(
+        files.len(),
+        4,
+        "one file per documented invocation: {files:?}"
+    );
     let mut cold_calls = Vec::new();
     let mut warm_calls = Vec::new();
     for file in &files {
@@ -80,7 +98,10 @@ fn secure_config_end_to_end() -> Result<()> {
         ],
         "cold: one call per action that reads AWS"
     );
-    assert!(warm_calls.is_empty(), "warm invocations called AWS: {warm_calls:?}");
+    assert!(
+        warm_calls.is_empty(),
+        "warm invocations called AWS: {warm_calls:?}"
+    );
 
     // 2. Bad input: structured 400s, the function keeps serving.
     let unknown = lambda.invoke(FUNCTION, &json!({"action": "drop_tables"}))?;
@@ -88,41 +109,67 @@ fn secure_config_end_to_end() -> Result<()> {
     assert_eq!(body["error"]["code"], "UnknownAction");
     assert_eq!(body["error"]["field"], "action");
     assert_eq!(body["availableActions"].as_array().map(Vec::len), Some(3));
-    for event in [json!("get_db_credentials"), json!([1, 2]), json!(42), json!({"action": {"x": 1}})] {
+    for event in [
+        json!("get_db_credentials"),
+        json!([1, 2]),
+        json!(42),
+        json!({"action": {"x": 1}}),
+    ] {
         let response = lambda.invoke(FUNCTION, &event)?;
         let body = expect_status(&response, 400)?;
-        assert!(body["error"]["message"].as_str().is_some_and(|m| m.len() > 10), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.len() > 10),
+            "{body}"
+        );
     }
 
     // 3. Missing and malformed dependencies, through a second environment configured to use them.
     let malformed_value = format!("password={}", suitectl::values::lab_defaults::DB_PASSWORD);
-    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-        let config = stack.sdk_config().await;
-        aws_sdk_secretsmanager::Client::new(&config)
-            .create_secret()
-            .name("e2e/malformed")
-            .secret_string(&malformed_value)
-            .send()
-            .await
-    })?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let config = stack.sdk_config().await;
+            aws_sdk_secretsmanager::Client::new(&config)
+                .create_secret()
+                .name("e2e/malformed")
+                .secret_string(&malformed_value)
+                .send()
+                .await
+        })?;
     let mut env = function_env(&stack.moto);
     env.push(("DB_SECRET_ID".into(), "e2e/malformed".into()));
-    env.push(("API_URL_PARAMETER".into(), "/app/config/does-not-exist".into()));
+    env.push((
+        "API_URL_PARAMETER".into(),
+        "/app/config/does-not-exist".into(),
+    ));
     let broken = LambdaEmulator::start(&stack.dir, "lambda-watch-broken", &env)?;
     let response = broken.invoke(FUNCTION, &json!({"action": "get_db_credentials"}))?;
     let body = expect_status(&response, 502)?;
     assert_eq!(body["error"]["code"], "MalformedSecret");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("e2e/malformed")));
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("e2e/malformed")));
     let response = broken.invoke(FUNCTION, &json!({"action": "get_app_config"}))?;
     let body = expect_status(&response, 502)?;
     assert_eq!(body["error"]["code"], "ParameterNotFound");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("/app/config/does-not-exist")));
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("/app/config/does-not-exist")));
     assert_no_seeded_secret("an error response", &response.to_string());
 
     // 4. Logs: the audit lines and metrics are there, no secret value is.
     let logs = format!("{}\n{}", lambda.log(), broken.log());
-    assert!(logs.contains(r#""target":"audit""#), "audit lines missing:\n{logs}");
-    assert!(logs.contains("\"SecretCacheAwsCalls\""), "EMF metrics missing");
+    assert!(
+        logs.contains(r#""target":"audit""#),
+        "audit lines missing:\n{logs}"
+    );
+    assert!(
+        logs.contains("\"SecretCacheAwsCalls\""),
+        "EMF metrics missing"
+    );
     assert_no_seeded_secret("the function logs", &logs);
     assert_no_seeded_secret("the seed progress", &stack.seed_log.join("\n"));
     Ok(())

@@ -13,7 +13,11 @@ async fn main() -> Result<(), Error> {
     telemetry::init_logging();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         let style = Invocation::parse(event.payload).map_or(ResponseStyle::Direct, |i| i.style());
-        let error = ApiError::new(501, "NotImplemented", "multi-tenant-query is not implemented yet");
+        let error = ApiError::new(
+            501,
+            "NotImplemented",
+            "multi-tenant-query is not implemented yet",
+        );
         tracing::warn!("invoked before it is implemented");
         Ok::<Value, Error>(respond_error(style, &error))
     }))

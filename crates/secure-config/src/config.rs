@@ -32,7 +32,10 @@ impl Config {
             db_secret_id: env_string("DB_SECRET_ID", Self::DEFAULT_DB_SECRET_ID)?,
             api_url_parameter: env_string("API_URL_PARAMETER", Self::DEFAULT_API_URL_PARAMETER)?,
             api_key_parameter: env_string("API_KEY_PARAMETER", Self::DEFAULT_API_KEY_PARAMETER)?,
-            max_items_parameter: env_string("MAX_ITEMS_PARAMETER", Self::DEFAULT_MAX_ITEMS_PARAMETER)?,
+            max_items_parameter: env_string(
+                "MAX_ITEMS_PARAMETER",
+                Self::DEFAULT_MAX_ITEMS_PARAMETER,
+            )?,
             feature_flags_path: env_string("FEATURE_FLAGS_PATH", Self::DEFAULT_FEATURE_FLAGS_PATH)?,
             cache: CachePolicy::from_env()?,
         };
@@ -43,7 +46,10 @@ impl Config {
             ("FEATURE_FLAGS_PATH", &config.feature_flags_path),
         ] {
             if !name.starts_with('/') {
-                return Err(ConfigError::new(variable, "must be a parameter name or path starting with `/`"));
+                return Err(ConfigError::new(
+                    variable,
+                    "must be a parameter name or path starting with `/`",
+                ));
             }
         }
         Ok(config)

@@ -96,7 +96,10 @@ impl<S: SecretSource, P: ParameterSource> SecureConfig<S, P> {
         // The password must be there (a credential without one is broken) but is never returned.
         secret.string("password")?;
         let mut body = Map::new();
-        body.insert("message".into(), json!("Database credentials retrieved (password redacted)"));
+        body.insert(
+            "message".into(),
+            json!("Database credentials retrieved (password redacted)"),
+        );
         for field in DB_FIELDS {
             let value = secret.get(field).cloned().ok_or_else(|| {
                 ApiError::from(secure_lambda::secrets::SecretError::MissingKey {
@@ -121,7 +124,11 @@ impl<S: SecretSource, P: ParameterSource> SecureConfig<S, P> {
             values.push(result?);
         }
         let [api_url, api_key, max_items] = values.as_slice() else {
-            return Err(ApiError::new(500, "InternalError", "parameter batch returned an unexpected count"));
+            return Err(ApiError::new(
+                500,
+                "InternalError",
+                "parameter batch returned an unexpected count",
+            ));
         };
         let max_items_text = max_items.value().expose_secret().trim();
         let max_items: i64 = max_items_text.parse().map_err(|_| {
@@ -146,7 +153,12 @@ impl<S: SecretSource, P: ParameterSource> SecureConfig<S, P> {
             .await?;
         let flags: Map<String, Value> = parameters
             .iter()
-            .map(|p| (p.leaf_name().to_owned(), Value::Bool(p.value().expose_secret().trim() == "true")))
+            .map(|p| {
+                (
+                    p.leaf_name().to_owned(),
+                    Value::Bool(p.value().expose_secret().trim() == "true"),
+                )
+            })
             .collect();
         Ok(json!({
             "message": "Feature flags retrieved",
@@ -218,18 +230,39 @@ mod tests {
         let secrets = MemorySecrets::default();
         secrets.put(Config::DEFAULT_DB_SECRET_ID, DB_SECRET);
         let parameters = MemoryParameters::default();
-        parameters.put("/app/config/api-url", ParameterKind::String, "https://api.example.com/v2");
+        parameters.put(
+            "/app/config/api-url",
+            ParameterKind::String,
+            "https://api.example.com/v2",
+        );
         parameters.put("/app/secrets/api-key", ParameterKind::SecureString, API_KEY);
         parameters.put("/app/config/max-items", ParameterKind::String, "50");
-        parameters.put("/app/config/feature-flags/new-checkout", ParameterKind::String, "true");
-        parameters.put("/app/config/feature-flags/dark-mode", ParameterKind::String, "false");
-        SecureConfig::new(SecretStore::new(secrets, parameters, CachePolicy::default()), Config::default())
+        parameters.put(
+            "/app/config/feature-flags/new-checkout",
+            ParameterKind::String,
+            "true",
+        );
+        parameters.put(
+            "/app/config/feature-flags/dark-mode",
+            ParameterKind::String,
+            "false",
+        );
+        SecureConfig::new(
+            SecretStore::new(secrets, parameters, CachePolicy::default()),
+            Config::default(),
+        )
     }
 
-    async fn call(function: &SecureConfig<MemorySecrets, MemoryParameters>, event: Value) -> (u16, Value) {
+    async fn call(
+        function: &SecureConfig<MemorySecrets, MemoryParameters>,
+        event: Value,
+    ) -> (u16, Value) {
         let response = function.handle(event).await;
         let text = response.to_string();
-        assert!(!text.contains("SuperSecretPass123!") && !text.contains(API_KEY), "{text}");
+        assert!(
+            !text.contains("SuperSecretPass123!") && !text.contains(API_KEY),
+            "{text}"
+        );
         let status = u16::try_from(response["statusCode"].as_u64().unwrap()).unwrap();
         let body = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
         (status, body)
@@ -239,7 +272,10 @@ mod tests {
     async fn db_credentials_without_the_password() {
         let (status, body) = call(&function(), json!({"action": "get_db_credentials"})).await;
         assert_eq!(status, 200);
-        assert_eq!(body["host"], "mydb.cluster-abc123.us-east-1.rds.amazonaws.com");
+        assert_eq!(
+            body["host"],
+            "mydb.cluster-abc123.us-east-1.rds.amazonaws.com"
+        );
         assert_eq!(body["port"], 3306);
         assert_eq!(body["dbname"], "orders");
         assert_eq!(body["username"], "admin");
@@ -261,7 +297,10 @@ mod tests {
     async fn feature_flags_by_path() {
         let (status, body) = call(&function(), json!({"action": "get_feature_flags"})).await;
         assert_eq!(status, 200);
-        assert_eq!(body["flags"], json!({"new-checkout": true, "dark-mode": false}));
+        assert_eq!(
+            body["flags"],
+            json!({"new-checkout": true, "dark-mode": false})
+        );
     }
 
     #[tokio::test]
@@ -280,7 +319,13 @@ mod tests {
     #[tokio::test]
     async fn wrong_shapes_are_400() {
         let function = function();
-        for event in [json!("get_app_config"), json!([1]), json!(null), json!({"action": 7}), json!({"action": ["x"]})] {
+        for event in [
+            json!("get_app_config"),
+            json!([1]),
+            json!(null),
+            json!({"action": 7}),
+            json!({"action": ["x"]}),
+        ] {
             let (status, body) = call(&function, event.clone()).await;
             assert_eq!(status, 400, "{event}");
             assert!(body["error"]["message"].as_str().unwrap().len() > 10);
@@ -304,34 +349,66 @@ mod tests {
     #[tokio::test]
     async fn dependency_failures_are_structured_and_do_not_leak() {
         let empty = SecureConfig::new(
-            SecretStore::new(MemorySecrets::default(), MemoryParameters::default(), CachePolicy::default()),
+            SecretStore::new(
+                MemorySecrets::default(),
+                MemoryParameters::default(),
+                CachePolicy::default(),
+            ),
             Config::default(),
         );
         let (status, body) = call(&empty, json!({"action": "get_db_credentials"})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (502, Some("SecretNotFound")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (502, Some("SecretNotFound"))
+        );
         let (status, body) = call(&empty, json!({"action": "get_app_config"})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (502, Some("ParameterNotFound")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (502, Some("ParameterNotFound"))
+        );
 
         let malformed = function();
-        malformed.store.secret_source().put(Config::DEFAULT_DB_SECRET_ID, "password=SuperSecretPass123!");
-        malformed.store.invalidate_secret(&secure_lambda::secrets::SecretRequest::current(Config::DEFAULT_DB_SECRET_ID));
+        malformed
+            .store
+            .secret_source()
+            .put(Config::DEFAULT_DB_SECRET_ID, "password=SuperSecretPass123!");
+        malformed
+            .store
+            .invalidate_secret(&secure_lambda::secrets::SecretRequest::current(
+                Config::DEFAULT_DB_SECRET_ID,
+            ));
         let (status, body) = call(&malformed, json!({"action": "get_db_credentials"})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (502, Some("MalformedSecret")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (502, Some("MalformedSecret"))
+        );
 
         let denied = function();
-        denied.store.secret_source().deny(Config::DEFAULT_DB_SECRET_ID);
+        denied
+            .store
+            .secret_source()
+            .deny(Config::DEFAULT_DB_SECRET_ID);
         let (status, body) = call(&denied, json!({"action": "get_db_credentials"})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (502, Some("DependencyAccessDenied")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (502, Some("DependencyAccessDenied"))
+        );
 
         let throttled = function();
-        throttled.store.secret_source().fail_next(vec![SecretError::Unavailable {
-            what: Resource::Secret,
-            name: Config::DEFAULT_DB_SECRET_ID.into(),
-            kind: Transient::Timeout,
-            detail: "timed out".into(),
-        }]);
+        throttled
+            .store
+            .secret_source()
+            .fail_next(vec![SecretError::Unavailable {
+                what: Resource::Secret,
+                name: Config::DEFAULT_DB_SECRET_ID.into(),
+                kind: Transient::Timeout,
+                detail: "timed out".into(),
+            }]);
         let (status, body) = call(&throttled, json!({"action": "get_db_credentials"})).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (504, Some("DependencyTimeout")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (504, Some("DependencyTimeout"))
+        );
     }
 
     #[tokio::test]

@@ -93,7 +93,9 @@ where
     };
     let kind = match error {
         SdkError::TimeoutError(_) => FailureKind::Transient(Transient::Timeout),
-        SdkError::DispatchFailure(failure) if failure.is_timeout() => FailureKind::Transient(Transient::Timeout),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+            FailureKind::Transient(Transient::Timeout)
+        }
         SdkError::DispatchFailure(_) => FailureKind::Transient(Transient::Network),
         SdkError::ResponseError(_) => FailureKind::Transient(Transient::ServerError),
         SdkError::ServiceError(context) => {
@@ -101,7 +103,9 @@ where
             match code.as_deref() {
                 Some(c) if NOT_FOUND_CODES.contains(&c) => FailureKind::NotFound,
                 Some(c) if ACCESS_DENIED_CODES.contains(&c) => FailureKind::AccessDenied,
-                Some(c) if THROTTLING_CODES.contains(&c) => FailureKind::Transient(Transient::Throttled),
+                Some(c) if THROTTLING_CODES.contains(&c) => {
+                    FailureKind::Transient(Transient::Throttled)
+                }
                 _ if status == 429 => FailureKind::Transient(Transient::Throttled),
                 _ if status >= 500 => FailureKind::Transient(Transient::ServerError),
                 _ if status == 403 => FailureKind::AccessDenied,
@@ -116,7 +120,9 @@ where
 fn describe_transport<E>(error: &SdkError<E, HttpResponse>) -> String {
     match error {
         SdkError::TimeoutError(_) => "the request timed out".to_owned(),
-        SdkError::DispatchFailure(_) => "the request could not be sent (connection failed)".to_owned(),
+        SdkError::DispatchFailure(_) => {
+            "the request could not be sent (connection failed)".to_owned()
+        }
         SdkError::ResponseError(_) => "the response could not be read".to_owned(),
         SdkError::ConstructionFailure(_) => "the request could not be built".to_owned(),
         _ => "unexpected SDK error".to_owned(),

@@ -54,7 +54,12 @@ pub fn env_parse<T: FromStr>(name: &str, default: T, expected: &str) -> Result<T
 
 /// A whole number of seconds, or `default` when unset.
 pub fn env_seconds(name: &str, default: Duration) -> Result<Duration, ConfigError> {
-    env_parse::<u64>(name, default.as_secs(), "a whole number of seconds (e.g. 300)").map(Duration::from_secs)
+    env_parse::<u64>(
+        name,
+        default.as_secs(),
+        "a whole number of seconds (e.g. 300)",
+    )
+    .map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -67,7 +72,10 @@ mod tests {
         assert_eq!(env_string("SL_TEST_UNSET_A", "d").unwrap(), "d");
         std::env::set_var("SL_TEST_EMPTY_A", "  ");
         assert_eq!(env_string("SL_TEST_EMPTY_A", "d").unwrap(), "d");
-        assert!(env_required("SL_TEST_EMPTY_A").unwrap_err().to_string().contains("SL_TEST_EMPTY_A"));
+        assert!(env_required("SL_TEST_EMPTY_A")
+            .unwrap_err()
+            .to_string()
+            .contains("SL_TEST_EMPTY_A"));
     }
 
     #[test]
@@ -77,6 +85,9 @@ mod tests {
         assert_eq!(err.variable, "SL_TEST_BAD_SECONDS");
         assert!(!err.to_string().contains("hunter2"));
         std::env::set_var("SL_TEST_GOOD_SECONDS", "42");
-        assert_eq!(env_seconds("SL_TEST_GOOD_SECONDS", Duration::ZERO).unwrap(), Duration::from_secs(42));
+        assert_eq!(
+            env_seconds("SL_TEST_GOOD_SECONDS", Duration::ZERO).unwrap(),
+            Duration::from_secs(42)
+        );
     }
 }

@@ -51,7 +51,10 @@ impl Invocation {
         let Value::Object(map) = event else {
             return Err(ApiError::bad_request(
                 "InvalidEvent",
-                format!("the event must be a JSON object, got a {}", json_kind(&event)),
+                format!(
+                    "the event must be a JSON object, got a {}",
+                    json_kind(&event)
+                ),
             ));
         };
         let is_http = map
@@ -81,12 +84,19 @@ impl Invocation {
                     Ok(Value::Object(map)) => Ok(map),
                     Ok(other) => Err(ApiError::bad_request(
                         "InvalidBody",
-                        format!("the request body must be a JSON object, got a {}", json_kind(&other)),
+                        format!(
+                            "the request body must be a JSON object, got a {}",
+                            json_kind(&other)
+                        ),
                     )
                     .with_field("body")),
                     Err(e) => Err(ApiError::bad_request(
                         "InvalidBody",
-                        format!("the request body is not valid JSON (line {}, column {})", e.line(), e.column()),
+                        format!(
+                            "the request body is not valid JSON (line {}, column {})",
+                            e.line(),
+                            e.column()
+                        ),
                     )
                     .with_field("body")),
                 },
@@ -116,7 +126,11 @@ fn parse_http(map: Map<String, Value>) -> Result<HttpRequest, ApiError> {
     let path = map
         .get("rawPath")
         .and_then(Value::as_str)
-        .or_else(|| context.and_then(|c| c.pointer("/http/path")).and_then(Value::as_str))
+        .or_else(|| {
+            context
+                .and_then(|c| c.pointer("/http/path"))
+                .and_then(Value::as_str)
+        })
         .unwrap_or("/")
         .to_owned();
     // Query parameter names are case-sensitive; only header names are folded.
@@ -130,16 +144,23 @@ fn parse_http(map: Map<String, Value>) -> Result<HttpRequest, ApiError> {
         })
         .unwrap_or_default();
     let headers = string_map(map.get("headers"));
-    let base64 = map.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
+    let base64 = map
+        .get("isBase64Encoded")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let body = match map.get("body") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) if base64 => {
             let bytes = aws_smithy_types::base64::decode(text).map_err(|_| {
-                ApiError::bad_request("InvalidBody", "the body is marked base64 but is not valid base64")
-                    .with_field("body")
+                ApiError::bad_request(
+                    "InvalidBody",
+                    "the body is marked base64 but is not valid base64",
+                )
+                .with_field("body")
             })?;
             Some(String::from_utf8(bytes).map_err(|_| {
-                ApiError::bad_request("InvalidBody", "the body is not valid UTF-8").with_field("body")
+                ApiError::bad_request("InvalidBody", "the body is not valid UTF-8")
+                    .with_field("body")
             })?)
         }
         Some(Value::String(text)) => Some(text.clone()),
@@ -208,7 +229,10 @@ mod tests {
 
     #[test]
     fn direct_events_are_objects() {
-        assert!(matches!(Invocation::parse(json!({"action": "x"})), Ok(Invocation::Direct(_))));
+        assert!(matches!(
+            Invocation::parse(json!({"action": "x"})),
+            Ok(Invocation::Direct(_))
+        ));
         let err = Invocation::parse(json!([1, 2])).unwrap_err();
         assert_eq!((err.status, err.code.as_str()), (400, "InvalidEvent"));
         assert!(err.message.contains("array"));
@@ -239,11 +263,19 @@ mod tests {
     #[test]
     fn http_body_must_be_a_json_object() {
         let http = |body: &str| {
-            Invocation::parse(json!({"requestContext": {"http": {"method": "POST"}}, "body": body})).unwrap()
+            Invocation::parse(json!({"requestContext": {"http": {"method": "POST"}}, "body": body}))
+                .unwrap()
         };
         assert!(http("").json_payload().unwrap().is_empty());
-        assert_eq!(http("{oops").json_payload().unwrap_err().field.as_deref(), Some("body"));
-        assert!(http("[1]").json_payload().unwrap_err().message.contains("array"));
+        assert_eq!(
+            http("{oops").json_payload().unwrap_err().field.as_deref(),
+            Some("body")
+        );
+        assert!(http("[1]")
+            .json_payload()
+            .unwrap_err()
+            .message
+            .contains("array"));
     }
 
     #[test]
@@ -253,10 +285,16 @@ mod tests {
         assert_eq!(direct["headers"]["Content-Type"], JSON_CONTENT_TYPE);
         assert_eq!(direct["body"], r#"{"ok":true}"#);
 
-        let http = respond_error(ResponseStyle::Http, &ApiError::bad_request("Bad", "no").with_field("f"));
+        let http = respond_error(
+            ResponseStyle::Http,
+            &ApiError::bad_request("Bad", "no").with_field("f"),
+        );
         assert_eq!(http["statusCode"], 400);
         assert_eq!(http["cookies"], json!([]));
         let body: Value = serde_json::from_str(http["body"].as_str().unwrap()).unwrap();
-        assert_eq!(body, json!({"error": {"code": "Bad", "message": "no", "field": "f"}}));
+        assert_eq!(
+            body,
+            json!({"error": {"code": "Bad", "message": "no", "field": "f"}})
+        );
     }
 }

@@ -65,10 +65,15 @@ impl From<&SecretError> for ApiError {
                 },
             ),
             SecretError::AccessDenied { .. } => (502, "DependencyAccessDenied"),
-            SecretError::Unavailable { kind: Transient::Timeout, .. } => (504, "DependencyTimeout"),
+            SecretError::Unavailable {
+                kind: Transient::Timeout,
+                ..
+            } => (504, "DependencyTimeout"),
             SecretError::Unavailable { .. } => (503, "DependencyUnavailable"),
             SecretError::Failed { .. } => (502, "DependencyFailed"),
-            SecretError::Malformed { .. } | SecretError::MissingKey { .. } => (502, "MalformedSecret"),
+            SecretError::Malformed { .. } | SecretError::MissingKey { .. } => {
+                (502, "MalformedSecret")
+            }
         };
         ApiError::new(status, code, error.to_string())
     }

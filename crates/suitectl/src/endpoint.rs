@@ -20,7 +20,10 @@ pub fn is_loopback(url: &str) -> bool {
         _ => authority,
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn env_set(name: &str) -> bool {
@@ -44,7 +47,13 @@ pub async fn sdk_config(endpoint_url: Option<&str>, region: Option<&str>) -> Sdk
         None => {}
     }
     if local && !env_set("AWS_ACCESS_KEY_ID") && !env_set("AWS_PROFILE") {
-        loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "suitectl-local-stack"));
+        loader = loader.credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "suitectl-local-stack",
+        ));
     }
     loader.load().await
 }
@@ -55,10 +64,19 @@ mod tests {
 
     #[test]
     fn loopback_detection() {
-        for url in ["http://127.0.0.1:5000", "http://localhost:4566/", "http://[::1]:9000", "127.0.0.2"] {
+        for url in [
+            "http://127.0.0.1:5000",
+            "http://localhost:4566/",
+            "http://[::1]:9000",
+            "127.0.0.2",
+        ] {
             assert!(is_loopback(url), "{url}");
         }
-        for url in ["https://secretsmanager.us-east-1.amazonaws.com", "http://10.0.0.1:5000", "http://127.evil.com"] {
+        for url in [
+            "https://secretsmanager.us-east-1.amazonaws.com",
+            "http://10.0.0.1:5000",
+            "http://127.evil.com",
+        ] {
             assert!(!is_loopback(url), "{url}");
         }
     }

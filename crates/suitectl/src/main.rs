@@ -9,7 +9,11 @@ use secrecy::SecretString;
 use suitectl::{endpoint, seed, values};
 
 #[derive(Parser)]
-#[command(name = "suitectl", version, about = "Operate the secure Lambda suite: seed a real account or the local stack")]
+#[command(
+    name = "suitectl",
+    version,
+    about = "Operate the secure Lambda suite: seed a real account or the local stack"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,12 +83,19 @@ async fn run_seed(args: SeedArgs) -> anyhow::Result<()> {
         api_key: args.api_key.map(SecretString::from),
         user_password: args.user_password.map(SecretString::from),
     };
-    let file = args.values_file.as_deref().map(values::ValuesFile::read).transpose()?;
+    let file = args
+        .values_file
+        .as_deref()
+        .map(values::ValuesFile::read)
+        .transpose()?;
     let seed_values = values::resolve(flags, file, local || args.lab_defaults)?;
 
     let config = endpoint::sdk_config(endpoint_url, args.target.region.as_deref()).await;
     let target = endpoint_url.unwrap_or("the AWS account of the current credentials");
-    let region = config.region().map(ToString::to_string).unwrap_or_else(|| "(no region)".into());
+    let region = config
+        .region()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "(no region)".into());
     eprintln!("suitectl: seeding {target} in {region}");
     let clients = seed::Clients::new(&config);
     let outputs = seed::seed(&clients, &seed_values, &|line| eprintln!("  {line}")).await?;

@@ -79,7 +79,11 @@ impl Clients {
 }
 
 /// Seeds everything; stops at the first failure with a message naming the step.
-pub async fn seed(clients: &Clients, values: &SeedValues, progress: Progress<'_>) -> Result<SeedOutputs> {
+pub async fn seed(
+    clients: &Clients,
+    values: &SeedValues,
+    progress: Progress<'_>,
+) -> Result<SeedOutputs> {
     let change = put_db_secret(clients, values.db_password.as_ref()).await?;
     progress(&format!("secret {}: {change}", lab::DB_SECRET_ID));
 
@@ -89,29 +93,53 @@ pub async fn seed(clients: &Clients, values: &SeedValues, progress: Progress<'_>
             None => values.api_key.clone(),
         };
         let change = put_parameter(clients, parameter.name, parameter.secure, &value).await?;
-        let kind = if parameter.secure { "SecureString" } else { "String" };
+        let kind = if parameter.secure {
+            "SecureString"
+        } else {
+            "String"
+        };
         progress(&format!("parameter {} ({kind}): {change}", parameter.name));
     }
 
     let (kms_key_id, kms_key_arn, change) = ensure_kms_key(clients).await?;
-    progress(&format!("KMS key alias/{} ({kms_key_id}): {change}", lab::KMS_ALIAS));
+    progress(&format!(
+        "KMS key alias/{} ({kms_key_id}): {change}",
+        lab::KMS_ALIAS
+    ));
 
     let change = ensure_table(clients, progress).await?;
     progress(&format!("DynamoDB table {}: {change}", lab::TABLE_NAME));
     for order in lab::ORDERS {
         put_order(clients, &order).await?;
     }
-    progress(&format!("DynamoDB items: {} orders written", lab::ORDERS.len()));
+    progress(&format!(
+        "DynamoDB items: {} orders written",
+        lab::ORDERS.len()
+    ));
 
     let (user_pool_id, change) = ensure_user_pool(clients).await?;
-    progress(&format!("Cognito user pool {} ({user_pool_id}): {change}", lab::USER_POOL_NAME));
+    progress(&format!(
+        "Cognito user pool {} ({user_pool_id}): {change}",
+        lab::USER_POOL_NAME
+    ));
     let (app_client_id, change) = ensure_app_client(clients, &user_pool_id).await?;
-    progress(&format!("Cognito app client {} ({app_client_id}): {change}", lab::APP_CLIENT_NAME));
+    progress(&format!(
+        "Cognito app client {} ({app_client_id}): {change}",
+        lab::APP_CLIENT_NAME
+    ));
     for user in lab::USERS {
         let change = ensure_user(clients, &user_pool_id, &user, &values.user_password).await?;
-        progress(&format!("Cognito user {} (tenant {}): {change}", user.username, user.tenant));
+        progress(&format!(
+            "Cognito user {} (tenant {}): {change}",
+            user.username, user.tenant
+        ));
         let secret = serde_json::json!({ lab::USER_SECRET_PASSWORD_KEY: values.user_password.expose_secret() });
-        let change = put_json_secret(clients, user.username, &SecretString::from(secret.to_string())).await?;
+        let change = put_json_secret(
+            clients,
+            user.username,
+            &SecretString::from(secret.to_string()),
+        )
+        .await?;
         progress(&format!("secret {}: {change}", user.username));
     }
 
@@ -128,7 +156,12 @@ pub async fn seed(clients: &Clients, values: &SeedValues, progress: Progress<'_>
     })
 }
 
-fn is_not_found<E>(error: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>) -> bool
+fn is_not_found<E>(
+    error: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> bool
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -175,7 +208,12 @@ async fn put_db_secret(clients: &Clients, password: Option<&SecretString>) -> Re
 
 /// Creates the secret, or stores a new version when its JSON differs from the current one.
 async fn put_json_secret(clients: &Clients, id: &str, value: &SecretString) -> Result<Change> {
-    let current = clients.secrets.get_secret_value().secret_id(id).send().await;
+    let current = clients
+        .secrets
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await;
     match current {
         Ok(output) => {
             let same = match (output.secret_string(), parse_json(value.expose_secret())) {
@@ -192,7 +230,12 @@ async fn put_json_secret(clients: &Clients, id: &str, value: &SecretString) -> R
                 .secret_string(value.expose_secret())
                 .send()
                 .await
-                .map_err(|e| anyhow!("storing a new version of secret {id}: {}", DisplayErrorContext(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "storing a new version of secret {id}: {}",
+                        DisplayErrorContext(&e)
+                    )
+                })?;
             Ok(Change::Updated)
         }
         Err(e) if is_not_found(&e) => {
@@ -215,7 +258,12 @@ fn parse_json(text: &str) -> Option<serde_json::Value> {
     serde_json::from_str(text).ok()
 }
 
-async fn put_parameter(clients: &Clients, name: &str, secure: bool, value: &SecretString) -> Result<Change> {
+async fn put_parameter(
+    clients: &Clients,
+    name: &str,
+    secure: bool,
+    value: &SecretString,
+) -> Result<Change> {
     use aws_sdk_ssm::types::ParameterType;
     let wanted_type = if secure {
         ParameterType::SecureString
@@ -240,7 +288,12 @@ async fn put_parameter(clients: &Clients, name: &str, secure: bool, value: &Secr
             Change::Updated
         }
         Err(e) if is_not_found(&e) => Change::Created,
-        Err(e) => return Err(anyhow!("reading parameter {name}: {}", DisplayErrorContext(&e))),
+        Err(e) => {
+            return Err(anyhow!(
+                "reading parameter {name}: {}",
+                DisplayErrorContext(&e)
+            ))
+        }
     };
     // SecureString without a key id uses the account's `alias/aws/ssm` key, as the lab does.
     clients
@@ -271,7 +324,9 @@ async fn ensure_kms_key(clients: &Clients) -> Result<(String, String, Change)> {
             let created = clients
                 .kms
                 .create_key()
-                .description("Encrypts the loadtest USER_NAME environment variable (secure Lambda suite)")
+                .description(
+                    "Encrypts the loadtest USER_NAME environment variable (secure Lambda suite)",
+                )
                 .send()
                 .await
                 .map_err(|e| anyhow!("creating KMS key: {}", DisplayErrorContext(&e)))?;
@@ -286,7 +341,12 @@ async fn ensure_kms_key(clients: &Clients) -> Result<(String, String, Change)> {
                 .key_id(&key_id)
                 .send()
                 .await
-                .map_err(|e| anyhow!("enabling rotation of KMS key {key_id}: {}", DisplayErrorContext(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "enabling rotation of KMS key {key_id}: {}",
+                        DisplayErrorContext(&e)
+                    )
+                })?;
             clients
                 .kms
                 .create_alias()
@@ -303,13 +363,25 @@ async fn ensure_kms_key(clients: &Clients) -> Result<(String, String, Change)> {
 
 async fn ensure_table(clients: &Clients, progress: Progress<'_>) -> Result<Change> {
     use dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, SseSpecification, TableStatus,
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        SseSpecification, TableStatus,
     };
     let table = lab::TABLE_NAME;
-    match clients.dynamodb.describe_table().table_name(table).send().await {
+    match clients
+        .dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+    {
         Ok(_) => return Ok(Change::Unchanged),
         Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(anyhow!("looking up table {table}: {}", DisplayErrorContext(&e))),
+        Err(e) => {
+            return Err(anyhow!(
+                "looking up table {table}: {}",
+                DisplayErrorContext(&e)
+            ))
+        }
     }
     let attribute = |name: &str| {
         AttributeDefinition::builder()
@@ -317,7 +389,12 @@ async fn ensure_table(clients: &Clients, progress: Progress<'_>) -> Result<Chang
             .attribute_type(ScalarAttributeType::S)
             .build()
     };
-    let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
     clients
         .dynamodb
         .create_table()
@@ -347,13 +424,18 @@ async fn ensure_table(clients: &Clients, progress: Progress<'_>) -> Result<Chang
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    Err(anyhow!("table {table} did not become ACTIVE within 2 minutes"))
+    Err(anyhow!(
+        "table {table} did not become ACTIVE within 2 minutes"
+    ))
 }
 
 async fn put_order(clients: &Clients, order: &lab::LabOrder) -> Result<()> {
     use dynamodb::types::AttributeValue;
     let item: HashMap<String, AttributeValue> = [
-        ("PK", AttributeValue::S(format!("TENANT#{}#USER#{}", order.tenant, order.user))),
+        (
+            "PK",
+            AttributeValue::S(format!("TENANT#{}#USER#{}", order.tenant, order.user)),
+        ),
         ("SK", AttributeValue::S(format!("ORDER#{}", order.order_id))),
         ("orderTotal", AttributeValue::N(order.total.to_owned())),
         ("status", AttributeValue::S(order.status.to_owned())),
@@ -369,7 +451,13 @@ async fn put_order(clients: &Clients, order: &lab::LabOrder) -> Result<()> {
         .set_item(Some(item))
         .send()
         .await
-        .map_err(|e| anyhow!("writing order {}: {}", order.order_id, DisplayErrorContext(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "writing order {}: {}",
+                order.order_id,
+                DisplayErrorContext(&e)
+            )
+        })?;
     Ok(())
 }
 
@@ -419,10 +507,20 @@ async fn ensure_user_pool(clients: &Clients) -> Result<(String, Change)> {
         .create_user_pool()
         .pool_name(lab::USER_POOL_NAME)
         .schema(tenant)
-        .policies(UserPoolPolicyType::builder().password_policy(policy).build())
+        .policies(
+            UserPoolPolicyType::builder()
+                .password_policy(policy)
+                .build(),
+        )
         .send()
         .await
-        .map_err(|e| anyhow!("creating user pool {}: {}", lab::USER_POOL_NAME, DisplayErrorContext(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "creating user pool {}: {}",
+                lab::USER_POOL_NAME,
+                DisplayErrorContext(&e)
+            )
+        })?;
     let id = created
         .user_pool()
         .and_then(|p| p.id())
@@ -471,7 +569,13 @@ async fn ensure_app_client(clients: &Clients, pool_id: &str) -> Result<(String, 
         .write_attributes("email")
         .send()
         .await
-        .map_err(|e| anyhow!("creating app client {}: {}", lab::APP_CLIENT_NAME, DisplayErrorContext(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "creating app client {}: {}",
+                lab::APP_CLIENT_NAME,
+                DisplayErrorContext(&e)
+            )
+        })?;
     let id = created
         .user_pool_client()
         .and_then(|c| c.client_id())
@@ -479,7 +583,12 @@ async fn ensure_app_client(clients: &Clients, pool_id: &str) -> Result<(String, 
     Ok((id.to_owned(), Change::Created))
 }
 
-async fn ensure_user(clients: &Clients, pool_id: &str, user: &lab::LabUser, password: &SecretString) -> Result<Change> {
+async fn ensure_user(
+    clients: &Clients,
+    pool_id: &str,
+    user: &lab::LabUser,
+    password: &SecretString,
+) -> Result<Change> {
     use cognito::types::{AttributeType, MessageActionType};
     let change = match clients
         .cognito
@@ -505,10 +614,22 @@ async fn ensure_user(clients: &Clients, pool_id: &str, user: &lab::LabUser, pass
                 .message_action(MessageActionType::Suppress)
                 .send()
                 .await
-                .map_err(|e| anyhow!("creating user {}: {}", user.username, DisplayErrorContext(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "creating user {}: {}",
+                        user.username,
+                        DisplayErrorContext(&e)
+                    )
+                })?;
             Change::Created
         }
-        Err(e) => return Err(anyhow!("looking up user {}: {}", user.username, DisplayErrorContext(&e))),
+        Err(e) => {
+            return Err(anyhow!(
+                "looking up user {}: {}",
+                user.username,
+                DisplayErrorContext(&e)
+            ))
+        }
     };
     // Always (re)set: idempotent, and it makes the password permanent (no NEW_PASSWORD_REQUIRED).
     clients
@@ -520,6 +641,12 @@ async fn ensure_user(clients: &Clients, pool_id: &str, user: &lab::LabUser, pass
         .permanent(true)
         .send()
         .await
-        .map_err(|e| anyhow!("setting the password of user {}: {}", user.username, DisplayErrorContext(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "setting the password of user {}: {}",
+                user.username,
+                DisplayErrorContext(&e)
+            )
+        })?;
     Ok(change)
 }

@@ -87,7 +87,12 @@ pub fn resolve(
     };
     Ok(SeedValues {
         db_password,
-        api_key: pick(flags.api_key, file.api_key, lab.api_key, "the API key (--api-key / SUITECTL_API_KEY)")?,
+        api_key: pick(
+            flags.api_key,
+            file.api_key,
+            lab.api_key,
+            "the API key (--api-key / SUITECTL_API_KEY)",
+        )?,
         user_password: pick(
             flags.user_password,
             file.user_password,
@@ -116,21 +121,35 @@ mod tests {
         let values = resolve(flags, Some(file), true).unwrap();
         assert_eq!(values.db_password.unwrap().expose_secret(), "from-flag");
         assert_eq!(values.api_key.expose_secret(), "key-from-file");
-        assert_eq!(values.user_password.expose_secret(), lab_defaults::USER_PASSWORD);
+        assert_eq!(
+            values.user_password.expose_secret(),
+            lab_defaults::USER_PASSWORD
+        );
 
-        let err = resolve(ValuesFile::default(), None, false).unwrap_err().to_string();
-        assert!(err.contains("API key") && !err.contains(lab_defaults::API_KEY), "{err}");
+        let err = resolve(ValuesFile::default(), None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("API key") && !err.contains(lab_defaults::API_KEY),
+            "{err}"
+        );
         let kept = ValuesFile {
             api_key: Some(SecretString::from("k")),
             user_password: Some(SecretString::from("p")),
             ..Default::default()
         };
-        assert!(resolve(kept, None, false).unwrap().db_password.is_none(), "deployed password is kept");
+        assert!(
+            resolve(kept, None, false).unwrap().db_password.is_none(),
+            "deployed password is kept"
+        );
     }
 
     #[test]
     fn debug_of_values_is_redacted() {
         let printed = format!("{:?}", SeedValues::lab());
-        assert!(!printed.contains(lab_defaults::DB_PASSWORD) && !printed.contains(lab_defaults::USER_PASSWORD));
+        assert!(
+            !printed.contains(lab_defaults::DB_PASSWORD)
+                && !printed.contains(lab_defaults::USER_PASSWORD)
+        );
     }
 }

@@ -32,7 +32,11 @@ fn run() -> Result<()> {
 
     for function in FUNCTIONS {
         for file in event_files(&format!("{function}-"))? {
-            let name = file.strip_prefix(suite_tests::repo_root()).unwrap_or(&file).display().to_string();
+            let name = file
+                .strip_prefix(suite_tests::repo_root())
+                .unwrap_or(&file)
+                .display()
+                .to_string();
             let event = std::fs::read_to_string(&file)?;
             stack.moto.start_recording()?;
             let response = lambda.invoke_file(function, &file)?;
@@ -47,7 +51,11 @@ fn run() -> Result<()> {
             stack.moto.start_recording()?;
             let warm = lambda.invoke_file(function, &file)?;
             let warm_calls = stack.moto.stop_recording()?;
-            let same = if warm == response { "same response" } else { "DIFFERENT response" };
+            let same = if warm == response {
+                "same response"
+            } else {
+                "DIFFERENT response"
+            };
             println!("   warm repeat: {same}, AWS calls {}", warm_calls.len());
         }
     }

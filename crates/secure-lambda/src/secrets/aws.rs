@@ -53,7 +53,12 @@ impl SecretSource for AwsSecrets {
         let stages = output.version_stages().to_vec();
         let name = output.name().unwrap_or(&request.secret_id).to_owned();
         match output.secret_string {
-            Some(text) => Ok(SecretVersion::new(name, version_id, stages, SecretString::from(text))),
+            Some(text) => Ok(SecretVersion::new(
+                name,
+                version_id,
+                stages,
+                SecretString::from(text),
+            )),
             None => Err(SecretError::Malformed {
                 name,
                 reason: "has no SecretString (binary secrets are not supported)".to_owned(),
@@ -84,7 +89,12 @@ fn convert(parameter: aws_sdk_ssm::types::Parameter) -> Option<Parameter> {
     let version = parameter.version();
     let name = parameter.name?;
     let value = parameter.value?;
-    Some(Parameter::new(name, kind, version, SecretString::from(value)))
+    Some(Parameter::new(
+        name,
+        kind,
+        version,
+        SecretString::from(value),
+    ))
 }
 
 impl ParameterSource for AwsParameters {
@@ -97,11 +107,14 @@ impl ParameterSource for AwsParameters {
             .send()
             .await
             .map_err(|e| to_secret_error(Resource::Parameter, name, classify(&e)))?;
-        output.parameter.and_then(convert).ok_or_else(|| SecretError::Failed {
-            what: Resource::Parameter,
-            name: name.to_owned(),
-            detail: "GetParameter answered without a value".to_owned(),
-        })
+        output
+            .parameter
+            .and_then(convert)
+            .ok_or_else(|| SecretError::Failed {
+                what: Resource::Parameter,
+                name: name.to_owned(),
+                detail: "GetParameter answered without a value".to_owned(),
+            })
     }
 
     async fn get_parameters(&self, names: &[String]) -> Result<ParameterBatch, SecretError> {
@@ -124,7 +137,11 @@ impl ParameterSource for AwsParameters {
         })
     }
 
-    async fn get_parameters_by_path(&self, path: &str, recursive: bool) -> Result<Vec<Parameter>, SecretError> {
+    async fn get_parameters_by_path(
+        &self,
+        path: &str,
+        recursive: bool,
+    ) -> Result<Vec<Parameter>, SecretError> {
         let mut parameters = Vec::new();
         let mut next_token: Option<String> = None;
         for _ in 0..MAX_PATH_PAGES {
@@ -139,7 +156,13 @@ impl ParameterSource for AwsParameters {
                 .send()
                 .await
                 .map_err(|e| to_secret_error(Resource::ParameterPath, path, classify(&e)))?;
-            parameters.extend(output.parameters.unwrap_or_default().into_iter().filter_map(convert));
+            parameters.extend(
+                output
+                    .parameters
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(convert),
+            );
             match output.next_token {
                 Some(token) if !token.is_empty() => next_token = Some(token),
                 _ => return Ok(parameters),

@@ -74,9 +74,10 @@ impl CachePolicy {
     /// Retry delay after `failures` consecutive transient failures: exponential, capped, with
     /// "equal jitter" (half fixed, half random) so that environments do not retry in lockstep.
     fn backoff(&self, failures: u32) -> Duration {
-        let exp = self
-            .backoff_base
-            .saturating_mul(1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX));
+        let exp = self.backoff_base.saturating_mul(
+            1u32.checked_shl(failures.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        );
         let capped = exp.min(self.backoff_max);
         let half = capped / 2;
         let jitter_ms = fastrand::u64(0..=u64::try_from(half.as_millis()).unwrap_or(u64::MAX));
@@ -173,7 +174,9 @@ impl<V> Default for Slot<V> {
 impl<V> Slot<V> {
     fn fresh(&self, now: Instant, ttl: Duration) -> Option<&Arc<V>> {
         match &self.state {
-            State::Value { value, fetched_at } if now.duration_since(*fetched_at) < ttl => Some(value),
+            State::Value { value, fetched_at } if now.duration_since(*fetched_at) < ttl => {
+                Some(value)
+            }
             _ => None,
         }
     }
@@ -181,7 +184,8 @@ impl<V> Slot<V> {
     fn servable_stale(&self, now: Instant, policy: &CachePolicy) -> Option<&Arc<V>> {
         match &self.state {
             State::Value { value, fetched_at }
-                if now.duration_since(*fetched_at) <= policy.ttl.saturating_add(policy.max_stale) =>
+                if now.duration_since(*fetched_at)
+                    <= policy.ttl.saturating_add(policy.max_stale) =>
             {
                 Some(value)
             }
@@ -216,23 +220,35 @@ where
 
     fn slot(&self, key: &K) -> Arc<tokio::sync::Mutex<Slot<V>>> {
         // A poisoned map only means another thread panicked mid-insert; the map is still valid.
-        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         slots.entry(key.clone()).or_default().clone()
     }
 
     fn effective_ttl(&self, options: ReadOptions) -> Duration {
-        options.max_age.map_or(self.policy.ttl, |age| age.min(self.policy.ttl))
+        options
+            .max_age
+            .map_or(self.policy.ttl, |age| age.min(self.policy.ttl))
     }
 
     /// Drops the cached value of `key`: the next read calls AWS.
     pub fn invalidate(&self, key: &K) {
-        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         slots.remove(key);
     }
 
     /// The answer the cache can give for `key` without calling AWS, if any: a fresh value, a
     /// remembered "not found", or (inside a backoff window) a stale value or the last error.
-    pub async fn cached(&self, key: &K, options: ReadOptions) -> Option<Result<Cached<V>, SecretError>> {
+    pub async fn cached(
+        &self,
+        key: &K,
+        options: ReadOptions,
+    ) -> Option<Result<Cached<V>, SecretError>> {
         let slot = self.slot(key);
         let slot = slot.lock().await;
         self.answer_without_fetch(&slot, Instant::now(), options)
@@ -261,16 +277,18 @@ where
             }
         }
         match &slot.retry_after {
-            Some((retry_at, error)) if now < *retry_at => Some(match slot.servable_stale(now, &self.policy) {
-                Some(value) => {
-                    self.metrics.stale();
-                    Ok(Cached {
-                        value: value.clone(),
-                        origin: Origin::Stale,
-                    })
-                }
-                None => Err(error.clone()),
-            }),
+            Some((retry_at, error)) if now < *retry_at => {
+                Some(match slot.servable_stale(now, &self.policy) {
+                    Some(value) => {
+                        self.metrics.stale();
+                        Ok(Cached {
+                            value: value.clone(),
+                            origin: Origin::Stale,
+                        })
+                    }
+                    None => Err(error.clone()),
+                })
+            }
             _ => None,
         }
     }
@@ -303,13 +321,22 @@ where
 
     /// Stores a value fetched outside [`Cache::get_or_fetch`] (batched reads); the caller has
     /// counted the AWS call.
-    pub async fn insert(&self, key: &K, result: Result<V, SecretError>) -> Result<Cached<V>, SecretError> {
+    pub async fn insert(
+        &self,
+        key: &K,
+        result: Result<V, SecretError>,
+    ) -> Result<Cached<V>, SecretError> {
         let slot = self.slot(key);
         let mut slot = slot.lock().await;
         self.record(key, &mut slot, result)
     }
 
-    fn record(&self, key: &K, slot: &mut Slot<V>, result: Result<V, SecretError>) -> Result<Cached<V>, SecretError> {
+    fn record(
+        &self,
+        key: &K,
+        slot: &mut Slot<V>,
+        result: Result<V, SecretError>,
+    ) -> Result<Cached<V>, SecretError> {
         let now = Instant::now();
         match result {
             Ok(value) => {
@@ -416,7 +443,11 @@ mod tests {
         }
     }
 
-    async fn read(cache: &Cache<String, Val>, result: Result<Val, SecretError>, calls: &AtomicU32) -> Result<Cached<Val>, SecretError> {
+    async fn read(
+        cache: &Cache<String, Val>,
+        result: Result<Val, SecretError>,
+        calls: &AtomicU32,
+    ) -> Result<Cached<Val>, SecretError> {
         cache
             .get_or_fetch(&"k".to_string(), ReadOptions::default(), || async {
                 calls.fetch_add(1, Ordering::SeqCst);
@@ -429,16 +460,25 @@ mod tests {
     async fn serves_from_cache_within_ttl_and_refetches_after() {
         let (cache, metrics) = cache();
         let calls = AtomicU32::new(0);
-        assert_eq!(read(&cache, Ok(Val("a", 1)), &calls).await.unwrap().origin, Origin::Aws);
+        assert_eq!(
+            read(&cache, Ok(Val("a", 1)), &calls).await.unwrap().origin,
+            Origin::Aws
+        );
         tokio::time::advance(Duration::from_secs(299)).await;
         let hit = read(&cache, Ok(Val("b", 2)), &calls).await.unwrap();
         assert_eq!((hit.origin, &*hit.value), (Origin::Cache, &Val("a", 1)));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         tokio::time::advance(Duration::from_secs(2)).await;
         let refreshed = read(&cache, Ok(Val("b", 2)), &calls).await.unwrap();
-        assert_eq!((refreshed.origin, &*refreshed.value), (Origin::Aws, &Val("b", 2)));
+        assert_eq!(
+            (refreshed.origin, &*refreshed.value),
+            (Origin::Aws, &Val("b", 2))
+        );
         let counters = metrics.snapshot();
-        assert_eq!((counters.hits, counters.misses, counters.aws_calls), (1, 2, 2));
+        assert_eq!(
+            (counters.hits, counters.misses, counters.aws_calls),
+            (1, 2, 2)
+        );
         assert_eq!(counters.rotations_seen, 1, "version 1 -> 2 is a rotation");
     }
 
@@ -450,24 +490,38 @@ mod tests {
         tokio::time::advance(Duration::from_secs(30)).await;
         let key = "k".to_string();
         let within = cache
-            .get_or_fetch(&key, ReadOptions::max_age(Duration::from_secs(60)), || async { Ok(Val("b", 2)) })
+            .get_or_fetch(
+                &key,
+                ReadOptions::max_age(Duration::from_secs(60)),
+                || async { Ok(Val("b", 2)) },
+            )
             .await
             .unwrap();
         assert_eq!(within.origin, Origin::Cache);
         let beyond = cache
-            .get_or_fetch(&key, ReadOptions::max_age(Duration::from_secs(10)), || async { Ok(Val("b", 2)) })
+            .get_or_fetch(
+                &key,
+                ReadOptions::max_age(Duration::from_secs(10)),
+                || async { Ok(Val("b", 2)) },
+            )
             .await
             .unwrap();
         assert_eq!(beyond.origin, Origin::Aws);
         let forced = cache
-            .get_or_fetch(&key, ReadOptions::force_refresh(), || async { Ok(Val("c", 3)) })
+            .get_or_fetch(&key, ReadOptions::force_refresh(), || async {
+                Ok(Val("c", 3))
+            })
             .await
             .unwrap();
         assert_eq!((forced.origin, &*forced.value), (Origin::Aws, &Val("c", 3)));
         // A max age longer than the TTL does not extend it.
         tokio::time::advance(Duration::from_secs(301)).await;
         let capped = cache
-            .get_or_fetch(&key, ReadOptions::max_age(Duration::from_secs(3600)), || async { Ok(Val("d", 4)) })
+            .get_or_fetch(
+                &key,
+                ReadOptions::max_age(Duration::from_secs(3600)),
+                || async { Ok(Val("d", 4)) },
+            )
             .await
             .unwrap();
         assert_eq!(capped.origin, Origin::Aws);
@@ -519,7 +573,10 @@ mod tests {
         // After the window (at most the base delay for the first failure) AWS is tried again.
         tokio::time::advance(cache.policy().backoff_base).await;
         let recovered = read(&cache, Ok(Val("b", 2)), &calls).await.unwrap();
-        assert_eq!((recovered.origin, &*recovered.value), (Origin::Aws, &Val("b", 2)));
+        assert_eq!(
+            (recovered.origin, &*recovered.value),
+            (Origin::Aws, &Val("b", 2))
+        );
         assert_eq!(metrics.snapshot().stale_served, 2);
     }
 
@@ -540,7 +597,11 @@ mod tests {
         let calls = AtomicU32::new(0);
         assert!(read(&cache, Err(throttled()), &calls).await.is_err());
         assert!(read(&cache, Err(throttled()), &calls).await.is_err());
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "second read is inside the backoff window");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "second read is inside the backoff window"
+        );
         let policy = cache.policy().clone();
         for failures in 1..=12u32 {
             let delay = policy.backoff(failures);
@@ -548,7 +609,10 @@ mod tests {
                 .backoff_base
                 .saturating_mul(1u32 << (failures - 1).min(20))
                 .min(policy.backoff_max);
-            assert!(delay >= cap / 2 && delay <= cap, "failure {failures}: {delay:?} vs {cap:?}");
+            assert!(
+                delay >= cap / 2 && delay <= cap,
+                "failure {failures}: {delay:?} vs {cap:?}"
+            );
         }
     }
 
@@ -556,12 +620,21 @@ mod tests {
     async fn not_found_is_cached_briefly() {
         let (cache, metrics) = cache();
         let calls = AtomicU32::new(0);
-        assert_eq!(read(&cache, Err(not_found()), &calls).await.unwrap_err(), not_found());
-        assert_eq!(read(&cache, Ok(Val("a", 1)), &calls).await.unwrap_err(), not_found());
+        assert_eq!(
+            read(&cache, Err(not_found()), &calls).await.unwrap_err(),
+            not_found()
+        );
+        assert_eq!(
+            read(&cache, Ok(Val("a", 1)), &calls).await.unwrap_err(),
+            not_found()
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(metrics.snapshot().negative_hits, 1);
         tokio::time::advance(cache.policy().negative_ttl).await;
-        assert_eq!(read(&cache, Ok(Val("a", 1)), &calls).await.unwrap().origin, Origin::Aws);
+        assert_eq!(
+            read(&cache, Ok(Val("a", 1)), &calls).await.unwrap().origin,
+            Origin::Aws
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -570,9 +643,15 @@ mod tests {
         let calls = AtomicU32::new(0);
         read(&cache, Ok(Val("a", 1)), &calls).await.unwrap();
         tokio::time::advance(Duration::from_secs(301)).await;
-        assert_eq!(read(&cache, Err(denied()), &calls).await.unwrap_err(), denied());
+        assert_eq!(
+            read(&cache, Err(denied()), &calls).await.unwrap_err(),
+            denied()
+        );
         // Nothing stale is left to serve through a later outage.
-        assert_eq!(read(&cache, Err(throttled()), &calls).await.unwrap_err(), throttled());
+        assert_eq!(
+            read(&cache, Err(throttled()), &calls).await.unwrap_err(),
+            throttled()
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -581,6 +660,9 @@ mod tests {
         let calls = AtomicU32::new(0);
         read(&cache, Ok(Val("a", 1)), &calls).await.unwrap();
         cache.invalidate(&"k".to_string());
-        assert_eq!(read(&cache, Ok(Val("b", 2)), &calls).await.unwrap().origin, Origin::Aws);
+        assert_eq!(
+            read(&cache, Ok(Val("b", 2)), &calls).await.unwrap().origin,
+            Origin::Aws
+        );
     }
 }

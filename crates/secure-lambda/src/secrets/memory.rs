@@ -8,8 +8,13 @@ use std::sync::Mutex;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::source::{ParameterBatch, ParameterSource, Resource, SecretError, SecretSource, GET_PARAMETERS_MAX_NAMES};
-use super::value::{Parameter, ParameterKind, SecretRequest, SecretVersion, VersionSelector, AWS_CURRENT, AWS_PREVIOUS};
+use super::source::{
+    ParameterBatch, ParameterSource, Resource, SecretError, SecretSource, GET_PARAMETERS_MAX_NAMES,
+};
+use super::value::{
+    Parameter, ParameterKind, SecretRequest, SecretVersion, VersionSelector, AWS_CURRENT,
+    AWS_PREVIOUS,
+};
 
 struct StoredVersion {
     id: String,
@@ -47,7 +52,10 @@ impl MemorySecrets {
 
     /// Every later read of `id` is denied.
     pub fn deny(&self, id: &str) {
-        self.denied.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned());
+        self.denied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned());
     }
 
     /// The next reads fail with these errors, in order.
@@ -65,11 +73,21 @@ impl MemorySecrets {
 impl SecretSource for MemorySecrets {
     async fn get_secret(&self, request: &SecretRequest) -> Result<SecretVersion, SecretError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        if let Some(error) = self.failures.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+        if let Some(error) = self
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+        {
             return Err(error);
         }
         let id = &request.secret_id;
-        if self.denied.lock().unwrap_or_else(|p| p.into_inner()).contains(id) {
+        if self
+            .denied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+        {
             return Err(SecretError::AccessDenied {
                 what: Resource::Secret,
                 name: id.clone(),
@@ -129,9 +147,9 @@ impl MemoryParameters {
 
     fn lookup(&self, name: &str) -> Option<Parameter> {
         let parameters = self.parameters.lock().unwrap_or_else(|p| p.into_inner());
-        parameters
-            .get(name)
-            .map(|(kind, version, value)| Parameter::new(name, *kind, *version, SecretString::from(value.as_str())))
+        parameters.get(name).map(|(kind, version, value)| {
+            Parameter::new(name, *kind, *version, SecretString::from(value.as_str()))
+        })
     }
 }
 
@@ -163,7 +181,11 @@ impl ParameterSource for MemoryParameters {
         Ok(batch)
     }
 
-    async fn get_parameters_by_path(&self, path: &str, recursive: bool) -> Result<Vec<Parameter>, SecretError> {
+    async fn get_parameters_by_path(
+        &self,
+        path: &str,
+        recursive: bool,
+    ) -> Result<Vec<Parameter>, SecretError> {
         let prefix = format!("{}/", path.trim_end_matches('/'));
         let names: Vec<String> = {
             let parameters = self.parameters.lock().unwrap_or_else(|p| p.into_inner());

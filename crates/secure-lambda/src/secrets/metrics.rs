@@ -48,7 +48,12 @@ impl CacheCounters {
     }
 
     /// The counters as one CloudWatch Embedded Metric Format document.
-    pub fn to_emf(&self, namespace: &str, function_name: &str, timestamp_ms: u64) -> serde_json::Value {
+    pub fn to_emf(
+        &self,
+        namespace: &str,
+        function_name: &str,
+        timestamp_ms: u64,
+    ) -> serde_json::Value {
         let names = [
             "Hits",
             "Misses",
@@ -155,7 +160,9 @@ mod tests {
             ..Default::default()
         };
         let doc = counters.to_emf("SecureLambda", "secure-config", 1_700_000_000_000);
-        let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap();
+        let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap();
         for metric in declared {
             let name = metric["Name"].as_str().unwrap();
             assert!(doc[name].is_u64(), "{name} declared but missing");
@@ -166,8 +173,22 @@ mod tests {
 
     #[test]
     fn since_subtracts() {
-        let a = CacheCounters { hits: 5, aws_calls: 2, ..Default::default() };
-        let b = CacheCounters { hits: 7, aws_calls: 2, ..Default::default() };
-        assert_eq!(b.since(&a), CacheCounters { hits: 2, ..Default::default() });
+        let a = CacheCounters {
+            hits: 5,
+            aws_calls: 2,
+            ..Default::default()
+        };
+        let b = CacheCounters {
+            hits: 7,
+            aws_calls: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            b.since(&a),
+            CacheCounters {
+                hits: 2,
+                ..Default::default()
+            }
+        );
     }
 }

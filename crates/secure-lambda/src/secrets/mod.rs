@@ -20,8 +20,8 @@ pub use metrics::{CacheCounters, CacheMetrics, MetricsReporter};
 pub use source::{ParameterBatch, ParameterSource, Resource, SecretError, SecretSource, Transient};
 pub use store::SecretStore;
 pub use value::{
-    Parameter, ParameterKind, SecretJson, SecretRequest, SecretVersion, VersionSelector, AWS_CURRENT, AWS_PENDING,
-    AWS_PREVIOUS,
+    Parameter, ParameterKind, SecretJson, SecretRequest, SecretVersion, VersionSelector,
+    AWS_CURRENT, AWS_PENDING, AWS_PREVIOUS,
 };
 
 /// The store wired to the AWS SDK.

@@ -112,7 +112,10 @@ pub const GET_PARAMETERS_MAX_NAMES: usize = 10;
 
 /// Reads Parameter Store parameters, always with decryption.
 pub trait ParameterSource: Send + Sync {
-    fn get_parameter(&self, name: &str) -> impl Future<Output = Result<Parameter, SecretError>> + Send;
+    fn get_parameter(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Parameter, SecretError>> + Send;
 
     /// One `GetParameters` call; callers pass at most [`GET_PARAMETERS_MAX_NAMES`] names.
     fn get_parameters(

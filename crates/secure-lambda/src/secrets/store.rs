@@ -30,6 +30,9 @@ impl Versioned for Parameter {
 
 type AccessDeniedHook = Arc<dyn Fn(&SecretError) + Send + Sync>;
 
+/// A name and what the cache answered for it (`None`: still to fetch).
+type PendingRead = (String, Option<Result<Cached<Parameter>, SecretError>>);
+
 /// Cached access to Secrets Manager and Parameter Store for one execution environment.
 pub struct SecretStore<S, P> {
     secrets: S,
@@ -98,7 +101,13 @@ impl<S: SecretSource, P: ParameterSource> SecretStore<S, P> {
             VersionSelector::Stage(stage) => stage.as_str(),
             VersionSelector::Id(id) => id.as_str(),
         };
-        self.finish(Resource::Secret, &request.secret_id, version, started, result)
+        self.finish(
+            Resource::Secret,
+            &request.secret_id,
+            version,
+            started,
+            result,
+        )
     }
 
     /// The secret string of the `AWSCURRENT` version.
@@ -112,12 +121,19 @@ impl<S: SecretSource, P: ParameterSource> SecretStore<S, P> {
     }
 
     /// The secret deserialized into `T`.
-    pub async fn secret_typed<T: DeserializeOwned>(&self, secret_id: &str) -> Result<T, SecretError> {
+    pub async fn secret_typed<T: DeserializeOwned>(
+        &self,
+        secret_id: &str,
+    ) -> Result<T, SecretError> {
         self.secret(secret_id).await?.typed()
     }
 
     /// One key of a JSON secret.
-    pub async fn secret_field(&self, secret_id: &str, key: &str) -> Result<SecretString, SecretError> {
+    pub async fn secret_field(
+        &self,
+        secret_id: &str,
+        key: &str,
+    ) -> Result<SecretString, SecretError> {
         self.secret(secret_id).await?.field(key)
     }
 
@@ -133,7 +149,11 @@ impl<S: SecretSource, P: ParameterSource> SecretStore<S, P> {
         self.parameter_with(name, ReadOptions::default()).await
     }
 
-    pub async fn parameter_with(&self, name: &str, options: ReadOptions) -> Result<Arc<Parameter>, SecretError> {
+    pub async fn parameter_with(
+        &self,
+        name: &str,
+        options: ReadOptions,
+    ) -> Result<Arc<Parameter>, SecretError> {
         let started = WallInstant::now();
         let key = name.to_owned();
         let result = self
@@ -145,12 +165,18 @@ impl<S: SecretSource, P: ParameterSource> SecretStore<S, P> {
 
     /// Many parameters by name: cached ones from the cache, the rest in `GetParameters` calls of
     /// at most ten names. One result per name, in the order given.
-    pub async fn parameters(&self, names: &[&str]) -> Vec<(String, Result<Arc<Parameter>, SecretError>)> {
+    pub async fn parameters(
+        &self,
+        names: &[&str],
+    ) -> Vec<(String, Result<Arc<Parameter>, SecretError>)> {
         let started = WallInstant::now();
-        let mut results: Vec<(String, Option<Result<Cached<Parameter>, SecretError>>)> = Vec::new();
+        let mut results: Vec<PendingRead> = Vec::new();
         for name in names {
             let key = (*name).to_owned();
-            let answer = self.parameter_cache.cached(&key, ReadOptions::default()).await;
+            let answer = self
+                .parameter_cache
+                .cached(&key, ReadOptions::default())
+                .await;
             results.push((key, answer));
         }
         let mut missing: Vec<String> = results
@@ -192,7 +218,11 @@ impl<S: SecretSource, P: ParameterSource> SecretStore<S, P> {
     }
 
     /// Every parameter under `path` (all pages), cached as one value.
-    pub async fn parameters_by_path(&self, path: &str, recursive: bool) -> Result<Arc<Vec<Parameter>>, SecretError> {
+    pub async fn parameters_by_path(
+        &self,
+        path: &str,
+        recursive: bool,
+    ) -> Result<Arc<Vec<Parameter>>, SecretError> {
         let started = WallInstant::now();
         let key = (path.to_owned(), recursive);
         let result = self
@@ -239,7 +269,10 @@ impl<S: SecretSource, P: ParameterSource> SecretStore<S, P> {
     }
 }
 
-fn take_parameter(batch: &Result<super::source::ParameterBatch, SecretError>, name: &str) -> Result<Parameter, SecretError> {
+fn take_parameter(
+    batch: &Result<super::source::ParameterBatch, SecretError>,
+    name: &str,
+) -> Result<Parameter, SecretError> {
     match batch {
         Ok(batch) => batch
             .found
@@ -291,7 +324,11 @@ mod tests {
         secrets.put("prod/db", r#"{"username":"admin","password":"pw-1"}"#);
         let parameters = MemoryParameters::default();
         for i in 0..25 {
-            parameters.put(&format!("/app/p{i:02}"), ParameterKind::String, &i.to_string());
+            parameters.put(
+                &format!("/app/p{i:02}"),
+                ParameterKind::String,
+                &i.to_string(),
+            );
         }
         parameters.put("/app/flags/a", ParameterKind::String, "true");
         parameters.put("/app/flags/nested/b", ParameterKind::String, "false");
@@ -302,24 +339,60 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn secret_reads_are_cached_and_rotation_is_picked_up_after_ttl() {
         let store = store();
-        assert_eq!(store.secret_field("prod/db", "password").await.unwrap().expose_secret(), "pw-1");
-        assert_eq!(store.secret_field("prod/db", "username").await.unwrap().expose_secret(), "admin");
+        assert_eq!(
+            store
+                .secret_field("prod/db", "password")
+                .await
+                .unwrap()
+                .expose_secret(),
+            "pw-1"
+        );
+        assert_eq!(
+            store
+                .secret_field("prod/db", "username")
+                .await
+                .unwrap()
+                .expose_secret(),
+            "admin"
+        );
         assert_eq!(store.secrets.calls(), 1);
 
-        store.secrets.put("prod/db", r#"{"username":"admin","password":"pw-2"}"#);
-        assert_eq!(store.secret_field("prod/db", "password").await.unwrap().expose_secret(), "pw-1");
+        store
+            .secrets
+            .put("prod/db", r#"{"username":"admin","password":"pw-2"}"#);
+        assert_eq!(
+            store
+                .secret_field("prod/db", "password")
+                .await
+                .unwrap()
+                .expose_secret(),
+            "pw-1"
+        );
         tokio::time::advance(Duration::from_secs(301)).await;
-        assert_eq!(store.secret_field("prod/db", "password").await.unwrap().expose_secret(), "pw-2");
+        assert_eq!(
+            store
+                .secret_field("prod/db", "password")
+                .await
+                .unwrap()
+                .expose_secret(),
+            "pw-2"
+        );
         assert_eq!(store.counters().rotations_seen, 1);
 
         let previous = store
-            .secret_with(&SecretRequest::stage("prod/db", AWS_PREVIOUS), ReadOptions::default())
+            .secret_with(
+                &SecretRequest::stage("prod/db", AWS_PREVIOUS),
+                ReadOptions::default(),
+            )
             .await
             .unwrap();
         assert!(previous.value().expose_secret().contains("pw-1"));
         let first_id = previous.version_id.clone().unwrap();
         let by_id = store
-            .secret_with(&SecretRequest::version_id("prod/db", first_id), ReadOptions::default())
+            .secret_with(
+                &SecretRequest::version_id("prod/db", first_id),
+                ReadOptions::default(),
+            )
             .await
             .unwrap();
         assert!(by_id.value().expose_secret().contains("pw-1"));
@@ -329,9 +402,18 @@ mod tests {
     async fn invalidate_after_downstream_auth_failure_fetches_the_new_version() {
         let store = store();
         store.secret("prod/db").await.unwrap();
-        store.secrets.put("prod/db", r#"{"username":"admin","password":"pw-2"}"#);
+        store
+            .secrets
+            .put("prod/db", r#"{"username":"admin","password":"pw-2"}"#);
         store.invalidate_secret(&SecretRequest::current("prod/db"));
-        assert_eq!(store.secret_field("prod/db", "password").await.unwrap().expose_secret(), "pw-2");
+        assert_eq!(
+            store
+                .secret_field("prod/db", "password")
+                .await
+                .unwrap()
+                .expose_secret(),
+            "pw-2"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -341,16 +423,27 @@ mod tests {
         let mut refs: Vec<&str> = names.iter().map(String::as_str).collect();
         refs.push("/app/missing");
         let results = store.parameters(&refs).await;
-        assert_eq!(store.parameters.batch_calls(), 3, "26 names -> 3 GetParameters calls");
+        assert_eq!(
+            store.parameters.batch_calls(),
+            3,
+            "26 names -> 3 GetParameters calls"
+        );
         assert_eq!(results.len(), 26);
         for (i, (name, result)) in results.iter().take(25).enumerate() {
             assert_eq!(name, &names[i]);
-            assert_eq!(result.as_ref().unwrap().value().expose_secret(), &i.to_string());
+            assert_eq!(
+                result.as_ref().unwrap().value().expose_secret(),
+                &i.to_string()
+            );
         }
         assert!(results[25].1.as_ref().unwrap_err().is_not_found());
 
         let again = store.parameters(&refs).await;
-        assert_eq!(store.parameters.batch_calls(), 3, "all answered from cache (incl. negative)");
+        assert_eq!(
+            store.parameters.batch_calls(),
+            3,
+            "all answered from cache (incl. negative)"
+        );
         assert_eq!(again.len(), 26);
     }
 
@@ -358,12 +451,19 @@ mod tests {
     async fn by_path_follows_pages_and_respects_recursion() {
         let store = store();
         let flat = store.parameters_by_path("/app/flags", false).await.unwrap();
-        assert_eq!(flat.iter().map(|p| p.leaf_name()).collect::<Vec<_>>(), vec!["a"]);
+        assert_eq!(
+            flat.iter().map(|p| p.leaf_name()).collect::<Vec<_>>(),
+            vec!["a"]
+        );
         let deep = store.parameters_by_path("/app/flags", true).await.unwrap();
         assert_eq!(deep.len(), 2);
         let all = store.parameters_by_path("/app", true).await.unwrap();
         assert_eq!(all.len(), 28);
-        assert!(store.parameters.path_pages() >= 3 + 1 + 1, "28 items at 10 per page is 3 pages");
+        assert_eq!(
+            store.parameters.path_pages(),
+            1 + 1 + 3,
+            "one page per flags read, and 28 items at 10 per page is 3 pages"
+        );
         store.parameters_by_path("/app", true).await.unwrap();
         assert_eq!(store.counters().hits, 1);
     }
@@ -372,9 +472,14 @@ mod tests {
     async fn access_denied_calls_the_hook() {
         let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = seen.clone();
-        let store = store().on_access_denied(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst));
+        let store = store()
+            .on_access_denied(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst));
         store.secrets.deny("prod/db");
-        assert!(store.secret("prod/db").await.unwrap_err().is_access_denied());
+        assert!(store
+            .secret("prod/db")
+            .await
+            .unwrap_err()
+            .is_access_denied());
         assert!(seen.load(std::sync::atomic::Ordering::SeqCst));
     }
 }

@@ -118,7 +118,10 @@ impl SecretVersion {
         serde_json::from_str(self.value.expose_secret()).map_err(|e| SecretError::Malformed {
             name: self.name.clone(),
             // serde_json's messages name the position and the expected type, never the input.
-            reason: format!("does not match the expected shape: {}", strip_serde_detail(&e)),
+            reason: format!(
+                "does not match the expected shape: {}",
+                strip_serde_detail(&e)
+            ),
         })
     }
 
@@ -161,7 +164,10 @@ impl SecretJson {
                 zeroize_json(&mut other);
                 Err(malformed(format!("is JSON but a {kind}, not an object")))
             }
-            Err(e) => Err(malformed(format!("is not valid JSON ({})", strip_serde_detail(&e)))),
+            Err(e) => Err(malformed(format!(
+                "is not valid JSON ({})",
+                strip_serde_detail(&e)
+            ))),
         }
     }
 
@@ -260,7 +266,12 @@ pub enum ParameterKind {
 }
 
 impl Parameter {
-    pub fn new(name: impl Into<String>, kind: ParameterKind, version: i64, value: SecretString) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        kind: ParameterKind,
+        version: i64,
+        value: SecretString,
+    ) -> Self {
         Self {
             name: name.into(),
             kind,
@@ -295,7 +306,12 @@ mod tests {
     use super::*;
 
     fn version(text: &str) -> SecretVersion {
-        SecretVersion::new("db", Some("v1".into()), vec![AWS_CURRENT.into()], SecretString::from(text))
+        SecretVersion::new(
+            "db",
+            Some("v1".into()),
+            vec![AWS_CURRENT.into()],
+            SecretString::from(text),
+        )
     }
 
     #[test]
@@ -303,7 +319,12 @@ mod tests {
         let v = version(r#"{"password":"hunter2-very-secret"}"#);
         let printed = format!("{v:?} {:?}", v.json().unwrap());
         assert!(!printed.contains("hunter2"), "{printed}");
-        let p = Parameter::new("/a/b", ParameterKind::SecureString, 1, SecretString::from("sk-live-123"));
+        let p = Parameter::new(
+            "/a/b",
+            ParameterKind::SecureString,
+            1,
+            SecretString::from("sk-live-123"),
+        );
         assert!(!format!("{p:?}").contains("sk-live"));
     }
 
@@ -312,12 +333,19 @@ mod tests {
         let v = version(r#"{"username":"admin","port":3306}"#);
         assert_eq!(v.field("username").unwrap().expose_secret(), "admin");
         assert_eq!(v.field("port").unwrap().expose_secret(), "3306");
-        assert!(matches!(v.field("nope"), Err(SecretError::MissingKey { .. })));
+        assert!(matches!(
+            v.field("nope"),
+            Err(SecretError::MissingKey { .. })
+        ));
     }
 
     #[test]
     fn malformed_json_errors_do_not_quote_the_secret() {
-        for text in ["not json hunter2", r#"["hunter2"]"#, r#"{"password": hunter2}"#] {
+        for text in [
+            "not json hunter2",
+            r#"["hunter2"]"#,
+            r#"{"password": hunter2}"#,
+        ] {
             let err = version(text).json().unwrap_err();
             assert!(matches!(err, SecretError::Malformed { .. }));
             assert!(!err.to_string().contains("hunter2"), "{err}");
@@ -327,7 +355,9 @@ mod tests {
         struct Creds {
             port: u16,
         }
-        let err = version(r#"{"port":"hunter2"}"#).typed::<Creds>().unwrap_err();
+        let err = version(r#"{"port":"hunter2"}"#)
+            .typed::<Creds>()
+            .unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
@@ -338,14 +368,21 @@ mod tests {
             username: String,
             password: SecretString,
         }
-        let creds: Creds = version(r#"{"username":"admin","password":"pw"}"#).typed().unwrap();
+        let creds: Creds = version(r#"{"username":"admin","password":"pw"}"#)
+            .typed()
+            .unwrap();
         assert_eq!(creds.username, "admin");
         assert_eq!(creds.password.expose_secret(), "pw");
     }
 
     #[test]
     fn leaf_name_is_the_last_segment() {
-        let p = Parameter::new("/app/flags/dark-mode", ParameterKind::String, 1, SecretString::from("x"));
+        let p = Parameter::new(
+            "/app/flags/dark-mode",
+            ParameterKind::String,
+            1,
+            SecretString::from("x"),
+        );
         assert_eq!(p.leaf_name(), "dark-mode");
     }
 }

@@ -1,0 +1,58 @@
+# The entry points a person types. `make demo` and `make test` do their own set-up.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements-dev.txt | cut -c1-16)
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup build demo test lint unit-and-e2e template-checks deploy seed clean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## install the pinned non-Rust tools into .venv (idempotent)
+	@cargo fmt --version >/dev/null 2>&1 || { echo "rustfmt is missing: rustup component add rustfmt"; exit 1; }
+	@cargo clippy --version >/dev/null 2>&1 || { echo "clippy is missing: rustup component add clippy"; exit 1; }
+
+$(STAMP): requirements-dev.txt
+	@echo "==> installing pinned tools into $(VENV) (moto, cargo-lambda, SAM CLI, cfn-lint)"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+build: ## compile everything (debug)
+	cargo build --workspace --all-targets --locked
+
+demo: setup ## run the suite on the local stack and print what each function answers
+	cargo run --quiet --locked -p suite-tests --bin demo
+
+test: setup lint unit-and-e2e template-checks ## every check and test: what CI runs
+	@echo "==> all checks passed"
+
+lint: ## formatting and clippy with warnings as errors
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+unit-and-e2e: ## unit tests, integration tests against moto, end-to-end tests through cargo lambda
+	cargo test --workspace --locked
+
+template-checks: setup ## cfn-lint, sam validate --lint, and the template's policy checks
+	cfn-lint template.yaml
+	sam validate --lint
+	$(VENV)/bin/python -m unittest discover -s tests/template -v
+
+deploy: setup ## build for Lambda (arm64) and deploy with SAM to the account of your credentials
+	sam build
+	sam deploy
+
+seed: ## after deploy: fill what CloudFormation cannot (SecureString, users); see README
+	cargo run --quiet --locked -p suitectl -- seed
+
+clean: ## remove build output and the tool environment
+	cargo clean
+	rm -rf $(VENV) .aws-sam
