@@ -181,8 +181,27 @@ pub struct LambdaEmulator {
 }
 
 impl LambdaEmulator {
-    /// Starts the emulator with `env` passed to every function.
-    pub fn start(dir: &Path, name: &str, env: &[(String, String)]) -> Result<Self> {
+    /// Builds `functions` and starts the emulator with `env` passed to every function.
+    ///
+    /// The build is the one `cargo lambda watch` would otherwise run inside the first invoke
+    /// (`cargo build --bin <function>`, same feature set, so watch reuses it): done here, a compile
+    /// error reads as one and the first invoke is not slowed by a compile.
+    pub fn start(
+        dir: &Path,
+        name: &str,
+        functions: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Self> {
+        for function in functions {
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "--quiet", "--bin", function])
+                .current_dir(repo_root())
+                .status()
+                .with_context(|| format!("building {function}"))?;
+            if !status.success() {
+                bail!("building {function} failed ({status})");
+            }
+        }
         let port = free_port()?;
         let mut command = Command::new(venv_tool("cargo-lambda")?);
         command

@@ -64,7 +64,12 @@ fn check_event_file(file: &Path, response: &Value) -> Result<()> {
 #[test]
 fn secure_config_end_to_end() -> Result<()> {
     let stack = SeededMoto::start("secure-config")?;
-    let lambda = LambdaEmulator::start(&stack.dir, "lambda-watch", &function_env(&stack.moto))?;
+    let lambda = LambdaEmulator::start(
+        &stack.dir,
+        "lambda-watch",
+        &[FUNCTION],
+        &function_env(&stack.moto),
+    )?;
 
     // 1. Every documented event, exactly as a developer invokes it; the first invocation of each
     //    action is cold (one AWS call), the repeat is warm (none).
@@ -145,7 +150,7 @@ fn secure_config_end_to_end() -> Result<()> {
         "API_URL_PARAMETER".into(),
         "/app/config/does-not-exist".into(),
     ));
-    let broken = LambdaEmulator::start(&stack.dir, "lambda-watch-broken", &env)?;
+    let broken = LambdaEmulator::start(&stack.dir, "lambda-watch-broken", &[FUNCTION], &env)?;
     let response = broken.invoke(FUNCTION, &json!({"action": "get_db_credentials"}))?;
     let body = expect_status(&response, 502)?;
     assert_eq!(body["error"]["code"], "MalformedSecret");

@@ -32,6 +32,16 @@ enum Action {
     FeatureFlags,
 }
 
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::DbCredentials => ACTIONS[0],
+            Action::AppConfig => ACTIONS[1],
+            Action::FeatureFlags => ACTIONS[2],
+        }
+    }
+}
+
 /// The function: a store and where to look in it.
 pub struct SecureConfig<S, P> {
     store: SecretStore<S, P>,
@@ -81,7 +91,7 @@ impl<S: SecretSource, P: ParameterSource> SecureConfig<S, P> {
                 "availableActions": ACTIONS,
             })),
             Some(action) => {
-                tracing::info!(action = ?action, "action");
+                tracing::info!(action = action.name(), "action");
                 match action {
                     Action::DbCredentials => self.db_credentials().await,
                     Action::AppConfig => self.app_config().await,

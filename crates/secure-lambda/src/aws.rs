@@ -128,3 +128,82 @@ fn describe_transport<E>(error: &SdkError<E, HttpResponse>) -> String {
         _ => "unexpected SDK error".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str, status: u16) -> SdkError<GetSecretValueError, HttpResponse> {
+        let error = GetSecretValueError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("details")
+                .build(),
+        );
+        let status = StatusCode::try_from(status).unwrap();
+        SdkError::service_error(error, HttpResponse::new(status, SdkBody::empty()))
+    }
+
+    #[test]
+    fn service_errors_by_code_then_status() {
+        let cases = [
+            ("ResourceNotFoundException", 400, FailureKind::NotFound),
+            ("ParameterNotFound", 400, FailureKind::NotFound),
+            ("AccessDeniedException", 400, FailureKind::AccessDenied),
+            ("ExpiredTokenException", 400, FailureKind::AccessDenied),
+            (
+                "ThrottlingException",
+                400,
+                FailureKind::Transient(Transient::Throttled),
+            ),
+            (
+                "SomethingNew",
+                429,
+                FailureKind::Transient(Transient::Throttled),
+            ),
+            (
+                "InternalServiceError",
+                500,
+                FailureKind::Transient(Transient::ServerError),
+            ),
+            (
+                "SomethingNew",
+                503,
+                FailureKind::Transient(Transient::ServerError),
+            ),
+            ("SomethingNew", 403, FailureKind::AccessDenied),
+            ("DecryptionFailure", 400, FailureKind::Other),
+        ];
+        for (code, status, expected) in cases {
+            let failure = classify(&service_error(code, status));
+            assert_eq!(failure.kind, expected, "{code} {status}");
+            assert_eq!(failure.detail, format!("{code}: details"));
+        }
+    }
+
+    #[test]
+    fn transport_errors_are_transient() {
+        let timeout: SdkError<GetSecretValueError, HttpResponse> = SdkError::timeout_error("slow");
+        assert_eq!(
+            classify(&timeout).kind,
+            FailureKind::Transient(Transient::Timeout)
+        );
+        let io: SdkError<GetSecretValueError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io("connection refused".into()));
+        assert_eq!(
+            classify(&io).kind,
+            FailureKind::Transient(Transient::Network)
+        );
+        let slow: SdkError<GetSecretValueError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::timeout("connect timeout".into()));
+        assert_eq!(
+            classify(&slow).kind,
+            FailureKind::Transient(Transient::Timeout)
+        );
+    }
+}

@@ -27,7 +27,12 @@ fn run() -> Result<()> {
     for line in &stack.seed_log {
         println!("  {line}");
     }
-    let lambda = LambdaEmulator::start(&stack.dir, "lambda-watch", &function_env(&stack.moto))?;
+    let lambda = LambdaEmulator::start(
+        &stack.dir,
+        "lambda-watch",
+        &FUNCTIONS,
+        &function_env(&stack.moto),
+    )?;
     println!("Lambda emulator on 127.0.0.1:{}\n", lambda.port);
 
     for function in FUNCTIONS {
