@@ -4,6 +4,7 @@
 //!   as secret types;
 //! - [`envelope`]: the two invocation shapes (direct and HTTP) and the matching responses;
 //! - [`error`]: the one error body every function returns;
+//! - [`mask`]: PII and secret detection, masking (text and JSON), and the redacting log writer;
 //! - [`config`]: configuration from environment variables, validated once;
 //! - [`aws`]: SDK configuration with explicit timeouts, and SDK error classification;
 //! - [`telemetry`]: JSON logs and CloudWatch Embedded Metric Format.
@@ -12,6 +13,7 @@ pub mod aws;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod mask;
 pub mod secrets;
 pub mod telemetry;
 

@@ -11,10 +11,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
+use crate::mask::writer::RedactingMakeWriter;
+
 /// The CloudWatch namespace of every metric the suite emits.
 pub const METRICS_NAMESPACE: &str = "SecureLambdaSuite";
 
-/// Installs the JSON subscriber. Calling it twice is harmless (the second call does nothing).
+/// Installs the JSON subscriber, writing through the redacting writer: PII and secret values
+/// are removed from every event before it reaches stdout. Calling it twice is harmless.
 pub fn init_logging() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -30,7 +33,7 @@ pub fn init_logging() {
         .with_target(true)
         .with_ansi(false)
         .with_env_filter(filter)
-        .with_writer(std::io::stdout)
+        .with_writer(RedactingMakeWriter::new(std::io::stdout))
         .try_init();
 }
 

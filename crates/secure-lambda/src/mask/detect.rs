@@ -1,0 +1,898 @@
+//! Finding PII and secrets in text: cheap triggers first, strict validation after.
+//!
+//! One pass over the bytes looks only at digits (numbers), `:` and `=` (key/value pairs); SIMD
+//! substring searches (`memchr`) find the rarer triggers: `@` (emails), `eyJ` (JWTs),
+//! `AKIA`/`ASIA` (AWS access key ids) and `earer` (bearer tokens). Each candidate is then
+//! validated: emails need a real domain shape, phones the NANP or E.164 rules, SSNs the SSA's
+//! allocation rules, cards a Luhn check and a known issuer prefix and length.
+//!
+//! A number glued to other text by `-`, `.`, `:`, `/` or `_` (timestamps, UUIDs, versions, IP
+//! addresses, decimals) is never a candidate, and neither is a digit run inside a longer one.
+
+use memchr::{memchr_iter, memmem};
+
+/// What a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PiiKind {
+    Email,
+    Phone,
+    Ssn,
+    Card,
+    /// The value of a key/value pair whose key names a secret (`password`, `token`, ...).
+    Secret,
+    AwsAccessKey,
+    BearerToken,
+    Jwt,
+}
+
+impl PiiKind {
+    pub const ALL: [PiiKind; 8] = [
+        PiiKind::Email,
+        PiiKind::Phone,
+        PiiKind::Ssn,
+        PiiKind::Card,
+        PiiKind::Secret,
+        PiiKind::AwsAccessKey,
+        PiiKind::BearerToken,
+        PiiKind::Jwt,
+    ];
+
+    /// Upper-case name used in redaction markers and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            PiiKind::Email => "EMAIL",
+            PiiKind::Phone => "PHONE",
+            PiiKind::Ssn => "SSN",
+            PiiKind::Card => "CARD",
+            PiiKind::Secret => "SECRET",
+            PiiKind::AwsAccessKey => "AWS_ACCESS_KEY",
+            PiiKind::BearerToken => "BEARER_TOKEN",
+            PiiKind::Jwt => "JWT",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A sensitive value at `start..end` (byte offsets, always on character boundaries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: PiiKind,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Byte classes of the main pass.
+const OTHER: u8 = 0;
+const DIGIT: u8 = 1;
+const KV_SEPARATOR: u8 = 2;
+
+const CLASS: [u8; 256] = {
+    let mut table = [OTHER; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        table[b as usize] = DIGIT;
+        b += 1;
+    }
+    table[b':' as usize] = KV_SEPARATOR;
+    table[b'=' as usize] = KV_SEPARATOR;
+    table
+};
+
+fn is_alnum(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+/// Finds every finding in `text`, sorted by position, without overlaps.
+pub fn find_all(text: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    find_into(text, &mut findings);
+    findings
+}
+
+/// Like [`find_all`], reusing `out`'s allocation (cleared first).
+pub fn find_into(text: &str, out: &mut Vec<Finding>) {
+    out.clear();
+    let bytes = text.as_bytes();
+    scan_digits_and_pairs(bytes, out);
+    for at in memchr_iter(b'@', bytes) {
+        if let Some(finding) = email_at(bytes, at) {
+            out.push(finding);
+        }
+    }
+    for start in memmem::find_iter(bytes, b"eyJ") {
+        if let Some(finding) = jwt_at(bytes, start) {
+            out.push(finding);
+        }
+    }
+    for prefix in [b"AKIA", b"ASIA"] {
+        for start in memmem::find_iter(bytes, prefix) {
+            if let Some(finding) = aws_key_at(bytes, start) {
+                out.push(finding);
+            }
+        }
+    }
+    for hit in memmem::find_iter(bytes, b"earer") {
+        if let Some(finding) = bearer_at(bytes, hit) {
+            out.push(finding);
+        }
+    }
+    resolve_overlaps(out);
+}
+
+/// Sorts by start and drops findings that overlap an earlier (or longer, same-start) one.
+fn resolve_overlaps(findings: &mut Vec<Finding>) {
+    if findings.len() < 2 {
+        return;
+    }
+    findings.sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept = 0;
+    for i in 0..findings.len() {
+        if kept > 0 && findings[i].start < findings[kept - 1].end {
+            // Overlap: widen the kept one so no part of either survives.
+            if findings[i].end > findings[kept - 1].end {
+                findings[kept - 1].end = findings[i].end;
+            }
+            continue;
+        }
+        findings[kept] = findings[i];
+        kept += 1;
+    }
+    findings.truncate(kept);
+}
+
+fn scan_digits_and_pairs(bytes: &[u8], out: &mut Vec<Finding>) {
+    let mut i = 0;
+    let n = bytes.len();
+    while i < n {
+        match CLASS[bytes[i] as usize] {
+            DIGIT => {
+                // Skip digits that continue a word (`a456`, `v2`): never a number of interest.
+                if i > 0 && (is_alnum(bytes[i - 1]) || bytes[i - 1] == b'_') {
+                    i += 1;
+                    while i < n && is_alnum(bytes[i]) {
+                        i += 1;
+                    }
+                    continue;
+                }
+                i = number_at(bytes, i, out);
+            }
+            KV_SEPARATOR => {
+                if let Some(finding) = secret_pair_at(bytes, i) {
+                    i = finding.end;
+                    out.push(finding);
+                } else {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// Reads a digit token starting at `start` (a digit), classifies it, returns where to resume.
+fn number_at(bytes: &[u8], start: usize, out: &mut Vec<Finding>) -> usize {
+    let n = bytes.len();
+    let mut digits = [0u8; 20];
+    let mut digit_count = 0usize;
+    let mut groups = [0u8; 8];
+    let mut group_count = 0usize;
+    let mut separator: Option<u8> = None;
+    let mut mixed_separators = false;
+    let mut i = start;
+    let mut end;
+    let mut paren_area = false;
+
+    loop {
+        // One group of digits.
+        let group_start = i;
+        while i < n && bytes[i].is_ascii_digit() {
+            if digit_count < digits.len() {
+                digits[digit_count] = bytes[i] - b'0';
+            }
+            digit_count += 1;
+            i += 1;
+        }
+        let len = i - group_start;
+        if group_count < groups.len() {
+            groups[group_count] = u8::try_from(len).unwrap_or(u8::MAX);
+        }
+        group_count += 1;
+        end = i;
+        if digit_count > 19 || group_count > 7 {
+            break;
+        }
+        // A separator followed by a digit continues the token; `) ` after an area code too.
+        let (sep, skip) = match bytes.get(i) {
+            Some(b')') if group_count == 1 && len == 3 && start > 0 && bytes[start - 1] == b'(' => {
+                paren_area = true;
+                match bytes.get(i + 1) {
+                    Some(b' ') => (b' ', 2),
+                    Some(b'-') => (b'-', 2),
+                    _ => (b' ', 1),
+                }
+            }
+            Some(&b @ (b'-' | b' ' | b'.')) => (b, 1),
+            _ => break,
+        };
+        if !bytes.get(i + skip).is_some_and(u8::is_ascii_digit) {
+            break;
+        }
+        if sep != b')' {
+            match separator {
+                None => separator = Some(sep),
+                Some(s) if s != sep && !paren_area => mixed_separators = true,
+                _ => {}
+            }
+        }
+        i += skip;
+    }
+
+    // Resume after the whole alphanumeric run if the token is glued to a word.
+    let glued_after = end < n
+        && (is_alnum(bytes[end])
+            || (matches!(bytes[end], b'-' | b'.' | b':' | b'/' | b'_')
+                && bytes.get(end + 1).is_some_and(|b| is_alnum(*b))));
+    let mut token_start = start;
+    let mut plus = false;
+    if start > 0 && bytes[start - 1] == b'+' {
+        plus = true;
+        token_start = start - 1;
+    } else if paren_area {
+        token_start = start - 1;
+    }
+    let glued_before = token_start > 0
+        && (is_alnum(bytes[token_start - 1])
+            || (matches!(
+                bytes[token_start - 1],
+                b'-' | b'.' | b':' | b'/' | b'_' | b'+'
+            ) && token_start >= 2
+                && is_alnum(bytes[token_start - 2])));
+    if glued_after || glued_before || digit_count > 19 || group_count > 7 || mixed_separators {
+        let mut resume = end;
+        while resume < n && is_alnum(bytes[resume]) {
+            resume += 1;
+        }
+        return resume.max(start + 1);
+    }
+
+    let digits = &digits[..digit_count.min(20)];
+    let groups = &groups[..group_count.min(8)];
+    let kind = classify_number(
+        bytes,
+        token_start,
+        digits,
+        groups,
+        separator,
+        plus,
+        paren_area,
+    );
+    if let Some(kind) = kind {
+        out.push(Finding {
+            kind,
+            start: token_start,
+            end,
+        });
+    }
+    end
+}
+
+fn classify_number(
+    bytes: &[u8],
+    token_start: usize,
+    digits: &[u8],
+    groups: &[u8],
+    separator: Option<u8>,
+    plus: bool,
+    paren_area: bool,
+) -> Option<PiiKind> {
+    let count = digits.len();
+    if plus {
+        // E.164: `+`, country code not starting with 0, up to 15 digits; 8 at least, so that
+        // `+1234` in prose is not a phone.
+        return ((8..=15).contains(&count) && digits[0] != 0).then_some(PiiKind::Phone);
+    }
+    if separator == Some(b'-') && groups == [3, 2, 4] {
+        return valid_ssn(digits).then_some(PiiKind::Ssn);
+    }
+    if groups == [9] && valid_ssn(digits) && ssn_context_before(bytes, token_start) {
+        return Some(PiiKind::Ssn);
+    }
+    let nanp_groups = groups == [3, 3, 4] || groups == [1, 3, 3, 4];
+    if nanp_groups && (separator.is_some() || paren_area) {
+        let local = if count == 11 {
+            if digits[0] != 1 {
+                return None;
+            }
+            &digits[1..]
+        } else {
+            digits
+        };
+        if local.len() == 10 && valid_nanp(local) {
+            return Some(PiiKind::Phone);
+        }
+    }
+    if (12..=19).contains(&count)
+        && matches!(separator, None | Some(b' ') | Some(b'-'))
+        && luhn_valid(digits)
+        && known_card(digits)
+    {
+        return Some(PiiKind::Card);
+    }
+    None
+}
+
+/// `ssn`, `social security` or `ss#` shortly before a bare 9-digit number.
+fn ssn_context_before(bytes: &[u8], start: usize) -> bool {
+    let from = start.saturating_sub(24);
+    let window = &bytes[from..start];
+    let lower: Vec<u8> = window.iter().map(u8::to_ascii_lowercase).collect();
+    memmem::find(&lower, b"ssn").is_some()
+        || memmem::find(&lower, b"social").is_some()
+        || memmem::find(&lower, b"ss#").is_some()
+}
+
+/// SSA rules: area not 000, 666 or 900-999; group not 00; serial not 0000.
+pub fn valid_ssn(d: &[u8]) -> bool {
+    if d.len() != 9 {
+        return false;
+    }
+    let area = u16::from(d[0]) * 100 + u16::from(d[1]) * 10 + u16::from(d[2]);
+    let group = d[3] * 10 + d[4];
+    let serial = d[5..].iter().all(|&x| x == 0);
+    area != 0 && area != 666 && area < 900 && group != 0 && !serial
+}
+
+/// NANP: area code and exchange start with 2-9 and are not N11.
+pub fn valid_nanp(d: &[u8]) -> bool {
+    let ok = |first: u8, second: u8, third: u8| first >= 2 && !(second == 1 && third == 1);
+    d.len() == 10 && ok(d[0], d[1], d[2]) && ok(d[3], d[4], d[5])
+}
+
+/// The Luhn check digit test.
+pub fn luhn_valid(d: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, &digit) in d.iter().rev().enumerate() {
+        let mut v = u32::from(digit);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    !d.is_empty() && sum % 10 == 0
+}
+
+fn prefix_value(d: &[u8], len: usize) -> u32 {
+    d.iter()
+        .take(len)
+        .fold(0, |acc, &x| acc * 10 + u32::from(x))
+}
+
+/// Issuer identification: prefix ranges and lengths of the major card networks.
+pub fn known_card(d: &[u8]) -> bool {
+    let len = d.len();
+    let p1 = prefix_value(d, 1);
+    let p2 = prefix_value(d, 2);
+    let p3 = prefix_value(d, 3);
+    let p4 = prefix_value(d, 4);
+    let p6 = prefix_value(d, 6);
+    // Visa
+    (p1 == 4 && matches!(len, 13 | 16 | 19))
+        // Mastercard: 51-55 and 2221-2720
+        || ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && len == 16
+        // American Express
+        || matches!(p2, 34 | 37) && len == 15
+        // Discover: 6011, 644-649, 65, 622126-622925
+        || (p4 == 6011 || (644..=649).contains(&p3) || p2 == 65 || (622_126..=622_925).contains(&p6))
+            && (16..=19).contains(&len)
+        // JCB: 3528-3589
+        || (3528..=3589).contains(&p4) && (16..=19).contains(&len)
+        // UnionPay: 62
+        || p2 == 62 && (16..=19).contains(&len)
+        // Diners Club: 300-305, 36, 38, 39
+        || ((300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39)) && (14..=19).contains(&len)
+        // Maestro: 50, 56-58, 6304, 6759, 676770, 676774
+        || (p2 == 50 || (56..=58).contains(&p2) || matches!(p4, 6304 | 6759) || matches!(p6, 676_770 | 676_774))
+            && (12..=19).contains(&len)
+}
+
+fn is_local_char(b: u8) -> bool {
+    is_alnum(b) || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_domain_char(b: u8) -> bool {
+    is_alnum(b) || matches!(b, b'.' | b'-')
+}
+
+/// An email around the `@` at `at`: local part of allowed characters (no leading, trailing or
+/// double dot), domain of dot-separated labels (letters, digits, inner hyphens, 1-63 long) ending
+/// in a TLD of two or more letters.
+fn email_at(bytes: &[u8], at: usize) -> Option<Finding> {
+    let mut start = at;
+    while start > 0 && is_local_char(bytes[start - 1]) && at - start < 64 {
+        start -= 1;
+    }
+    while start < at && bytes[start] == b'.' {
+        start += 1;
+    }
+    let local = &bytes[start..at];
+    if local.is_empty() || local.ends_with(b".") || memmem::find(local, b"..").is_some() {
+        return None;
+    }
+    let mut end = at + 1;
+    while end < bytes.len() && is_domain_char(bytes[end]) && end - at <= 253 {
+        end += 1;
+    }
+    while end > at + 1 && matches!(bytes[end - 1], b'.' | b'-') {
+        end -= 1;
+    }
+    let domain = &bytes[at + 1..end];
+    let mut labels = 0;
+    let mut last: &[u8] = &[];
+    for label in domain.split(|&b| b == b'.') {
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && is_alnum(label[0])
+            && is_alnum(label[label.len() - 1]);
+        if !valid {
+            return None;
+        }
+        labels += 1;
+        last = label;
+    }
+    let tld_ok = last.len() >= 2 && last.iter().all(u8::is_ascii_alphabetic);
+    (labels >= 2 && tld_ok).then_some(Finding {
+        kind: PiiKind::Email,
+        start,
+        end,
+    })
+}
+
+fn is_base64url(b: u8) -> bool {
+    is_alnum(b) || b == b'-' || b == b'_'
+}
+
+/// `eyJ<header>.eyJ<payload>.<signature>` (base64url parts; the signature may be empty, as
+/// in unsigned tokens, which are no less sensitive).
+fn jwt_at(bytes: &[u8], start: usize) -> Option<Finding> {
+    if start > 0 && is_base64url(bytes[start - 1]) {
+        return None;
+    }
+    let part = |from: usize| {
+        let mut i = from;
+        while i < bytes.len() && is_base64url(bytes[i]) {
+            i += 1;
+        }
+        i
+    };
+    let header_end = part(start);
+    if header_end - start < 10 || bytes.get(header_end) != Some(&b'.') {
+        return None;
+    }
+    let payload_start = header_end + 1;
+    if !bytes[payload_start..].starts_with(b"eyJ") {
+        return None;
+    }
+    let payload_end = part(payload_start);
+    if bytes.get(payload_end) != Some(&b'.') {
+        return None;
+    }
+    let end = part(payload_end + 1);
+    Some(Finding {
+        kind: PiiKind::Jwt,
+        start,
+        end,
+    })
+}
+
+/// `AKIA`/`ASIA` and 16 upper-case letters or digits, on word boundaries.
+fn aws_key_at(bytes: &[u8], start: usize) -> Option<Finding> {
+    let end = start + 20;
+    let boundary_before = start == 0 || !is_alnum(bytes[start - 1]);
+    let boundary_after = end == bytes.len() || bytes.get(end).is_some_and(|b| !is_alnum(*b));
+    let body_ok = bytes.get(start + 4..end).is_some_and(|body| {
+        body.iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    });
+    (boundary_before && boundary_after && body_ok).then_some(Finding {
+        kind: PiiKind::AwsAccessKey,
+        start,
+        end,
+    })
+}
+
+fn is_token_char(b: u8) -> bool {
+    is_alnum(b) || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+/// `Bearer <token>` (any case), the token at least 8 characters.
+fn bearer_at(bytes: &[u8], hit: usize) -> Option<Finding> {
+    let start = hit.checked_sub(1)?;
+    if !matches!(bytes[start], b'B' | b'b') || (start > 0 && is_alnum(bytes[start - 1])) {
+        return None;
+    }
+    let mut i = hit + 5;
+    let spaces_from = i;
+    while i < bytes.len() && bytes[i] == b' ' {
+        i += 1;
+    }
+    if i == spaces_from {
+        return None;
+    }
+    let token_start = i;
+    while i < bytes.len() && is_token_char(bytes[i]) {
+        i += 1;
+    }
+    (i - token_start >= 8).then_some(Finding {
+        kind: PiiKind::BearerToken,
+        start: token_start,
+        end: i,
+    })
+}
+
+/// Key names whose values are secrets, compared against the end of the key with `-` and `_`
+/// removed and lower-cased: `db_password`, `X-Api-Key` and `clientSecret` match; `secret_id`,
+/// `token_use` and `SecretsManager` do not.
+const SECRET_KEY_SUFFIXES: [&[u8]; 11] = [
+    b"password",
+    b"passwd",
+    b"pwd",
+    b"secret",
+    b"secretkey",
+    b"secretaccesskey",
+    b"token",
+    b"apikey",
+    b"authorization",
+    b"privatekey",
+    b"sessionkey",
+];
+
+/// True when a field or key of this name holds a secret (see [`SECRET_KEY_SUFFIXES`]).
+pub fn is_secret_key(key: &str) -> bool {
+    let normalized: Vec<u8> = key
+        .bytes()
+        .filter(|b| *b != b'_' && *b != b'-')
+        .map(|b| b.to_ascii_lowercase())
+        .collect();
+    SECRET_KEY_SUFFIXES
+        .iter()
+        .any(|suffix| normalized.ends_with(suffix))
+}
+
+/// A `key: value` / `key=value` / `"key": "value"` pair at the separator `sep`, whose key names a
+/// secret. The finding covers the value only, so that the key stays readable.
+fn secret_pair_at(bytes: &[u8], sep: usize) -> Option<Finding> {
+    // The key: skip a closing quote (`"`, `'`, or JSON-escaped `\"`) and spaces, then read back.
+    let mut k = sep;
+    while k > 0 && bytes[k - 1] == b' ' {
+        k -= 1;
+    }
+    if k > 0 && matches!(bytes[k - 1], b'"' | b'\'') {
+        k -= 1;
+        if k > 0 && bytes[k - 1] == b'\\' {
+            k -= 1;
+        }
+    }
+    let key_end = k;
+    while k > 0
+        && (is_alnum(bytes[k - 1]) || matches!(bytes[k - 1], b'_' | b'-'))
+        && key_end - k < 64
+    {
+        k -= 1;
+    }
+    let key = &bytes[k..key_end];
+    if key.len() < 3 {
+        return None;
+    }
+    let mut normalized = [0u8; 64];
+    let mut len = 0;
+    for &b in key {
+        if b != b'_' && b != b'-' {
+            normalized[len] = b.to_ascii_lowercase();
+            len += 1;
+        }
+    }
+    let normalized = &normalized[..len];
+    if !SECRET_KEY_SUFFIXES
+        .iter()
+        .any(|suffix| normalized.ends_with(suffix))
+    {
+        return None;
+    }
+
+    // The value.
+    let mut v = sep + 1;
+    while v < bytes.len() && bytes[v] == b' ' {
+        v += 1;
+    }
+    let rest = &bytes[v..];
+    let (start, end) = if rest.starts_with(b"\\\"") {
+        let start = v + 2;
+        let close = memmem::find(&bytes[start..], b"\\\"")?;
+        (start, start + close)
+    } else if rest.first() == Some(&b'"') || rest.first() == Some(&b'\'') {
+        let quote = rest[0];
+        let start = v + 1;
+        let mut i = start;
+        while i < bytes.len() && bytes[i] != quote {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        (start, i.min(bytes.len()))
+    } else {
+        let stops = |b: u8| {
+            matches!(
+                b,
+                b' ' | b',' | b';' | b'&' | b'}' | b')' | b'"' | b'\'' | b'\n' | b'\r' | b'\t'
+            )
+        };
+        let mut i = v;
+        while i < bytes.len() && !stops(bytes[i]) {
+            i += 1;
+        }
+        // `Authorization: Bearer <token>`: the scheme and the credentials are one value.
+        let word = &bytes[v..i];
+        if (word.eq_ignore_ascii_case(b"bearer") || word.eq_ignore_ascii_case(b"basic"))
+            && bytes.get(i) == Some(&b' ')
+        {
+            while i < bytes.len() && bytes[i] == b' ' {
+                i += 1;
+            }
+            while i < bytes.len() && !stops(bytes[i]) {
+                i += 1;
+            }
+        }
+        let value = &bytes[v..i];
+        if matches!(value, b"null" | b"true" | b"false")
+            || value.first() == Some(&b'{')
+            || value.first() == Some(&b'[')
+        {
+            return None;
+        }
+        (v, i)
+    };
+    (end > start).then_some(Finding {
+        kind: PiiKind::Secret,
+        start,
+        end,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(PiiKind, &str)> {
+        find_all(text)
+            .iter()
+            .map(|f| (f.kind, &text[f.start..f.end]))
+            .collect()
+    }
+
+    fn only(text: &str) -> Option<(PiiKind, String)> {
+        let found = kinds(text);
+        assert!(found.len() <= 1, "{text}: {found:?}");
+        found.first().map(|(k, v)| (*k, (*v).to_owned()))
+    }
+
+    #[test]
+    fn emails() {
+        let positive = [
+            ("contact jane.doe@example.com today", "jane.doe@example.com"),
+            ("<a+tag@sub.example.co.uk>", "a+tag@sub.example.co.uk"),
+            ("x@ab.io", "x@ab.io"),
+            (
+                "\"email\":\"j_d-1@my-host.example.org\"",
+                "j_d-1@my-host.example.org",
+            ),
+            ("end with dot: ann@example.com.", "ann@example.com"),
+        ];
+        for (text, value) in positive {
+            assert_eq!(
+                only(text),
+                Some((PiiKind::Email, value.to_owned())),
+                "{text}"
+            );
+        }
+        for text in [
+            "user@localhost",
+            "a@b.c",
+            "x@example.c0m",
+            "@example.com",
+            "a..b@example.com",
+            "x@-bad.com",
+            "x@bad-.com",
+            "version 1.2@3.4",
+            "git@github",
+        ] {
+            assert_eq!(only(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn phones() {
+        let positive = [
+            ("call +1-555-234-4567 now", "+1-555-234-4567"),
+            ("call 555-234-4567", "555-234-4567"),
+            ("(415) 555-2671", "(415) 555-2671"),
+            ("415.555.2671", "415.555.2671"),
+            ("1 415 555 2671", "1 415 555 2671"),
+            ("+442071838750", "+442071838750"),
+            ("+1-555-123-4567", "+1-555-123-4567"),
+        ];
+        for (text, value) in positive {
+            assert_eq!(
+                only(text),
+                Some((PiiKind::Phone, value.to_owned())),
+                "{text}"
+            );
+        }
+        for text in [
+            "555-123-4567",   // exchange starts with 1
+            "155-234-4567",   // area starts with 1
+            "411-555-1234",   // N11 area code
+            "555-911-1234",   // N11 exchange
+            "5552344567",     // bare digits: an id as often as a phone
+            "+1234",          // too short for E.164
+            "+0123456789",    // no country code starts with 0
+            "415.555-2671",   // mixed separators
+            "2 415 555 2671", // 11 digits not starting with 1
+        ] {
+            assert_eq!(only(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn ssns() {
+        for (text, value) in [
+            ("ssn 123-45-6789.", "123-45-6789"),
+            ("SSN: 123456789", "123456789"),
+            ("social security no. 078051120", "078051120"),
+        ] {
+            assert_eq!(only(text), Some((PiiKind::Ssn, value.to_owned())), "{text}");
+        }
+        for text in [
+            "000-12-3456",
+            "666-12-3456",
+            "900-12-3456",
+            "123-00-4567",
+            "123-45-0000",
+            "order 123456789", // bare 9 digits without context
+            "123-45-67890",
+        ] {
+            assert_eq!(only(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn cards() {
+        let positive = [
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "4111111111111111",
+            "5555555555554444",
+            "2223003122003222",
+            "378282246310005",
+            "6011111111111117",
+            "3530111333300000",
+            "6200000000000005",
+            "36227206271667",
+            "6759649826438453",
+        ];
+        for text in positive {
+            assert_eq!(only(text), Some((PiiKind::Card, text.to_owned())), "{text}");
+        }
+        for text in [
+            "4111111111111112",     // Luhn fails: an order id, not a card
+            "1234567812345670",     // Luhn passes, no issuer starts with 1
+            "2721000000000004",     // above the Mastercard 2-series range
+            "4111 1111 1111",       // 12 digits of Visa: wrong length
+            "41111111111111111111", // 20 digits
+        ] {
+            assert_eq!(only(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_inside_other_tokens_are_ignored() {
+        for text in [
+            "2026-11-24T00:24:27.799154Z",
+            "id 123e4567-e89b-12d3-a456-426614174000",
+            "ip 192.168.100.200",
+            "pi 3.14159265358979",
+            "v4111111111111111",
+            "x-4111111111111111-y",
+            "12345678901234567890123",
+            "order_4111111111111111",
+            "path /4111111111111111/x",
+            "epoch 1795479867806",
+        ] {
+            assert_eq!(kinds(text), vec![], "{text}");
+        }
+    }
+
+    #[test]
+    fn secrets_in_pairs() {
+        let positive = [
+            (r#"{"password": "hunter2!"}"#, "hunter2!"),
+            (r#"{"db_password":"p@ss w0rd"}"#, "p@ss w0rd"),
+            ("PASSWD=letmein&user=x", "letmein"),
+            ("api_key: sk-live-123", "sk-live-123"),
+            (r#"{"message":"{\"token\": \"abc123\"}"}"#, "abc123"),
+            ("X-Api-Key=abcdef", "abcdef"),
+            ("clientSecret='s3cr3t'", "s3cr3t"),
+            (r#""secret":"a\"b""#, r#"a\"b"#),
+        ];
+        for (text, value) in positive {
+            assert_eq!(
+                only(text),
+                Some((PiiKind::Secret, value.to_owned())),
+                "{text}"
+            );
+        }
+        for text in [
+            r#"{"secret_id":"prod/db"}"#,
+            r#"{"token_use":"id"}"#,
+            "SecretsManager: GetSecretValue",
+            r#"{"password": null}"#,
+            r#"{"password": {"min": 8}}"#,
+            "passwords are checked",
+            "token:",
+        ] {
+            assert_eq!(only(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn keys_and_tokens() {
+        assert_eq!(
+            only("key AKIAIOSFODNN7EXAMPLE used"),
+            Some((PiiKind::AwsAccessKey, "AKIAIOSFODNN7EXAMPLE".into()))
+        );
+        assert_eq!(only("AKIAIOSFODNN7EXAMPLEX"), None);
+        assert_eq!(only("akiaiosfodnn7example"), None);
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl";
+        assert_eq!(
+            only(&format!("token {jwt} end")),
+            Some((PiiKind::Jwt, jwt.into()))
+        );
+        assert_eq!(
+            only("Bearer abcdefgh12345678"),
+            Some((PiiKind::BearerToken, "abcdefgh12345678".into()))
+        );
+        assert_eq!(only("bearer short"), None);
+        // Authorization header: the pair and the bearer token overlap; one finding covers both.
+        let found = kinds("authorization: Bearer abcdefgh12345678");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].1.contains("abcdefgh12345678"));
+    }
+
+    #[test]
+    fn findings_are_sorted_and_disjoint_and_on_char_boundaries() {
+        let text = "é jane@example.com ü 123-45-6789 ß {\"password\":\"x\"} 4111 1111 1111 1111";
+        let found = find_all(text);
+        assert_eq!(found.len(), 4);
+        for pair in found.windows(2) {
+            assert!(pair[0].end <= pair[1].start);
+        }
+        for f in &found {
+            assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+        }
+    }
+
+    #[test]
+    fn validators() {
+        assert!(luhn_valid(&[
+            4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+        ]));
+        assert!(!luhn_valid(&[
+            4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 4
+        ]));
+        assert!(valid_nanp(&[4, 1, 5, 5, 5, 5, 2, 6, 7, 1]));
+        assert!(!valid_ssn(&[9, 8, 7, 6, 5, 4, 3, 2, 1]));
+    }
+}

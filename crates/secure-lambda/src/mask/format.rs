@@ -1,0 +1,256 @@
+//! How a sensitive value is replaced.
+//!
+//! The lab's formats keep what support staff need and nothing more: the first and last character
+//! of an email's local part and its domain, the last two digits of a phone, the last four of an
+//! SSN or a card. The other strategies redact whole, keep the last N characters, keep only the
+//! length and separators, or replace the value with a keyed token (HMAC-SHA256) so that masked
+//! data stays joinable without being reversible.
+
+use hmac::{KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
+
+use super::detect::PiiKind;
+
+/// A way to mask one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// The lab's format for the value's kind (see [`lab_format`]); full redaction for kinds
+    /// without one.
+    Lab(PiiKind),
+    /// `[REDACTED:<KIND>]` (or `[REDACTED]` when the kind is unknown).
+    Redact(Option<PiiKind>),
+    /// Every character but the last N becomes `*`; separators are kept.
+    KeepLast(usize),
+    /// Every letter and digit becomes `*`; length and separators are kept.
+    PreserveLength,
+    /// `tok_<hex>`: HMAC-SHA256 of the value under the masking key, truncated to 16 bytes.
+    Token,
+}
+
+impl Strategy {
+    /// Parses a rule's strategy name: `email`, `phone`, `ssn`, `card`, `redact`,
+    /// `preserve-length`, `token`, or `keep-last-<N>`.
+    pub fn parse(name: &str) -> Option<Strategy> {
+        Some(match name {
+            "email" => Strategy::Lab(PiiKind::Email),
+            "phone" => Strategy::Lab(PiiKind::Phone),
+            "ssn" => Strategy::Lab(PiiKind::Ssn),
+            "card" => Strategy::Lab(PiiKind::Card),
+            "redact" => Strategy::Redact(None),
+            "preserve-length" => Strategy::PreserveLength,
+            "token" => Strategy::Token,
+            other => {
+                let n = other.strip_prefix("keep-last-")?.parse().ok()?;
+                if n > 64 {
+                    return None;
+                }
+                Strategy::KeepLast(n)
+            }
+        })
+    }
+
+    /// The names [`Strategy::parse`] accepts, for error messages.
+    pub const NAMES: &'static str =
+        "email, phone, ssn, card, redact, preserve-length, token, keep-last-<N>";
+}
+
+/// The key of [`Strategy::Token`]. Held as a secret; `Debug` is redacted.
+#[derive(Clone)]
+pub struct TokenKey(SecretSlice<u8>);
+
+impl TokenKey {
+    /// At least 16 bytes: shorter keys make tokens guessable.
+    pub fn new(bytes: Vec<u8>) -> Option<Self> {
+        (bytes.len() >= 16).then(|| TokenKey(SecretSlice::from(bytes)))
+    }
+
+    /// The token of `value`: stable for one key, unrelated across keys.
+    pub fn token(&self, value: &str) -> String {
+        let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.expose_secret()) {
+            Ok(mac) => mac,
+            // HMAC accepts keys of any length; this arm exists only because the API is fallible.
+            Err(_) => return "[REDACTED:TOKEN]".to_owned(),
+        };
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(4 + 32);
+        out.push_str("tok_");
+        for byte in digest.iter().take(16) {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey([REDACTED])")
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Why a value could not be masked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MaskError {
+    #[error("the `token` strategy needs a masking key, and none is configured")]
+    NoTokenKey,
+}
+
+/// Masks `value` with `strategy`; `key` is needed for [`Strategy::Token`] only.
+pub fn apply(strategy: Strategy, value: &str, key: Option<&TokenKey>) -> Result<String, MaskError> {
+    Ok(match strategy {
+        Strategy::Lab(kind) => lab_format(kind, value),
+        Strategy::Redact(kind) => redaction_marker(kind),
+        Strategy::KeepLast(n) => keep_last(value, n),
+        Strategy::PreserveLength => preserve_length(value),
+        Strategy::Token => key.ok_or(MaskError::NoTokenKey)?.token(value),
+    })
+}
+
+/// `[REDACTED:EMAIL]`, or `[REDACTED]` without a kind.
+pub fn redaction_marker(kind: Option<PiiKind>) -> String {
+    match kind {
+        Some(kind) => format!("[REDACTED:{}]", kind.name()),
+        None => crate::REDACTED.to_owned(),
+    }
+}
+
+/// The lab formats: `j***e@example.com`, `***-***-**67`, `***-**-6789`, `****-****-****-1234`.
+/// A value that does not have the kind's shape is redacted whole rather than half-masked.
+pub fn lab_format(kind: PiiKind, value: &str) -> String {
+    match kind {
+        PiiKind::Email => match value.rsplit_once('@') {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+                let mut chars = local.chars();
+                let first = chars.next().unwrap_or('*');
+                if local.chars().count() <= 2 {
+                    format!("{first}***@{domain}")
+                } else {
+                    let last = local.chars().last().unwrap_or('*');
+                    format!("{first}***{last}@{domain}")
+                }
+            }
+            _ => redaction_marker(Some(kind)),
+        },
+        PiiKind::Phone => last_digits(value, 2, 7).map_or_else(
+            || redaction_marker(Some(kind)),
+            |d| format!("***-***-**{d}"),
+        ),
+        PiiKind::Ssn => last_digits(value, 4, 9)
+            .map_or_else(|| redaction_marker(Some(kind)), |d| format!("***-**-{d}")),
+        PiiKind::Card => last_digits(value, 4, 12).map_or_else(
+            || redaction_marker(Some(kind)),
+            |d| format!("****-****-****-{d}"),
+        ),
+        other => redaction_marker(Some(other)),
+    }
+}
+
+/// The last `n` digits of `value`, if it has at least `min_digits` digits.
+fn last_digits(value: &str, n: usize, min_digits: usize) -> Option<String> {
+    let digits: Vec<char> = value.chars().filter(char::is_ascii_digit).collect();
+    (digits.len() >= min_digits).then(|| digits[digits.len() - n..].iter().collect())
+}
+
+fn keep_last(value: &str, n: usize) -> String {
+    let total = value.chars().filter(|c| c.is_alphanumeric()).count();
+    let mut seen = 0;
+    value
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() {
+                seen += 1;
+                if seen + n > total {
+                    c
+                } else {
+                    '*'
+                }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+fn preserve_length(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_alphanumeric() { '*' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_formats_exactly() {
+        assert_eq!(
+            lab_format(PiiKind::Email, "jane.doe@example.com"),
+            "j***e@example.com"
+        );
+        assert_eq!(
+            lab_format(PiiKind::Email, "jo@example.com"),
+            "j***@example.com"
+        );
+        assert_eq!(
+            lab_format(PiiKind::Email, "j@example.com"),
+            "j***@example.com"
+        );
+        assert_eq!(
+            lab_format(PiiKind::Phone, "+1-555-123-4567"),
+            "***-***-**67"
+        );
+        assert_eq!(lab_format(PiiKind::Ssn, "123-45-6789"), "***-**-6789");
+        assert_eq!(
+            lab_format(PiiKind::Card, "4111-1111-1111-1234"),
+            "****-****-****-1234"
+        );
+        assert_eq!(lab_format(PiiKind::Ssn, "12"), "[REDACTED:SSN]");
+        assert_eq!(lab_format(PiiKind::Secret, "x"), "[REDACTED:SECRET]");
+    }
+
+    #[test]
+    fn other_strategies() {
+        assert_eq!(
+            apply(Strategy::KeepLast(4), "4111-1111-1111-1234", None).unwrap(),
+            "****-****-****-1234"
+        );
+        assert_eq!(
+            apply(Strategy::PreserveLength, "ab-12 c", None).unwrap(),
+            "**-** *"
+        );
+        assert_eq!(
+            apply(Strategy::Redact(Some(PiiKind::Email)), "x", None).unwrap(),
+            "[REDACTED:EMAIL]"
+        );
+        assert_eq!(
+            apply(Strategy::Token, "x", None),
+            Err(MaskError::NoTokenKey)
+        );
+    }
+
+    #[test]
+    fn tokens_are_keyed_and_stable() {
+        let a = TokenKey::new(vec![1; 32]).unwrap();
+        let b = TokenKey::new(vec![2; 32]).unwrap();
+        let t = a.token("jane@example.com");
+        assert_eq!(t, a.token("jane@example.com"));
+        assert_ne!(t, b.token("jane@example.com"));
+        assert_ne!(t, a.token("john@example.com"));
+        assert_eq!(t.len(), 4 + 32);
+        assert!(TokenKey::new(vec![0; 8]).is_none());
+        assert_eq!(format!("{a:?}"), "TokenKey([REDACTED])");
+    }
+
+    #[test]
+    fn strategy_names() {
+        assert_eq!(Strategy::parse("keep-last-4"), Some(Strategy::KeepLast(4)));
+        assert_eq!(Strategy::parse("keep-last-x"), None);
+        assert_eq!(Strategy::parse("keep-last-1000"), None);
+        assert_eq!(Strategy::parse("ssn"), Some(Strategy::Lab(PiiKind::Ssn)));
+        assert_eq!(Strategy::parse("nope"), None);
+    }
+}

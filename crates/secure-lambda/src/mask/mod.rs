@@ -1,0 +1,21 @@
+//! PII and secret detection, masking, and log redaction.
+//!
+//! - [`detect`]: validated detectors (email, phone, SSN, card, secret pairs, AWS keys, JWTs,
+//!   bearer tokens) in one pass;
+//! - [`format`]: masking strategies, the lab's formats among them, and keyed tokens;
+//! - [`text`]: redaction of free text such as log lines;
+//! - [`path`] and [`json`]: masking JSON documents by path rules and detection;
+//! - [`writer`]: the fail-closed redacting writer every function's logs go through.
+
+pub mod detect;
+pub mod format;
+pub mod json;
+pub mod path;
+pub mod text;
+pub mod writer;
+
+pub use detect::{find_all, Finding, PiiKind};
+pub use format::{Strategy, TokenKey};
+pub use json::{JsonMaskError, JsonMasker, MaskReport};
+pub use path::JsonPath;
+pub use text::{redact_text, RedactionCounts};
