@@ -98,6 +98,16 @@ class TemplateTest(unittest.TestCase):
         writes = [a for s in statements for a in as_list(s["Action"]) if a.startswith(("secretsmanager:Put", "ssm:Put"))]
         self.assertEqual(writes, [], "secure-config must not write secrets or parameters")
 
+    def test_data_masking_reads_only_its_key_and_its_route_is_signed(self):
+        statements = [s for role, s in role_statements(self.template) if role == "DataMaskingRole"]
+        data_actions = [s for s in statements if any(a.startswith(("secretsmanager:", "ssm:", "kms:", "dynamodb:")) for a in as_list(s["Action"]))]
+        self.assertEqual(len(data_actions), 1)
+        self.assertEqual(as_list(data_actions[0]["Action"]), ["secretsmanager:GetSecretValue"])
+        self.assertEqual(data_actions[0]["Resource"], {"Ref": "MaskingKeySecret"})
+        events = self.resources["DataMaskingFunction"]["Properties"]["Events"]
+        routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth", {}) for e in events.values()}
+        self.assertEqual(routes, {("POST", "/mask"): {"Authorizer": "AWS_IAM"}})
+
 
 if __name__ == "__main__":
     unittest.main()

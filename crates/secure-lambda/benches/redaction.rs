@@ -14,7 +14,9 @@ use criterion::{criterion_group, Criterion, Throughput};
 use regex::{Captures, Regex};
 use secure_lambda::mask::detect::{known_card, luhn_valid, valid_nanp, valid_ssn};
 use secure_lambda::mask::format::lab_format;
-use secure_lambda::mask::{redact_text, JsonMasker, JsonPath, PiiKind, RedactionCounts, Strategy};
+use secure_lambda::mask::{
+    redact_text, redact_with, JsonMasker, JsonPath, PiiKind, RedactionCounts, Strategy,
+};
 
 const CORPUS_BYTES: usize = 12 * 1024 * 1024;
 
@@ -22,12 +24,31 @@ fn corpus() -> Vec<String> {
     let mut rng = fastrand::Rng::with_seed(42);
     let names = ["jane.doe", "john_smith", "a.b-c", "ops+alerts", "x"];
     let domains = ["example.com", "mail.example.org", "corp.example.co.uk"];
-    let cards = ["4111 1111 1111 1111", "5555-5555-5555-4444", "378282246310005", "6011111111111117"];
+    let cards = [
+        "4111 1111 1111 1111",
+        "5555-5555-5555-4444",
+        "378282246310005",
+        "6011111111111117",
+    ];
     let mut lines = Vec::new();
     let mut size = 0;
     while size < CORPUS_BYTES {
-        let request = format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", rng.u32(..), rng.u16(..), rng.u16(..4095), rng.u16(..4095), rng.u64(..1 << 48));
-        let ts = format!("2026-11-{:02}T{:02}:{:02}:{:02}.{:06}Z", rng.u8(1..29), rng.u8(..24), rng.u8(..60), rng.u8(..60), rng.u32(..1_000_000));
+        let request = format!(
+            "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            rng.u32(..),
+            rng.u16(..),
+            rng.u16(..4095),
+            rng.u16(..4095),
+            rng.u64(..1 << 48)
+        );
+        let ts = format!(
+            "2026-11-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            rng.u8(1..29),
+            rng.u8(..24),
+            rng.u8(..60),
+            rng.u8(..60),
+            rng.u32(..1_000_000)
+        );
         let payload = match rng.u8(..100) {
             0..=79 => format!(
                 r#""message":"request handled","status":{},"path":"/orders/{}","ms":{}.{},"bytes":{}"#,
@@ -43,11 +64,34 @@ fn corpus() -> Vec<String> {
                 domains[rng.usize(..domains.len())],
                 rng.u64(1_000_000_000_000_000..9_999_999_999_999_999)
             ),
-            85..=88 => format!(r#""message":"callback requested","phone":"+1-{}-{}-{:04}""#, rng.u16(200..999), rng.u16(200..999), rng.u16(..10_000)),
-            89..=91 => format!(r#""message":"identity check","ssn":"{:03}-{:02}-{:04}""#, rng.u16(1..665), rng.u8(1..99), rng.u16(1..9999)),
-            92..=94 => format!(r#""message":"charge","card":"{}","amount":{}.{:02}"#, cards[rng.usize(..cards.len())], rng.u16(..500), rng.u8(..100)),
-            95..=97 => format!(r#""message":"login","user":"u{}","password":"pw-{}""#, rng.u32(..), rng.u64(..)),
-            _ => format!(r#""message":"upstream call","authorization":"Bearer tk{}{}""#, rng.u64(..), rng.u64(..)),
+            85..=88 => format!(
+                r#""message":"callback requested","phone":"+1-{}-{}-{:04}""#,
+                rng.u16(200..999),
+                rng.u16(200..999),
+                rng.u16(..10_000)
+            ),
+            89..=91 => format!(
+                r#""message":"identity check","ssn":"{:03}-{:02}-{:04}""#,
+                rng.u16(1..665),
+                rng.u8(1..99),
+                rng.u16(1..9999)
+            ),
+            92..=94 => format!(
+                r#""message":"charge","card":"{}","amount":{}.{:02}"#,
+                cards[rng.usize(..cards.len())],
+                rng.u16(..500),
+                rng.u8(..100)
+            ),
+            95..=97 => format!(
+                r#""message":"login","user":"u{}","password":"pw-{}""#,
+                rng.u32(..),
+                rng.u64(..)
+            ),
+            _ => format!(
+                r#""message":"upstream call","authorization":"Bearer tk{}{}""#,
+                rng.u64(..),
+                rng.u64(..)
+            ),
         };
         let line = format!(
             r#"{{"timestamp":"{ts}","level":"INFO",{payload},"target":"orders","span":{{"requestId":"{request}"}}}}"#
@@ -59,8 +103,11 @@ fn corpus() -> Vec<String> {
 }
 
 /// The same detections as a list of regexes, applied one `replace_all` at a time.
+/// A detector's pattern and what replaces a match (after the same validation as ours).
+type Pass = (Regex, fn(&Captures<'_>) -> String);
+
 struct Naive {
-    passes: Vec<(Regex, fn(&Captures<'_>) -> String)>,
+    passes: Vec<Pass>,
 }
 
 fn keep(caps: &Captures<'_>) -> String {
@@ -70,27 +117,66 @@ fn keep(caps: &Captures<'_>) -> String {
 impl Naive {
     fn new() -> Self {
         let build = |pattern: &str| Regex::new(pattern).unwrap();
-        let passes: Vec<(Regex, fn(&Captures<'_>) -> String)> = vec![
-            (build(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), |c| lab_format(PiiKind::Email, &c[0])),
+        let passes: Vec<Pass> = vec![
+            (
+                build(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+                |c| lab_format(PiiKind::Email, &c[0]),
+            ),
             (build(r"\b\d{3}-\d{2}-\d{4}\b"), |c| {
-                let d: Vec<u8> = c[0].bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
-                if valid_ssn(&d) { lab_format(PiiKind::Ssn, &c[0]) } else { keep(c) }
-            }),
-            (build(r"\+\d[\d\- ]{6,18}\d\b|\(?\b[2-9]\d{2}\)?[-. ]\d{3}[-. ]\d{4}\b"), |c| {
-                let d: Vec<u8> = c[0].bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
-                if c[0].starts_with('+') || valid_nanp(&d) { lab_format(PiiKind::Phone, &c[0]) } else { keep(c) }
-            }),
-            (build(r"\b\d(?:[ -]?\d){11,18}\b"), |c| {
-                let d: Vec<u8> = c[0].bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
-                if luhn_valid(&d) && known_card(&d) { lab_format(PiiKind::Card, &c[0]) } else { keep(c) }
+                let d: Vec<u8> = c[0]
+                    .bytes()
+                    .filter(u8::is_ascii_digit)
+                    .map(|b| b - b'0')
+                    .collect();
+                if valid_ssn(&d) {
+                    lab_format(PiiKind::Ssn, &c[0])
+                } else {
+                    keep(c)
+                }
             }),
             (
-                build(r#"(?i)("?[A-Za-z0-9_-]*(?:password|passwd|secret|token|api_?key|authorization)"?\s*[:=]\s*"?)([^"\s,}]+)"#),
+                build(r"\+\d[\d\- ]{6,18}\d\b|\(?\b[2-9]\d{2}\)?[-. ]\d{3}[-. ]\d{4}\b"),
+                |c| {
+                    let d: Vec<u8> = c[0]
+                        .bytes()
+                        .filter(u8::is_ascii_digit)
+                        .map(|b| b - b'0')
+                        .collect();
+                    if c[0].starts_with('+') || valid_nanp(&d) {
+                        lab_format(PiiKind::Phone, &c[0])
+                    } else {
+                        keep(c)
+                    }
+                },
+            ),
+            (build(r"\b\d(?:[ -]?\d){11,18}\b"), |c| {
+                let d: Vec<u8> = c[0]
+                    .bytes()
+                    .filter(u8::is_ascii_digit)
+                    .map(|b| b - b'0')
+                    .collect();
+                if luhn_valid(&d) && known_card(&d) {
+                    lab_format(PiiKind::Card, &c[0])
+                } else {
+                    keep(c)
+                }
+            }),
+            (
+                build(
+                    r#"(?i)("?[A-Za-z0-9_-]*(?:password|passwd|secret|token|api_?key|authorization)"?\s*[:=]\s*"?)([^"\s,}]+)"#,
+                ),
                 |c| format!("{}[REDACTED:SECRET]", &c[1]),
             ),
-            (build(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), |_| "[REDACTED:AWS_ACCESS_KEY]".into()),
-            (build(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), |_| "[REDACTED:JWT]".into()),
-            (build(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), |_| "[REDACTED:BEARER_TOKEN]".into()),
+            (build(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), |_| {
+                "[REDACTED:AWS_ACCESS_KEY]".into()
+            }),
+            (
+                build(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),
+                |_| "[REDACTED:JWT]".into(),
+            ),
+            (build(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), |_| {
+                "[REDACTED:BEARER_TOKEN]".into()
+            }),
         ];
         Self { passes }
     }
@@ -135,14 +221,28 @@ fn payloads() -> (Vec<serde_json::Value>, usize) {
 
 fn json_masker() -> JsonMasker {
     JsonMasker::new()
-        .rule(JsonPath::parse("$.users[*].email").unwrap(), Strategy::Lab(PiiKind::Email))
-        .rule(JsonPath::parse("$.users[*].phone").unwrap(), Strategy::Lab(PiiKind::Phone))
-        .rule(JsonPath::parse("$.users[*].ssn").unwrap(), Strategy::Lab(PiiKind::Ssn))
+        .rule(
+            JsonPath::parse("$.users[*].email").unwrap(),
+            Strategy::Lab(PiiKind::Email),
+        )
+        .rule(
+            JsonPath::parse("$.users[*].phone").unwrap(),
+            Strategy::Lab(PiiKind::Phone),
+        )
+        .rule(
+            JsonPath::parse("$.users[*].ssn").unwrap(),
+            Strategy::Lab(PiiKind::Ssn),
+        )
 }
 
+/// As the log writer does it: one findings buffer reused across lines.
 fn redact_corpus(lines: &[String]) -> usize {
     let mut counts = RedactionCounts::default();
-    lines.iter().map(|line| redact_text(line, &mut counts).len()).sum()
+    let mut findings = Vec::new();
+    lines
+        .iter()
+        .map(|line| redact_with(line, &mut counts, &mut findings).len())
+        .sum()
 }
 
 fn naive_corpus(naive: &Naive, lines: &[String]) -> usize {
@@ -156,16 +256,30 @@ fn benches(c: &mut Criterion) {
 
     // The two must agree on what they find in the corpus for the comparison to be fair.
     let mut counts = RedactionCounts::default();
-    let ours_changed = lines.iter().filter(|l| matches!(redact_text(l, &mut counts), Cow::Owned(_))).count();
-    let naive_changed = lines.iter().filter(|l| matches!(naive.redact(l), Cow::Owned(_))).count();
-    println!("corpus: {} lines, {:.1} MB; lines changed: ours {ours_changed}, naive {naive_changed}", lines.len(), bytes as f64 / 1e6);
+    let ours_changed = lines
+        .iter()
+        .filter(|l| matches!(redact_text(l, &mut counts), Cow::Owned(_)))
+        .count();
+    let naive_changed = lines
+        .iter()
+        .filter(|l| matches!(naive.redact(l), Cow::Owned(_)))
+        .count();
+    println!(
+        "corpus: {} lines, {:.1} MB; lines changed: ours {ours_changed}, naive {naive_changed}",
+        lines.len(),
+        bytes as f64 / 1e6
+    );
 
     let mut group = c.benchmark_group("log_redaction");
     group.throughput(Throughput::Bytes(bytes as u64));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(8));
-    group.bench_function("single_pass", |b| b.iter(|| black_box(redact_corpus(black_box(&lines)))));
-    group.bench_function("naive_regex_per_detector", |b| b.iter(|| black_box(naive_corpus(&naive, black_box(&lines)))));
+    group.bench_function("single_pass", |b| {
+        b.iter(|| black_box(redact_corpus(black_box(&lines))))
+    });
+    group.bench_function("naive_regex_per_detector", |b| {
+        b.iter(|| black_box(naive_corpus(&naive, black_box(&lines))))
+    });
     group.finish();
 
     let (docs, json_bytes) = payloads();
@@ -198,10 +312,22 @@ fn benches(c: &mut Criterion) {
     let json = best(&|| docs.iter().filter(|d| masker.mask(d).is_ok()).count());
     let mbps = |n: usize, d: Duration| n as f64 / 1e6 / d.as_secs_f64();
     println!("\nsummary (best of 5, one core):");
-    println!("  log redaction, single pass:        {:8.1} MB/s", mbps(bytes, ours));
-    println!("  log redaction, naive regex passes: {:8.1} MB/s", mbps(bytes, theirs));
-    println!("  ratio single pass / naive:         {:8.1}x", theirs.as_secs_f64() / ours.as_secs_f64());
-    println!("  JSON masking (rules + detection):  {:8.1} MB/s", mbps(json_bytes, json));
+    println!(
+        "  log redaction, single pass:        {:8.1} MB/s",
+        mbps(bytes, ours)
+    );
+    println!(
+        "  log redaction, naive regex passes: {:8.1} MB/s",
+        mbps(bytes, theirs)
+    );
+    println!(
+        "  ratio single pass / naive:         {:8.1}x",
+        theirs.as_secs_f64() / ours.as_secs_f64()
+    );
+    println!(
+        "  JSON masking (rules + detection):  {:8.1} MB/s",
+        mbps(json_bytes, json)
+    );
 }
 
 criterion_group!(redaction, benches);

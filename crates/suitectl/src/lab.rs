@@ -18,6 +18,9 @@ pub const DB_HOST: &str = "mydb.cluster-abc123.us-east-1.rds.amazonaws.com";
 pub const DB_PORT: u16 = 3306;
 pub const DB_NAME: &str = "orders";
 
+/// Secret holding the key of data-masking's keyed tokens (generated, never a lab value).
+pub const MASKING_KEY_SECRET_ID: &str = "data-masking/token-key";
+
 pub const API_KEY_PARAMETER: &str = "/app/secrets/api-key";
 
 pub const PARAMETERS: [LabParameter; 5] = [

@@ -43,6 +43,7 @@ impl std::fmt::Display for Change {
 pub struct SeedOutputs {
     pub region: String,
     pub db_secret_id: String,
+    pub masking_key_secret_id: String,
     pub kms_key_id: String,
     pub kms_key_arn: String,
     pub kms_alias: String,
@@ -86,6 +87,8 @@ pub async fn seed(
 ) -> Result<SeedOutputs> {
     let change = put_db_secret(clients, values.db_password.as_ref()).await?;
     progress(&format!("secret {}: {change}", lab::DB_SECRET_ID));
+    let change = ensure_masking_key(clients).await?;
+    progress(&format!("secret {}: {change}", lab::MASKING_KEY_SECRET_ID));
 
     for parameter in lab::PARAMETERS {
         let value = match parameter.value {
@@ -146,6 +149,7 @@ pub async fn seed(
     Ok(SeedOutputs {
         region: clients.region.clone(),
         db_secret_id: lab::DB_SECRET_ID.to_owned(),
+        masking_key_secret_id: lab::MASKING_KEY_SECRET_ID.to_owned(),
         kms_key_id,
         kms_key_arn,
         kms_alias: format!("alias/{}", lab::KMS_ALIAS),
@@ -166,6 +170,41 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
     classify(error).kind == FailureKind::NotFound
+}
+
+/// The key of data-masking's `token` strategy: 64 random characters from Secrets Manager's own
+/// generator. An existing key is never replaced: tokens made with it would stop matching.
+async fn ensure_masking_key(clients: &Clients) -> Result<Change> {
+    let id = lab::MASKING_KEY_SECRET_ID;
+    match clients
+        .secrets
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+    {
+        Ok(output) if output.secret_string().is_some_and(|v| v.len() >= 16) => {
+            return Ok(Change::Unchanged)
+        }
+        Ok(_) => {}
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => return Err(anyhow!("reading secret {id}: {}", DisplayErrorContext(&e))),
+    }
+    let random = clients
+        .secrets
+        .get_random_password()
+        .password_length(64)
+        .exclude_punctuation(true)
+        .send()
+        .await
+        .map_err(|e| anyhow!("generating the masking key: {}", DisplayErrorContext(&e)))?;
+    let key = SecretString::from(random.random_password().unwrap_or_default().to_owned());
+    if key.expose_secret().len() < 16 {
+        return Err(anyhow!(
+            "generating the masking key: Secrets Manager returned no password"
+        ));
+    }
+    put_json_secret(clients, id, &key).await
 }
 
 /// The database secret: the lab's connection fields with `password` (given, or kept as it is).

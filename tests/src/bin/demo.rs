@@ -8,7 +8,7 @@ use serde_json::Value;
 use suite_tests::{body_of, event_files, function_env, LambdaEmulator, SeededMoto};
 
 /// Functions implemented so far, in the order the demo shows them.
-const FUNCTIONS: [&str; 1] = ["secure-config"];
+const FUNCTIONS: [&str; 2] = ["secure-config", "data-masking"];
 
 fn main() -> ExitCode {
     match run() {

@@ -18,4 +18,5 @@ pub use detect::{find_all, Finding, PiiKind};
 pub use format::{Strategy, TokenKey};
 pub use json::{JsonMaskError, JsonMasker, MaskReport};
 pub use path::JsonPath;
-pub use text::{redact_text, RedactionCounts};
+pub use text::{redact_text, redact_with, RedactionCounts};
+pub use writer::{RedactingMakeWriter, RedactionReporter};

@@ -1,0 +1,269 @@
+//! What a caller may ask of `data-masking`, validated field by field.
+//!
+//! `{}` asks for the lab's sample users. Otherwise:
+//! `{"records": [<any JSON>...], "rules": {"<JSONPath>": "<strategy>"}, "detect": true}`.
+//! Rules are evaluated against each record (`$.email` is a record's `email`); `detect` (default
+//! `true`) also masks whatever the detectors find outside the rules.
+
+use std::io::Write;
+
+use secure_lambda::mask::{JsonPath, Strategy};
+use secure_lambda::ApiError;
+use serde_json::{Map, Value};
+
+/// The fields a request may have.
+pub const FIELDS: [&str; 3] = ["records", "rules", "detect"];
+
+/// More rules than this is a mistake, not a policy.
+pub const MAX_RULES: usize = 100;
+
+/// A validated request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    SampleUsers,
+    Mask(MaskRequest),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskRequest {
+    pub records: Vec<Value>,
+    pub rules: Vec<(JsonPath, Strategy)>,
+    pub detect: bool,
+}
+
+impl MaskRequest {
+    pub fn uses_tokens(&self) -> bool {
+        self.rules.iter().any(|(_, s)| *s == Strategy::Token)
+    }
+}
+
+/// Validates a request object. `max_bytes` bounds the records' serialized size (the HTTP body is
+/// checked before parsing; a direct invocation arrives parsed, so its records are measured here).
+pub fn parse(payload: Map<String, Value>, max_bytes: usize) -> Result<Request, ApiError> {
+    if payload.is_empty() {
+        return Ok(Request::SampleUsers);
+    }
+    if let Some(unknown) = payload.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(
+            "UnknownField",
+            format!(
+                "unknown field `{}`; a request has `records` (required), `rules` and `detect`",
+                truncate(unknown, 64)
+            ),
+        )
+        .with_field(truncate(unknown, 64)));
+    }
+    let records = match payload.get("records") {
+        Some(Value::Array(records)) => records,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "InvalidField",
+                format!(
+                    "`records` must be an array of JSON values, got {}",
+                    kind(other)
+                ),
+            )
+            .with_field("records"))
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "MissingField",
+                "`records` is required: the array of JSON values to mask",
+            )
+            .with_field("records"))
+        }
+    };
+    if serialized_len_exceeds(records, max_bytes) {
+        return Err(too_large(max_bytes).with_field("records"));
+    }
+    let detect = match payload.get("detect") {
+        None => true,
+        Some(Value::Bool(detect)) => *detect,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "InvalidField",
+                format!("`detect` must be true or false, got {}", kind(other)),
+            )
+            .with_field("detect"))
+        }
+    };
+    let rules = match payload.get("rules") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(rules)) => parse_rules(rules)?,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "InvalidField",
+                format!(
+                    "`rules` must be an object of JSONPath to strategy, got {}",
+                    kind(other)
+                ),
+            )
+            .with_field("rules"))
+        }
+    };
+    let mut records = payload;
+    let records = match records.remove("records") {
+        Some(Value::Array(records)) => records,
+        _ => Vec::new(),
+    };
+    Ok(Request::Mask(MaskRequest {
+        records,
+        rules,
+        detect,
+    }))
+}
+
+fn parse_rules(rules: &Map<String, Value>) -> Result<Vec<(JsonPath, Strategy)>, ApiError> {
+    if rules.len() > MAX_RULES {
+        return Err(ApiError::bad_request(
+            "InvalidField",
+            format!("at most {MAX_RULES} rules, got {}", rules.len()),
+        )
+        .with_field("rules"));
+    }
+    rules
+        .iter()
+        .map(|(path_text, strategy)| {
+            let field = format!("rules.{}", truncate(path_text, 128));
+            let path = JsonPath::parse(path_text).map_err(|e| {
+                ApiError::bad_request("InvalidRule", e.to_string()).with_field(field.clone())
+            })?;
+            let strategy = strategy.as_str().and_then(Strategy::parse).ok_or_else(|| {
+                ApiError::bad_request(
+                    "InvalidRule",
+                    format!("the strategy must be one of: {}", Strategy::NAMES),
+                )
+                .with_field(field.clone())
+            })?;
+            Ok((path, strategy))
+        })
+        .collect()
+}
+
+/// The error for a request over the size limit.
+pub fn too_large(max_bytes: usize) -> ApiError {
+    ApiError::bad_request(
+        "PayloadTooLarge",
+        format!("the request is larger than the limit of {max_bytes} bytes"),
+    )
+}
+
+/// True when `value` serializes to more than `limit` bytes; stops writing once past it.
+fn serialized_len_exceeds(value: &[Value], limit: usize) -> bool {
+    struct Budget(usize);
+    impl Write for Budget {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 = self
+                .0
+                .checked_sub(bytes.len())
+                .ok_or(std::io::ErrorKind::Other)?;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(Budget(limit), value).is_err()
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// At most `max` characters of caller text, for messages.
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse_json(value: Value) -> Result<Request, ApiError> {
+        let Value::Object(map) = value else {
+            panic!("test input must be an object")
+        };
+        parse(map, 1024)
+    }
+
+    #[test]
+    fn empty_request_is_the_sample() {
+        assert_eq!(parse_json(json!({})).unwrap(), Request::SampleUsers);
+    }
+
+    #[test]
+    fn records_rules_and_detect_are_read() {
+        let Request::Mask(request) = parse_json(json!({
+            "records": [{"email": "a@b.co"}, 7],
+            "rules": {"$.email": "token", "$..card": "keep-last-4"},
+            "detect": false
+        }))
+        .unwrap() else {
+            panic!("expected a mask request")
+        };
+        assert_eq!(request.records.len(), 2);
+        assert_eq!(request.rules.len(), 2);
+        assert!(!request.detect);
+        assert!(request.uses_tokens());
+    }
+
+    #[test]
+    fn bad_requests_name_the_field() {
+        let cases = [
+            (json!({"record": []}), "UnknownField", "record"),
+            (json!({"rules": {}}), "MissingField", "records"),
+            (json!({"records": {"a": 1}}), "InvalidField", "records"),
+            (
+                json!({"records": [], "detect": "yes"}),
+                "InvalidField",
+                "detect",
+            ),
+            (
+                json!({"records": [], "rules": ["$.a"]}),
+                "InvalidField",
+                "rules",
+            ),
+            (
+                json!({"records": [], "rules": {"email": "email"}}),
+                "InvalidRule",
+                "rules.email",
+            ),
+            (
+                json!({"records": [], "rules": {"$.a": "blur"}}),
+                "InvalidRule",
+                "rules.$.a",
+            ),
+            (
+                json!({"records": [], "rules": {"$.a": 3}}),
+                "InvalidRule",
+                "rules.$.a",
+            ),
+            (
+                json!({"records": ["x".repeat(2000)]}),
+                "PayloadTooLarge",
+                "records",
+            ),
+        ];
+        for (input, code, field) in cases {
+            let error = parse_json(input.clone()).unwrap_err();
+            assert_eq!(error.status, 400, "{input}");
+            assert_eq!(error.code, code, "{input}");
+            assert_eq!(error.field.as_deref(), Some(field), "{input}");
+        }
+    }
+
+    #[test]
+    fn size_is_measured_exactly() {
+        let records = vec![json!("abc")]; // `["abc"]` = 7 bytes
+        assert!(!serialized_len_exceeds(&records, 7));
+        assert!(serialized_len_exceeds(&records, 6));
+    }
+}
