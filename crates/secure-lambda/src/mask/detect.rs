@@ -204,45 +204,76 @@ fn scan_digits_and_pairs(bytes: &[u8], out: &mut Vec<Finding>) {
     }
 }
 
-/// Reads a digit token starting at `start` (a digit), classifies it, returns where to resume.
+/// Most digit groups one token may have (`4111 1111 1111 1111` is 4; a phone after it 3 more).
+const MAX_GROUPS: usize = 12;
+/// No value spans more groups than this (a 19-digit card in fours: 5).
+const MAX_VALUE_GROUPS: usize = 5;
+/// No single value of interest has more digits than this.
+const MAX_VALUE_DIGITS: usize = 19;
+
+/// One run of digits of a token, and the separator before it (0 for the first).
+#[derive(Clone, Copy, Default)]
+struct Group {
+    start: usize,
+    end: usize,
+    /// Offset of its first digit in the token's digit buffer.
+    digit_at: usize,
+    len: usize,
+    sep_before: u8,
+}
+
+/// Reads a digit token starting at `start` (a digit), finds the values in it, returns where to
+/// resume.
+///
+/// A token is digit groups joined by single `-`, `.` or space (and `(415) ` for an area code).
+/// Values are found in runs of whole groups with one separator throughout; a run may begin or end
+/// only where the token does or at a space, so that `555-234-4567 555-987-6543` is two phones and
+/// `415.555-2671` is none.
 fn number_at(bytes: &[u8], start: usize, out: &mut Vec<Finding>) -> usize {
     let n = bytes.len();
-    let mut digits = [0u8; 20];
+    let mut digits = [0u8; MAX_GROUPS * MAX_VALUE_DIGITS];
     let mut digit_count = 0usize;
-    let mut groups = [0u8; 8];
+    let mut groups = [Group::default(); MAX_GROUPS];
     let mut group_count = 0usize;
-    let mut separator: Option<u8> = None;
-    let mut mixed_separators = false;
     let mut i = start;
-    let mut end;
     let mut paren_area = false;
+    let mut sep_before = 0u8;
 
     loop {
-        // One group of digits.
         let group_start = i;
         while i < n && bytes[i].is_ascii_digit() {
-            if digit_count < digits.len() {
-                digits[digit_count] = bytes[i] - b'0';
-            }
-            digit_count += 1;
             i += 1;
         }
         let len = i - group_start;
-        if group_count < groups.len() {
-            groups[group_count] = u8::try_from(len).unwrap_or(u8::MAX);
+        if len > MAX_VALUE_DIGITS {
+            // A long digit run (an id, a hash) holds no value of interest; neither does its word.
+            while i < n && is_alnum(bytes[i]) {
+                i += 1;
+            }
+            return i;
         }
+        for (slot, b) in digits[digit_count..digit_count + len]
+            .iter_mut()
+            .zip(&bytes[group_start..i])
+        {
+            *slot = b - b'0';
+        }
+        groups[group_count] = Group {
+            start: group_start,
+            end: i,
+            digit_at: digit_count,
+            len,
+            sep_before,
+        };
         group_count += 1;
-        end = i;
-        if digit_count > 19 || group_count > 7 {
-            break;
-        }
+        digit_count += len;
         // A separator followed by a digit continues the token; `) ` after an area code too.
         let (sep, skip) = match bytes.get(i) {
             Some(b')') if group_count == 1 && len == 3 && start > 0 && bytes[start - 1] == b'(' => {
                 paren_area = true;
                 match bytes.get(i + 1) {
-                    Some(b' ') => (b' ', 2),
                     Some(b'-') => (b'-', 2),
+                    Some(b' ') => (b' ', 2),
                     _ => (b' ', 1),
                 }
             }
@@ -252,29 +283,73 @@ fn number_at(bytes: &[u8], start: usize, out: &mut Vec<Finding>) -> usize {
         if !bytes.get(i + skip).is_some_and(u8::is_ascii_digit) {
             break;
         }
-        if sep != b')' {
-            match separator {
-                None => separator = Some(sep),
-                Some(s) if s != sep && !paren_area => mixed_separators = true,
-                _ => {}
+        if group_count == MAX_GROUPS {
+            // A longer token. No value spans more than `MAX_VALUE_GROUPS` groups: keep what is
+            // found well before the end of the window, and scan again after it.
+            let mut found = Vec::new();
+            values_in_groups(
+                bytes,
+                &digits,
+                &groups,
+                start,
+                paren_area,
+                sep != b' ',
+                &mut found,
+            );
+            let horizon = groups[MAX_GROUPS - MAX_VALUE_GROUPS].start;
+            let mut resume_group = 1;
+            for finding in found.into_iter().filter(|f| f.end <= horizon) {
+                resume_group = groups
+                    .iter()
+                    .position(|g| g.start >= finding.end)
+                    .unwrap_or(1);
+                out.push(finding);
             }
+            return groups[resume_group.max(1)].start;
         }
+        sep_before = sep;
         i += skip;
     }
+    let end = groups[group_count - 1].end;
 
-    // Resume after the whole alphanumeric run if the token is glued to a word.
     let glued_after = end < n
         && (is_alnum(bytes[end])
             || (matches!(bytes[end], b'-' | b'.' | b':' | b'/' | b'_')
                 && bytes.get(end + 1).is_some_and(|b| is_alnum(*b))));
-    let mut token_start = start;
-    let mut plus = false;
-    if start > 0 && bytes[start - 1] == b'+' {
-        plus = true;
-        token_start = start - 1;
-    } else if paren_area {
-        token_start = start - 1;
+    values_in_groups(
+        bytes,
+        &digits,
+        &groups[..group_count],
+        start,
+        paren_area,
+        glued_after,
+        out,
+    );
+    if glued_after {
+        let mut resume = end;
+        while resume < n && is_alnum(bytes[resume]) {
+            resume += 1;
+        }
+        resume
+    } else {
+        end
     }
+}
+
+/// Finds the values in the groups of one token. Where groups can be read more than one way
+/// (`4020 9677 7331 3539 840 200 0000`: a 19-digit card, or a card then a phone), the reading
+/// that leaves the fewest digits unmasked wins.
+fn values_in_groups(
+    bytes: &[u8],
+    digits: &[u8],
+    groups: &[Group],
+    start: usize,
+    paren_area: bool,
+    glued_after: bool,
+    out: &mut Vec<Finding>,
+) {
+    let plus = start > 0 && bytes[start - 1] == b'+';
+    let token_start = if plus || paren_area { start - 1 } else { start };
     let glued_before = token_start > 0
         && (is_alnum(bytes[token_start - 1])
             || (matches!(
@@ -282,33 +357,129 @@ fn number_at(bytes: &[u8], start: usize, out: &mut Vec<Finding>) -> usize {
                 b'-' | b'.' | b':' | b'/' | b'_' | b'+'
             ) && token_start >= 2
                 && is_alnum(bytes[token_start - 2])));
-    if glued_after || glued_before || digit_count > 19 || group_count > 7 || mixed_separators {
-        let mut resume = end;
-        while resume < n && is_alnum(bytes[resume]) {
-            resume += 1;
+    let count = groups.len();
+    let can_start = |g: usize| {
+        if g == 0 {
+            !glued_before
+        } else {
+            groups[g].sep_before == b' '
         }
-        return resume.max(start + 1);
-    }
-
-    let digits = &digits[..digit_count.min(20)];
-    let groups = &groups[..group_count.min(8)];
-    let kind = classify_number(
+    };
+    let can_end = |h: usize| {
+        if h + 1 == count {
+            !glued_after
+        } else {
+            groups[h + 1].sep_before == b' '
+        }
+    };
+    let token = Token {
         bytes,
-        token_start,
         digits,
         groups,
-        separator,
+        token_start,
         plus,
         paren_area,
-    );
-    if let Some(kind) = kind {
-        out.push(Finding {
-            kind,
-            start: token_start,
-            end,
-        });
+    };
+
+    if count == 1 {
+        // The common case: one run of digits.
+        if can_start(0) && can_end(0) {
+            out.extend(token.value(0, 0));
+        }
+        return;
     }
-    end
+    // best[g]: most digits covered by values in groups[g..], and the value chosen at g.
+    let mut best = [(0usize, None::<(Finding, usize)>); MAX_GROUPS + 1];
+    for g in (0..count).rev() {
+        best[g] = (best[g + 1].0, None);
+        if !can_start(g) {
+            continue;
+        }
+        for h in g..count {
+            if !can_end(h) {
+                continue;
+            }
+            if let Some(finding) = token.value(g, h) {
+                let covered = token.digit_count(g, h) + best[h + 1].0;
+                if covered > best[g].0 {
+                    best[g] = (covered, Some((finding, h + 1)));
+                }
+            }
+        }
+    }
+    let mut g = 0;
+    while g < count {
+        match best[g].1 {
+            Some((finding, next)) => {
+                out.push(finding);
+                g = next;
+            }
+            None => g += 1,
+        }
+    }
+}
+
+/// The digit groups of one token, and what surrounds it.
+struct Token<'a> {
+    bytes: &'a [u8],
+    digits: &'a [u8],
+    groups: &'a [Group],
+    token_start: usize,
+    plus: bool,
+    paren_area: bool,
+}
+
+impl Token<'_> {
+    fn digit_count(&self, g: usize, h: usize) -> usize {
+        self.groups[g..=h].iter().map(|r| r.len).sum()
+    }
+
+    /// `groups[g..=h]` as one value, if they are one.
+    fn value(&self, g: usize, h: usize) -> Option<Finding> {
+        let first = g == 0;
+        let plus = self.plus && first;
+        let paren_area = self.paren_area && first;
+        let run = &self.groups[g..=h];
+        let digit_count = self.digit_count(g, h);
+        if digit_count > MAX_VALUE_DIGITS {
+            return None;
+        }
+        // One separator throughout; after `(415)` the next may differ.
+        let inner = if paren_area { &run[1..] } else { run };
+        let separator = inner.get(1).map(|r| r.sep_before);
+        if inner
+            .iter()
+            .skip(1)
+            .any(|r| Some(r.sep_before) != separator)
+        {
+            return None;
+        }
+        let mut lens = [0u8; MAX_GROUPS];
+        for (slot, r) in lens.iter_mut().zip(run) {
+            *slot = u8::try_from(r.len).unwrap_or(u8::MAX);
+        }
+        let value_digits = &self.digits[run[0].digit_at..run[0].digit_at + digit_count];
+        let start = if first {
+            self.token_start
+        } else {
+            run[0].start
+        };
+        let separator = if paren_area { Some(b' ') } else { separator };
+        let kind = classify_number(
+            self.bytes,
+            start,
+            value_digits,
+            &lens[..run.len()],
+            separator,
+            plus,
+            paren_area,
+        )?;
+        Some(Finding {
+            kind,
+            start,
+            end: run[run.len() - 1].end,
+        })
+    }
 }
 
 fn classify_number(
@@ -348,12 +519,24 @@ fn classify_number(
     }
     if (12..=19).contains(&count)
         && matches!(separator, None | Some(b' ') | Some(b'-'))
+        && card_grouping(groups)
         && luhn_valid(digits)
         && known_card(digits)
     {
         return Some(PiiKind::Card);
     }
     None
+}
+
+/// How card numbers are printed: one run, groups of four (the last may be shorter), or the
+/// 4-6-5 / 4-6-4 grouping of American Express and Diners Club.
+fn card_grouping(groups: &[u8]) -> bool {
+    match groups {
+        [_] => true,
+        [4, 6, 5] | [4, 6, 4] => true,
+        [init @ .., last] => init.iter().all(|&g| g == 4) && (1..=4).contains(last),
+        [] => false,
+    }
 }
 
 /// `ssn`, `social security` or `ss#` shortly before a bare 9-digit number.
@@ -766,18 +949,65 @@ mod tests {
             );
         }
         for text in [
-            "555-123-4567",   // exchange starts with 1
-            "155-234-4567",   // area starts with 1
-            "411-555-1234",   // N11 area code
-            "555-911-1234",   // N11 exchange
-            "5552344567",     // bare digits: an id as often as a phone
-            "+1234",          // too short for E.164
-            "+0123456789",    // no country code starts with 0
-            "415.555-2671",   // mixed separators
-            "2 415 555 2671", // 11 digits not starting with 1
+            "555-123-4567", // exchange starts with 1
+            "155-234-4567", // area starts with 1
+            "411-555-1234", // N11 area code
+            "555-911-1234", // N11 exchange
+            "5552344567",   // bare digits: an id as often as a phone
+            "+1234",        // too short for E.164
+            "+0123456789",  // no country code starts with 0
+            "415.555-2671", // mixed separators
         ] {
             assert_eq!(only(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn values_side_by_side_are_each_found() {
+        let cases: [(&str, &[(PiiKind, &str)]); 5] = [
+            (
+                "200-200-0000 200-212-0000",
+                &[
+                    (PiiKind::Phone, "200-200-0000"),
+                    (PiiKind::Phone, "200-212-0000"),
+                ],
+            ),
+            (
+                "4111 1111 1111 1111 415-555-2671",
+                &[
+                    (PiiKind::Card, "4111 1111 1111 1111"),
+                    (PiiKind::Phone, "415-555-2671"),
+                ],
+            ),
+            ("2 415 555 2671", &[(PiiKind::Phone, "415 555 2671")]),
+            (
+                "+1 212 555 0147 200 200 0000",
+                &[
+                    (PiiKind::Phone, "+1 212 555 0147"),
+                    (PiiKind::Phone, "200 200 0000"),
+                ],
+            ),
+            (
+                "ssn 123-45-6789 123-45-6788",
+                &[(PiiKind::Ssn, "123-45-6789"), (PiiKind::Ssn, "123-45-6788")],
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(kinds(text), expected.to_vec(), "{text}");
+        }
+        // More groups than one window holds: every value is still found.
+        let long = "200-200-0000 200-201-0000 200-202-0000 4000 0000 0000 0002 415-555-2671 1 2 3";
+        let found: Vec<_> = kinds(long).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(
+            found,
+            [
+                "200-200-0000",
+                "200-201-0000",
+                "200-202-0000",
+                "4000 0000 0000 0002",
+                "415-555-2671"
+            ]
+        );
     }
 
     #[test]
@@ -816,6 +1046,8 @@ mod tests {
             "6200000000000005",
             "36227206271667",
             "6759649826438453",
+            "3782 822463 10005",
+            "4111 1111 1111 1111 003",
         ];
         for text in positive {
             assert_eq!(only(text), Some((PiiKind::Card, text.to_owned())), "{text}");
@@ -826,6 +1058,7 @@ mod tests {
             "2721000000000004",     // above the Mastercard 2-series range
             "4111 1111 1111",       // 12 digits of Visa: wrong length
             "41111111111111111111", // 20 digits
+            "4111111 111111111",    // not a card's grouping
         ] {
             assert_eq!(only(text), None, "{text}");
         }
