@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements-dev.txt | cut -c1-16)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup build demo test lint unit-and-e2e template-checks deploy seed clean
+.PHONY: help setup build demo test lint unit-and-e2e template-checks bench fuzz deploy seed clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,17 @@ template-checks: setup ## cfn-lint, sam validate --lint, and the template's poli
 	cfn-lint template.yaml
 	sam validate --lint
 	$(VENV)/bin/python -m unittest discover -s tests/template -v
+
+bench: ## benchmarks: log redaction vs a regex-per-detector baseline, JSON masking (MB/s)
+	cargo bench --locked -p secure-lambda --bench redaction
+
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 60
+fuzz: ## fuzz the redactor and the JSON masker (nightly + cargo-fuzz; FUZZ_SECONDS per target)
+	@test -x .tools/bin/cargo-fuzz || cargo install --locked --root .tools cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	for target in redact_text mask_json; do \
+	  PATH="$(CURDIR)/.tools/bin:$$PATH" cargo +nightly fuzz run --fuzz-dir fuzz $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 deploy: setup ## build for Lambda (arm64) and deploy with SAM to the account of your credentials
 	sam build

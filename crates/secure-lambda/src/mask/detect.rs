@@ -216,11 +216,17 @@ const MAX_VALUE_DIGITS: usize = 19;
 struct Group {
     start: usize,
     end: usize,
-    /// Offset of its first digit in the token's digit buffer.
-    digit_at: usize,
-    len: usize,
     sep_before: u8,
 }
+
+impl Group {
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+}
+
+/// Fewest digits any value has (`+` and 8 digits for E.164; 9 for a bare SSN; more for the rest).
+const MIN_VALUE_DIGITS: usize = 8;
 
 /// Reads a digit token starting at `start` (a digit), finds the values in it, returns where to
 /// resume.
@@ -231,8 +237,23 @@ struct Group {
 /// `415.555-2671` is none.
 fn number_at(bytes: &[u8], start: usize, out: &mut Vec<Finding>) -> usize {
     let n = bytes.len();
-    let mut digits = [0u8; MAX_GROUPS * MAX_VALUE_DIGITS];
-    let mut digit_count = 0usize;
+    let mut i = start;
+    while i < n && bytes[i].is_ascii_digit() {
+        i += 1;
+    }
+    // Fast path: a short number standing alone (a status code, a count, a duration) is no value.
+    let continues = match bytes.get(i) {
+        Some(b'-' | b' ' | b'.') => bytes.get(i + 1).is_some_and(u8::is_ascii_digit),
+        Some(b')') => i - start == 3 && start > 0 && bytes[start - 1] == b'(',
+        _ => false,
+    };
+    if !continues && i - start < MIN_VALUE_DIGITS {
+        while i < n && is_alnum(bytes[i]) {
+            i += 1;
+        }
+        return i;
+    }
+
     let mut groups = [Group::default(); MAX_GROUPS];
     let mut group_count = 0usize;
     let mut i = start;
@@ -252,21 +273,12 @@ fn number_at(bytes: &[u8], start: usize, out: &mut Vec<Finding>) -> usize {
             }
             return i;
         }
-        for (slot, b) in digits[digit_count..digit_count + len]
-            .iter_mut()
-            .zip(&bytes[group_start..i])
-        {
-            *slot = b - b'0';
-        }
         groups[group_count] = Group {
             start: group_start,
             end: i,
-            digit_at: digit_count,
-            len,
             sep_before,
         };
         group_count += 1;
-        digit_count += len;
         // A separator followed by a digit continues the token; `) ` after an area code too.
         let (sep, skip) = match bytes.get(i) {
             Some(b')') if group_count == 1 && len == 3 && start > 0 && bytes[start - 1] == b'(' => {
@@ -287,15 +299,7 @@ fn number_at(bytes: &[u8], start: usize, out: &mut Vec<Finding>) -> usize {
             // A longer token. No value spans more than `MAX_VALUE_GROUPS` groups: keep what is
             // found well before the end of the window, and scan again after it.
             let mut found = Vec::new();
-            values_in_groups(
-                bytes,
-                &digits,
-                &groups,
-                start,
-                paren_area,
-                sep != b' ',
-                &mut found,
-            );
+            values_in_groups(bytes, &groups, start, paren_area, sep != b' ', &mut found);
             let horizon = groups[MAX_GROUPS - MAX_VALUE_GROUPS].start;
             let mut resume_group = 1;
             for finding in found.into_iter().filter(|f| f.end <= horizon) {
@@ -318,7 +322,6 @@ fn number_at(bytes: &[u8], start: usize, out: &mut Vec<Finding>) -> usize {
                 && bytes.get(end + 1).is_some_and(|b| is_alnum(*b))));
     values_in_groups(
         bytes,
-        &digits,
         &groups[..group_count],
         start,
         paren_area,
@@ -341,7 +344,6 @@ fn number_at(bytes: &[u8], start: usize, out: &mut Vec<Finding>) -> usize {
 /// that leaves the fewest digits unmasked wins.
 fn values_in_groups(
     bytes: &[u8],
-    digits: &[u8],
     groups: &[Group],
     start: usize,
     paren_area: bool,
@@ -374,7 +376,6 @@ fn values_in_groups(
     };
     let token = Token {
         bytes,
-        digits,
         groups,
         token_start,
         plus,
@@ -422,7 +423,6 @@ fn values_in_groups(
 /// The digit groups of one token, and what surrounds it.
 struct Token<'a> {
     bytes: &'a [u8],
-    digits: &'a [u8],
     groups: &'a [Group],
     token_start: usize,
     plus: bool,
@@ -431,7 +431,7 @@ struct Token<'a> {
 
 impl Token<'_> {
     fn digit_count(&self, g: usize, h: usize) -> usize {
-        self.groups[g..=h].iter().map(|r| r.len).sum()
+        self.groups[g..=h].iter().map(Group::len).sum()
     }
 
     /// `groups[g..=h]` as one value, if they are one.
@@ -456,9 +456,17 @@ impl Token<'_> {
         }
         let mut lens = [0u8; MAX_GROUPS];
         for (slot, r) in lens.iter_mut().zip(run) {
-            *slot = u8::try_from(r.len).unwrap_or(u8::MAX);
+            *slot = u8::try_from(r.len()).unwrap_or(u8::MAX);
         }
-        let value_digits = &self.digits[run[0].digit_at..run[0].digit_at + digit_count];
+        let mut digits = [0u8; MAX_VALUE_DIGITS];
+        let value_digits = run
+            .iter()
+            .flat_map(|r| &self.bytes[r.start..r.end])
+            .map(|b| b - b'0');
+        for (slot, digit) in digits.iter_mut().zip(value_digits) {
+            *slot = digit;
+        }
+        let value_digits = &digits[..digit_count];
         let start = if first {
             self.token_start
         } else {
