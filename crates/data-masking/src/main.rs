@@ -10,9 +10,9 @@ mod request;
 mod sample;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use secure_lambda::mask::RedactionReporter;
-use secure_lambda::secrets::{AwsSecretStore, MetricsReporter};
-use secure_lambda::{aws, telemetry};
+use secure_lambda::aws;
+use secure_lambda::secrets::AwsSecretStore;
+use secure_lambda::telemetry::{self, InvocationMetrics};
 use serde_json::Value;
 
 #[tokio::main]
@@ -22,17 +22,13 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws::load_sdk_config().await;
     let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
     let function = handler::DataMasking::new(store, config);
-    let cache_metrics = MetricsReporter::default();
-    let redaction_metrics = RedactionReporter::default();
-    let function_name = telemetry::function_name();
+    let metrics = InvocationMetrics::new();
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (function, function_name) = (&function, &function_name);
-        let (cache_metrics, redaction_metrics) = (&cache_metrics, &redaction_metrics);
+        let (function, metrics) = (&function, &metrics);
         async move {
             let response = function.handle(event.payload).await;
-            cache_metrics.report(function.store().counters(), function_name);
-            redaction_metrics.report(function_name);
+            metrics.report(function.store().counters());
             Ok::<Value, Error>(response)
         }
     }))

@@ -8,8 +8,9 @@ mod config;
 mod handler;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use secure_lambda::secrets::{AwsSecretStore, MetricsReporter};
-use secure_lambda::{aws, telemetry};
+use secure_lambda::aws;
+use secure_lambda::secrets::AwsSecretStore;
+use secure_lambda::telemetry::{self, InvocationMetrics};
 use serde_json::Value;
 
 #[tokio::main]
@@ -19,14 +20,13 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws::load_sdk_config().await;
     let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
     let function = handler::SecureConfig::new(store, config);
-    let metrics = MetricsReporter::default();
-    let function_name = telemetry::function_name();
+    let metrics = InvocationMetrics::new();
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (function, metrics, function_name) = (&function, &metrics, &function_name);
+        let (function, metrics) = (&function, &metrics);
         async move {
             let response = function.handle(event.payload).await;
-            metrics.report(function.store().counters(), function_name);
+            metrics.report(function.store().counters());
             Ok::<Value, Error>(response)
         }
     }))

@@ -56,3 +56,35 @@ pub fn emit_metrics(document: &serde_json::Value) {
 pub fn function_name() -> String {
     std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned())
 }
+
+/// The metrics every function publishes after each invocation: the secret cache's counters and
+/// the log redactions, each as one EMF line covering that invocation.
+#[derive(Debug)]
+pub struct InvocationMetrics {
+    function_name: String,
+    cache: crate::secrets::MetricsReporter,
+    redactions: crate::mask::RedactionReporter,
+}
+
+impl InvocationMetrics {
+    /// For the function named by `AWS_LAMBDA_FUNCTION_NAME`.
+    pub fn new() -> Self {
+        Self {
+            function_name: function_name(),
+            cache: Default::default(),
+            redactions: Default::default(),
+        }
+    }
+
+    /// Publishes what changed since the previous call. `cache` is the store's current counters.
+    pub fn report(&self, cache: crate::secrets::CacheCounters) {
+        self.cache.report(cache, &self.function_name);
+        self.redactions.report(&self.function_name);
+    }
+}
+
+impl Default for InvocationMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
