@@ -4,18 +4,22 @@
 //!   as secret types;
 //! - [`envelope`]: the two invocation shapes (direct and HTTP) and the matching responses;
 //! - [`error`]: the one error body every function returns;
+//! - [`idtoken`]: Cognito ID token verification (RS256, JWKS cached) where no authorizer ran;
 //! - [`mask`]: PII and secret detection, masking (text and JSON), and the redacting log writer;
 //! - [`config`]: configuration from environment variables, validated once;
 //! - [`aws`]: SDK configuration with explicit timeouts, and SDK error classification;
-//! - [`telemetry`]: JSON logs and CloudWatch Embedded Metric Format.
+//! - [`telemetry`]: JSON logs and CloudWatch Embedded Metric Format;
+//! - [`tenant`]: validated tenant and user ids, table keys, sealed pagination cursors.
 
 pub mod aws;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod idtoken;
 pub mod mask;
 pub mod secrets;
 pub mod telemetry;
+pub mod tenant;
 
 pub use error::ApiError;
 

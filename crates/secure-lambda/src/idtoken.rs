@@ -1,0 +1,473 @@
+//! Verifying Cognito ID tokens where no authorizer did it (function URLs, direct HTTP).
+//!
+//! Only RS256 is accepted (`alg: none`, HS256 with the public key as secret, and every other
+//! algorithm are refused before any key is looked up). The signing key comes from the user pool's
+//! JWKS, fetched once and cached; an unknown `kid` triggers one refresh, at most once per
+//! [`MIN_REFRESH_INTERVAL`], so that garbage tokens cannot make the function hammer the JWKS
+//! endpoint. Then `iss`, `aud`, `exp` and `nbf` (with leeway) and `token_use = id` are checked,
+//! and the tenant and user claims must be present strings.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+use tokio::sync::RwLock;
+use tokio::time::Instant;
+
+/// How often an unknown `kid` may cause a JWKS fetch.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Why a token was refused (all 401 to the caller). Never holds the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token's algorithm is not RS256")]
+    WrongAlgorithm,
+    #[error("the token's signing key is not in the user pool's key set")]
+    UnknownKey,
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued by another issuer")]
+    WrongIssuer,
+    #[error("the token was issued for another app client")]
+    WrongAudience,
+    #[error("the token is not an ID token")]
+    NotAnIdToken,
+    #[error("the token has no `{0}` claim")]
+    MissingClaim(String),
+    #[error("the user pool's key set could not be fetched: {0}")]
+    KeysUnavailable(String),
+}
+
+/// Fetches the JWKS.
+pub trait JwksSource: Send + Sync {
+    fn fetch(&self) -> impl Future<Output = Result<JwkSet, String>> + Send;
+}
+
+/// What a verified token says about the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub tenant: String,
+    pub user: String,
+}
+
+/// What tokens must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// `https://cognito-idp.<region>.amazonaws.com/<pool id>`.
+    pub issuer: String,
+    /// The app client id.
+    pub audience: String,
+    pub leeway: Duration,
+    /// Claim holding the tenant, e.g. `custom:tenantId`.
+    pub tenant_claim: String,
+    /// Claim holding the user, e.g. `cognito:username`.
+    pub user_claim: String,
+}
+
+impl TokenPolicy {
+    /// The issuer of a Cognito user pool's tokens.
+    pub fn cognito_issuer(region: &str, user_pool_id: &str) -> String {
+        format!("https://cognito-idp.{region}.amazonaws.com/{user_pool_id}")
+    }
+}
+
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched_at: Option<Instant>,
+}
+
+/// Verifies ID tokens against a JWKS source, caching the keys.
+pub struct IdTokenVerifier<J> {
+    policy: TokenPolicy,
+    source: J,
+    cache: RwLock<KeyCache>,
+}
+
+impl<J: JwksSource> IdTokenVerifier<J> {
+    pub fn new(policy: TokenPolicy, source: J) -> Self {
+        Self {
+            policy,
+            source,
+            cache: RwLock::new(KeyCache {
+                keys: HashMap::new(),
+                fetched_at: None,
+            }),
+        }
+    }
+
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    /// The caller named by `token`, if every check passes.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.key(&kid).await?;
+
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.policy.issuer]);
+        validation.set_audience(&[&self.policy.audience]);
+        validation.leeway = self.policy.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+                ErrorKind::InvalidAudience => TokenError::WrongAudience,
+                ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+                ErrorKind::MissingRequiredClaim(claim) => TokenError::MissingClaim(claim.clone()),
+                _ => TokenError::Malformed,
+            }
+        })?;
+        let claims = data.claims;
+        if claims.get("token_use").and_then(Value::as_str) != Some("id") {
+            return Err(TokenError::NotAnIdToken);
+        }
+        let claim = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| TokenError::MissingClaim(name.to_owned()))
+        };
+        Ok(VerifiedToken {
+            tenant: claim(&self.policy.tenant_claim)?,
+            user: claim(&self.policy.user_claim)?,
+        })
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
+        if let Some(key) = self.cache.read().await.keys.get(kid) {
+            return Ok(key.clone());
+        }
+        let mut cache = self.cache.write().await;
+        // Another task may have refreshed while this one waited for the lock.
+        if let Some(key) = cache.keys.get(kid) {
+            return Ok(key.clone());
+        }
+        let recently = cache
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL);
+        if recently {
+            return Err(TokenError::UnknownKey);
+        }
+        let set = self
+            .source
+            .fetch()
+            .await
+            .map_err(TokenError::KeysUnavailable)?;
+        cache.fetched_at = Some(Instant::now());
+        cache.keys = set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                let key = DecodingKey::from_jwk(jwk).ok()?;
+                Some((kid, key))
+            })
+            .collect();
+        tracing::info!(keys = cache.keys.len(), "user pool keys fetched");
+        cache.keys.get(kid).cloned().ok_or(TokenError::UnknownKey)
+    }
+}
+
+/// Fetches the JWKS over HTTPS (or HTTP, for the local stack) with a bounded time.
+pub struct HttpJwks {
+    url: String,
+    client: hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        http_body_util::Empty<bytes::Bytes>,
+    >,
+}
+
+impl HttpJwks {
+    /// Largest key set accepted.
+    const MAX_BYTES: usize = 64 * 1024;
+    const TIMEOUT: Duration = Duration::from_secs(3);
+
+    pub fn new(url: String) -> Result<Self, String> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("loading the system's root certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
+        Ok(Self { url, client })
+    }
+
+    /// The JWKS URL of a user pool: on AWS, or under a custom endpoint (the local stack).
+    pub fn cognito_url(region: &str, user_pool_id: &str, endpoint: Option<&str>) -> String {
+        match endpoint {
+            Some(endpoint) => format!(
+                "{}/{user_pool_id}/.well-known/jwks.json",
+                endpoint.trim_end_matches('/')
+            ),
+            None => format!(
+                "{}/.well-known/jwks.json",
+                TokenPolicy::cognito_issuer(region, user_pool_id)
+            ),
+        }
+    }
+}
+
+impl JwksSource for HttpJwks {
+    async fn fetch(&self) -> Result<JwkSet, String> {
+        use http_body_util::BodyExt;
+        let uri: hyper::Uri = self
+            .url
+            .parse()
+            .map_err(|_| "the JWKS URL is not a valid URL".to_owned())?;
+        let request = async {
+            let response = self
+                .client
+                .get(uri)
+                .await
+                .map_err(|e| format!("GET failed: {e}"))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(format!("GET answered {status}"));
+            }
+            let limited = http_body_util::Limited::new(response.into_body(), Self::MAX_BYTES);
+            let body = limited
+                .collect()
+                .await
+                .map_err(|e| format!("reading the body: {e}"))?
+                .to_bytes();
+            serde_json::from_slice::<JwkSet>(&body).map_err(|e| format!("not a JWKS: {e}"))
+        };
+        tokio::time::timeout(Self::TIMEOUT, request)
+            .await
+            .map_err(|_| format!("no answer in {} s", Self::TIMEOUT.as_secs()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A signing key made for the test run (nothing to leak, nothing committed).
+    fn signing_key() -> EncodingKey {
+        let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let pkcs8 = pair.as_der().unwrap();
+        // PKCS#8 = SEQUENCE { version, algorithm, OCTET STRING { PKCS#1 RSAPrivateKey } }; the
+        // encoder wants the PKCS#1 key, which is the last element.
+        let der = pkcs8.as_ref();
+        let octets = der.windows(2).position(|w| w == [0x04, 0x82]).unwrap();
+        let pkcs1 = &der[octets + 4..];
+        assert_eq!(
+            pkcs1.len(),
+            usize::from(der[octets + 2]) << 8 | usize::from(der[octets + 3])
+        );
+        EncodingKey::from_rsa_der(pkcs1)
+    }
+
+    struct StaticJwks {
+        set: JwkSet,
+        fetches: AtomicU32,
+    }
+
+    impl JwksSource for StaticJwks {
+        async fn fetch(&self) -> Result<JwkSet, String> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            Ok(self.set.clone())
+        }
+    }
+
+    fn policy() -> TokenPolicy {
+        TokenPolicy {
+            issuer: TokenPolicy::cognito_issuer("us-east-1", "us-east-1_pool"),
+            audience: "client-1".into(),
+            leeway: Duration::from_secs(30),
+            tenant_claim: "custom:tenantId".into(),
+            user_claim: "cognito:username".into(),
+        }
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn claims() -> Value {
+        json!({
+            "iss": policy().issuer, "aud": "client-1", "token_use": "id",
+            "exp": now() + 600, "iat": now(),
+            "custom:tenantId": "tenant-a", "cognito:username": "user-001"
+        })
+    }
+
+    fn sign(key: &EncodingKey, kid: &str, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, claims, key).unwrap()
+    }
+
+    fn verifier(key: &EncodingKey) -> IdTokenVerifier<StaticJwks> {
+        let mut jwk = Jwk::from_encoding_key(key, Algorithm::RS256).unwrap();
+        jwk.common.key_id = Some("kid-1".into());
+        IdTokenVerifier::new(
+            policy(),
+            StaticJwks {
+                set: JwkSet { keys: vec![jwk] },
+                fetches: AtomicU32::new(0),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_valid_id_token_names_the_tenant_and_user() {
+        let key = signing_key();
+        let verifier = verifier(&key);
+        let verified = verifier.verify(&sign(&key, "kid-1", &claims())).await;
+        assert_eq!(
+            verified,
+            Ok(VerifiedToken {
+                tenant: "tenant-a".into(),
+                user: "user-001".into()
+            })
+        );
+        verifier
+            .verify(&sign(&key, "kid-1", &claims()))
+            .await
+            .unwrap();
+        assert_eq!(
+            verifier.source.fetches.load(Ordering::SeqCst),
+            1,
+            "keys cached"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_bad_token_is_refused_with_its_reason() {
+        let key = signing_key();
+        let verifier = verifier(&key);
+        let with = |patch: Value| {
+            let mut c = claims();
+            for (k, v) in patch.as_object().unwrap() {
+                if v.is_null() {
+                    c.as_object_mut().unwrap().remove(k);
+                } else {
+                    c[k] = v.clone();
+                }
+            }
+            sign(&key, "kid-1", &c)
+        };
+        let b64 = |v: &Value| {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let unsigned = format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "kid": "kid-1"})),
+            b64(&claims())
+        );
+        let hs256 = {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some("kid-1".into());
+            jsonwebtoken::encode(
+                &header,
+                &claims(),
+                &EncodingKey::from_secret(b"public key as secret"),
+            )
+            .unwrap()
+        };
+        let resigned = sign(&signing_key(), "kid-1", &claims());
+        let genuine = sign(&key, "kid-1", &claims());
+        let (head, rest) = genuine.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let swapped_payload = format!(
+            "{head}.{}.{signature}",
+            b64(&json!({"custom:tenantId": "tenant-b"})
+                .as_object()
+                .map(|_| {
+                    let mut c = claims();
+                    c["custom:tenantId"] = json!("tenant-b");
+                    c
+                })
+                .unwrap())
+        );
+        let cases = [
+            ("not a jwt".to_owned(), TokenError::Malformed),
+            (unsigned, TokenError::Malformed),
+            (hs256, TokenError::WrongAlgorithm),
+            (resigned, TokenError::BadSignature),
+            (swapped_payload, TokenError::BadSignature),
+            (sign(&key, "other-kid", &claims()), TokenError::UnknownKey),
+            (with(json!({"exp": now() - 120})), TokenError::Expired),
+            (with(json!({"nbf": now() + 600})), TokenError::NotYetValid),
+            (with(json!({"aud": "client-2"})), TokenError::WrongAudience),
+            (
+                with(json!({"iss": "https://evil.example.com"})),
+                TokenError::WrongIssuer,
+            ),
+            (
+                with(json!({"token_use": "access"})),
+                TokenError::NotAnIdToken,
+            ),
+            (
+                with(json!({"custom:tenantId": null})),
+                TokenError::MissingClaim("custom:tenantId".into()),
+            ),
+            (
+                with(json!({"exp": null})),
+                TokenError::MissingClaim("exp".into()),
+            ),
+        ];
+        for (token, expected) in cases {
+            assert_eq!(
+                verifier.verify(&token).await,
+                Err(expected.clone()),
+                "{expected}"
+            );
+        }
+        // Within the leeway, an expired token still passes.
+        assert!(verifier
+            .verify(&with(json!({"exp": now() - 10})))
+            .await
+            .is_ok());
+        assert_eq!(
+            verifier.source.fetches.load(Ordering::SeqCst),
+            1,
+            "unknown kids do not refetch within the interval"
+        );
+    }
+
+    #[test]
+    fn cognito_urls() {
+        assert_eq!(
+            HttpJwks::cognito_url("eu-west-1", "eu-west-1_abc", None),
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/.well-known/jwks.json"
+        );
+        assert_eq!(
+            HttpJwks::cognito_url("us-east-1", "p", Some("http://127.0.0.1:5000/")),
+            "http://127.0.0.1:5000/p/.well-known/jwks.json"
+        );
+    }
+}
