@@ -1,25 +1,62 @@
-//! `multi-tenant-query`: not implemented yet (tenant-isolated order queries lands in its own change).
-//!
-//! Until then the binary builds, starts like the others and answers every invocation with a
-//! structured 501, so that deploys and invokes fail loudly instead of silently.
+//! `multi-tenant-query`: one tenant user's orders. The tenant comes from a verified identity
+//! (direct IAM invocation, JWT authorizer claims, or a bearer ID token checked here), keys are
+//! built from allow-listed ids only, cursors are sealed, and every query runs with credentials
+//! that IAM limits to the caller's partition. `main` only wires; see [`handler`].
+
+// The runtime's future nests the SDK's deep futures; the default limit is too low to lay it out.
+#![recursion_limit = "256"]
+
+mod config;
+mod dynamo;
+mod handler;
+mod identity;
+mod orders;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use secure_lambda::envelope::{respond_error, Invocation, ResponseStyle};
-use secure_lambda::{telemetry, ApiError};
+use secure_lambda::aws;
+use secure_lambda::idtoken::{HttpJwks, IdTokenVerifier, TokenPolicy};
+use secure_lambda::secrets::AwsSecretStore;
+use secure_lambda::telemetry::{self, InvocationMetrics};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_logging();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        let style = Invocation::parse(event.payload).map_or(ResponseStyle::Direct, |i| i.style());
-        let error = ApiError::new(
-            501,
-            "NotImplemented",
-            "multi-tenant-query is not implemented yet",
-        );
-        tracing::warn!("invoked before it is implemented");
-        Ok::<Value, Error>(respond_error(style, &error))
+    let config = config::Config::from_env()?;
+    let sdk_config = aws::load_sdk_config().await;
+    let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
+    let orders = dynamo::TenantScopedOrders::new(
+        &sdk_config,
+        config.tenant_role_arn.clone(),
+        config.table_name.clone(),
+    );
+    let verifier = match &config.tokens {
+        None => None,
+        Some(tokens) => {
+            let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+            let url = tokens.jwks_url.clone().unwrap_or_else(|| {
+                HttpJwks::cognito_url(&tokens.region, &tokens.user_pool_id, endpoint.as_deref())
+            });
+            let policy = TokenPolicy {
+                issuer: TokenPolicy::cognito_issuer(&tokens.region, &tokens.user_pool_id),
+                audience: tokens.app_client_id.clone(),
+                leeway: tokens.leeway,
+                tenant_claim: config.tenant_claim.clone(),
+                user_claim: config.user_claim.clone(),
+            };
+            Some(IdTokenVerifier::new(policy, HttpJwks::new(url)?))
+        }
+    };
+    let function = handler::MultiTenantQuery::new(orders, verifier, store, config);
+    let metrics = InvocationMetrics::new();
+
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let (function, metrics) = (&function, &metrics);
+        async move {
+            let response = function.handle(event.payload).await;
+            metrics.report(function.store().counters());
+            Ok::<Value, Error>(response)
+        }
     }))
     .await
 }

@@ -1,0 +1,246 @@
+//! Who is asking, from the one place each invocation form can prove it.
+//!
+//! - Direct invocation (a trusted IAM caller): `tenantId` and `userId` in the event.
+//! - API Gateway with a JWT authorizer: the authorizer's verified claims (`custom:tenantId`,
+//!   `cognito:username` by default).
+//! - No authorizer (function URL): the `Authorization: Bearer` ID token, verified here.
+//!
+//! Under the HTTP forms, a tenant or user named anywhere else in the request (query string,
+//! `/tenants/<id>` or `/users/<id>` in the path, the body) must agree with the proven one, or
+//! the request is refused with 403: it is an attempt to act as someone else.
+
+use secure_lambda::envelope::HttpRequest;
+use secure_lambda::idtoken::{IdTokenVerifier, JwksSource, TokenError};
+use secure_lambda::tenant::{Identity, InvalidId, TenantId, UserId};
+use secure_lambda::ApiError;
+use serde_json::{Map, Value};
+
+/// How the identity was established, for logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    DirectInvocation,
+    Authorizer,
+    BearerToken,
+}
+
+impl Proof {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proof::DirectInvocation => "direct-invocation",
+            Proof::Authorizer => "jwt-authorizer",
+            Proof::BearerToken => "bearer-token",
+        }
+    }
+}
+
+fn bad_id(error: InvalidId) -> ApiError {
+    ApiError::bad_request("InvalidIdentifier", error.to_string()).with_field(error.field)
+}
+
+/// The identity a direct invocation names.
+pub fn from_direct(payload: &Map<String, Value>) -> Result<Identity, ApiError> {
+    let field = |name: &'static str| match payload.get(name) {
+        Some(Value::String(s)) => Ok(s.as_str()),
+        Some(_) => Err(ApiError::bad_request(
+            "InvalidIdentifier",
+            format!("`{name}` must be a string"),
+        )
+        .with_field(name)),
+        None => Err(ApiError::bad_request(
+            "MissingField",
+            format!("`{name}` is required (direct invocations name the tenant and the user)"),
+        )
+        .with_field(name)),
+    };
+    let tenant = TenantId::parse(field("tenantId")?).map_err(bad_id)?;
+    let user = UserId::parse(field("userId")?).map_err(bad_id)?;
+    Ok(Identity::new(tenant, user))
+}
+
+/// The identity an HTTP request proves, checked against every other place it names one.
+pub async fn from_http<J: JwksSource>(
+    request: &HttpRequest,
+    body: &Map<String, Value>,
+    verifier: Option<&IdTokenVerifier<J>>,
+    tenant_claim: &str,
+    user_claim: &str,
+) -> Result<(Identity, Proof), ApiError> {
+    let (tenant, user, proof) = match &request.jwt_claims {
+        Some(claims) => {
+            let claim = |name: &str| {
+                claims.get(name).and_then(Value::as_str).ok_or_else(|| {
+                    ApiError::new(
+                        403,
+                        "MissingIdentityClaim",
+                        format!("the token has no `{name}` claim"),
+                    )
+                })
+            };
+            (
+                claim(tenant_claim)?.to_owned(),
+                claim(user_claim)?.to_owned(),
+                Proof::Authorizer,
+            )
+        }
+        None => {
+            let verifier = verifier.ok_or_else(|| {
+                ApiError::new(
+                    401,
+                    "Unauthorized",
+                    "no authorizer ran and bearer tokens are not configured (USER_POOL_ID, APP_CLIENT_ID)",
+                )
+            })?;
+            let token = bearer_token(request).ok_or_else(|| unauthorized(&TokenError::Missing))?;
+            let verified = verifier.verify(token).await.map_err(|e| {
+                tracing::warn!(reason = %e, "bearer token refused");
+                unauthorized(&e)
+            })?;
+            (verified.tenant, verified.user, Proof::BearerToken)
+        }
+    };
+    // A claim that is not a valid id cannot be a key: refuse rather than escape.
+    let invalid =
+        |e: InvalidId| ApiError::new(403, "InvalidIdentity", e.to_string()).with_field(e.field);
+    let identity = Identity::new(
+        TenantId::parse(&tenant).map_err(invalid)?,
+        UserId::parse(&user).map_err(invalid)?,
+    );
+    check_requested(request, body, &identity)?;
+    Ok((identity, proof))
+}
+
+fn unauthorized(error: &TokenError) -> ApiError {
+    let message = match error {
+        // Key-set trouble is ours, not the caller's; say so without detail.
+        TokenError::KeysUnavailable(_) => "the token could not be verified now".to_owned(),
+        other => other.to_string(),
+    };
+    ApiError::new(401, "Unauthorized", message)
+}
+
+fn bearer_token(request: &HttpRequest) -> Option<&str> {
+    let value = request.headers.get("authorization")?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+/// Every tenant or user the request names besides its proof, with where it was found.
+fn requested<'a>(
+    request: &'a HttpRequest,
+    body: &'a Map<String, Value>,
+) -> Vec<(&'static str, &'static str, &'a str)> {
+    let mut found = Vec::new();
+    for (name, field) in [("tenantId", "tenant"), ("userId", "user")] {
+        if let Some(value) = request.query.get(name) {
+            found.push((field, "query", value.as_str()));
+        }
+        if let Some(value) = body.get(name) {
+            found.push((field, "body", value.as_str().unwrap_or("<not a string>")));
+        }
+    }
+    let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
+    for pair in segments.windows(2) {
+        match pair[0] {
+            "tenants" | "tenant" => found.push(("tenant", "path", pair[1])),
+            "users" | "user" => found.push(("user", "path", pair[1])),
+            _ => {}
+        }
+    }
+    found
+}
+
+fn check_requested(
+    request: &HttpRequest,
+    body: &Map<String, Value>,
+    identity: &Identity,
+) -> Result<(), ApiError> {
+    for (field, place, value) in requested(request, body) {
+        let proven = match field {
+            "tenant" => identity.tenant.as_str(),
+            _ => identity.user.as_str(),
+        };
+        if value != proven {
+            tracing::warn!(
+                field,
+                place,
+                "request names another tenant or user than its token"
+            );
+            return Err(ApiError::new(
+                403,
+                "IdentityMismatch",
+                format!("the {field} in the {place} is not the one the token proves"),
+            )
+            .with_field(format!("{place}.{field}Id")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn direct_identities_are_validated() {
+        let ok = from_direct(
+            json!({"tenantId": "tenant-a", "userId": "user-001"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ok.partition_key(), "TENANT#tenant-a#USER#user-001");
+        for (event, field) in [
+            (json!({"userId": "user-001"}), "tenantId"),
+            (json!({"tenantId": "tenant-a"}), "userId"),
+            (
+                json!({"tenantId": "tenant-a#USER#user-001", "userId": "user-001"}),
+                "tenantId",
+            ),
+            (json!({"tenantId": "*", "userId": "user-001"}), "tenantId"),
+            (json!({"tenantId": "tenant-a", "userId": ""}), "userId"),
+            (json!({"tenantId": 7, "userId": "user-001"}), "tenantId"),
+        ] {
+            let error = from_direct(event.as_object().unwrap()).unwrap_err();
+            assert_eq!(
+                (error.status, error.field.as_deref()),
+                (400, Some(field)),
+                "{event}"
+            );
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_from_the_authorization_header() {
+        let mut request = HttpRequest::default();
+        assert_eq!(bearer_token(&request), None);
+        request
+            .headers
+            .insert("authorization".into(), "Bearer abc.def.ghi".into());
+        assert_eq!(bearer_token(&request), Some("abc.def.ghi"));
+        request
+            .headers
+            .insert("authorization".into(), "Basic dXNlcjpwdw==".into());
+        assert_eq!(bearer_token(&request), None);
+    }
+
+    #[test]
+    fn other_identities_named_in_the_request_are_found() {
+        let mut request = HttpRequest {
+            path: "/tenants/tenant-b/users/user-002/orders".into(),
+            ..HttpRequest::default()
+        };
+        request.query.insert("tenantId".into(), "tenant-c".into());
+        let body = json!({"userId": "user-003"});
+        let found = requested(&request, body.as_object().unwrap());
+        assert_eq!(
+            found,
+            vec![
+                ("tenant", "query", "tenant-c"),
+                ("user", "body", "user-003"),
+                ("tenant", "path", "tenant-b"),
+                ("user", "path", "user-002"),
+            ]
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The port to the orders table, and its in-memory adapter.
+
+use std::future::Future;
+
+use secure_lambda::tenant::cursor::PageKey;
+use secure_lambda::tenant::Identity;
+
+/// One order as callers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// The sort key without `ORDER#`.
+    pub order_id: String,
+    /// As stored, a decimal string (`149.99`).
+    pub total: String,
+    pub status: String,
+}
+
+/// One `Query` page.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub orders: Vec<Order>,
+    /// Where the next page starts (`LastEvaluatedKey`), if the table has more.
+    pub last_key: Option<PageKey>,
+}
+
+/// Why the table could not be read. The message names no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("tenant-scoped credentials could not be obtained: {0}")]
+    Credentials(String),
+    #[error("the orders query failed: {0}")]
+    Query(String),
+    #[error("the orders service is throttling or unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Reads one user's orders: `PK = <identity's key> AND begins_with(SK, "ORDER#")`.
+pub trait OrderStore: Send + Sync {
+    fn query(
+        &self,
+        identity: &Identity,
+        limit: usize,
+        start: Option<PageKey>,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+}
+
+#[cfg(test)]
+pub use memory::MemoryOrders;
+
+#[cfg(test)]
+mod memory {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use secure_lambda::tenant::ORDER_SORT_PREFIX;
+
+    use super::*;
+
+    /// Orders in memory, keyed like the table; pages of at most `page_size` items (as DynamoDB's
+    /// 1 MB pages would cut them), for handler tests.
+    #[derive(Debug, Default)]
+    pub struct MemoryOrders {
+        items: Mutex<BTreeMap<(String, String), Order>>,
+        pub page_size: usize,
+        queries: Mutex<Vec<String>>,
+    }
+
+    impl MemoryOrders {
+        pub fn with_page_size(page_size: usize) -> Self {
+            Self {
+                page_size,
+                ..Self::default()
+            }
+        }
+
+        pub fn insert(&self, partition_key: &str, order: Order) {
+            let sort_key = format!("{ORDER_SORT_PREFIX}{}", order.order_id);
+            if let Ok(mut items) = self.items.lock() {
+                items.insert((partition_key.to_owned(), sort_key), order);
+            }
+        }
+
+        /// The partition keys queried so far.
+        pub fn queries(&self) -> Vec<String> {
+            self.queries.lock().map(|q| q.clone()).unwrap_or_default()
+        }
+    }
+
+    impl OrderStore for MemoryOrders {
+        async fn query(
+            &self,
+            identity: &Identity,
+            limit: usize,
+            start: Option<PageKey>,
+        ) -> Result<Page, StoreError> {
+            let pk = identity.partition_key();
+            if let Ok(mut queries) = self.queries.lock() {
+                queries.push(pk.clone());
+            }
+            let items = self
+                .items
+                .lock()
+                .map_err(|_| StoreError::Query("poisoned".into()))?;
+            let after = start.and_then(|k| k.get("SK").cloned());
+            let page_size = if self.page_size == 0 {
+                usize::MAX
+            } else {
+                self.page_size
+            };
+            let mut page = Page::default();
+            let mut last = None;
+            for ((item_pk, sk), order) in items.iter() {
+                if *item_pk != pk || !sk.starts_with(ORDER_SORT_PREFIX) {
+                    continue;
+                }
+                if after.as_ref().is_some_and(|a| sk <= a) {
+                    continue;
+                }
+                if page.orders.len() == limit.min(page_size) {
+                    page.last_key = last;
+                    return Ok(page);
+                }
+                page.orders.push(order.clone());
+                last = Some(PageKey::from([
+                    ("PK".to_owned(), pk.clone()),
+                    ("SK".to_owned(), sk.clone()),
+                ]));
+            }
+            Ok(page)
+        }
+    }
+}
