@@ -129,15 +129,20 @@ impl Moto {
 
     /// Stops recording and returns the AWS operations recorded, e.g. `secretsmanager.GetSecretValue`.
     pub fn stop_recording(&self) -> Result<Vec<String>> {
+        Ok(self
+            .stop_recording_requests()?
+            .iter()
+            .map(operation_name)
+            .collect())
+    }
+
+    /// Stops recording and returns the recorded requests (`method`, `uri`, `headers`, `body`).
+    pub fn stop_recording_requests(&self) -> Result<Vec<Value>> {
         self.post("/moto-api/recorder/stop-recording")?;
         let text = self.get("/moto-api/recorder/download-recording")?;
         text.lines()
             .filter(|line| !line.trim().is_empty())
-            .map(|line| {
-                let entry: Value =
-                    serde_json::from_str(line).context("parsing a recorded request")?;
-                Ok(operation_name(&entry))
-            })
+            .map(|line| serde_json::from_str(line).context("parsing a recorded request"))
             .collect()
     }
 
@@ -148,7 +153,7 @@ impl Moto {
 
 /// `X-Amz-Target: secretsmanager.GetSecretValue` → `secretsmanager.GetSecretValue`;
 /// form-encoded protocols (STS) carry `Action=` in the body.
-fn operation_name(entry: &Value) -> String {
+pub fn operation_name(entry: &Value) -> String {
     let headers = entry.get("headers").and_then(Value::as_object);
     let target = headers.and_then(|h| {
         h.iter()
@@ -277,6 +282,31 @@ impl LambdaEmulator {
         serde_json::from_str(&text).with_context(|| format!("{function} answered non-JSON: {text}"))
     }
 
+    /// `GET` through the emulator's function URL (`/lambda-url/<function><path>`), with an
+    /// optional bearer token. Returns the status and the body parsed as JSON.
+    pub fn get_function_url(
+        &self,
+        function: &str,
+        path: &str,
+        bearer: Option<&str>,
+    ) -> Result<(u16, Value)> {
+        let url = format!("http://127.0.0.1:{}/lambda-url/{function}{path}", self.port);
+        let mut request = ureq::get(&url)
+            .config()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build();
+        if let Some(token) = bearer {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        let mut response = request.call().with_context(|| format!("GET {url}"))?;
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string()?;
+        let body = serde_json::from_str(&text)
+            .with_context(|| format!("GET {url} answered {status} with non-JSON: {text}"))?;
+        Ok((status, body))
+    }
+
     /// Everything the emulator and the functions wrote so far.
     pub fn log(&self) -> String {
         self.process.log()
@@ -338,6 +368,42 @@ impl SeededMoto {
     /// SDK configuration pointed at this moto.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         suitectl::endpoint::sdk_config(Some(&self.moto.endpoint), None).await
+    }
+
+    /// [`function_env`] plus what the seed created that functions are configured with.
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        let mut env = function_env(&self.moto);
+        for (key, value) in [
+            ("USER_POOL_ID", self.outputs.user_pool_id.as_str()),
+            ("APP_CLIENT_ID", self.outputs.app_client_id.as_str()),
+            ("TENANT_ROLE_ARN", suitectl::lab::LOCAL_TENANT_ROLE_ARN),
+        ] {
+            env.push((key.to_owned(), value.to_owned()));
+        }
+        env
+    }
+
+    /// An ID token for a seeded user (Cognito `InitiateAuth`, `USER_PASSWORD_AUTH`).
+    pub fn id_token(&self, username: &str) -> Result<String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let output = runtime.block_on(async {
+            let config = self.sdk_config().await;
+            aws_sdk_cognitoidentityprovider::Client::new(&config)
+                .initiate_auth()
+                .client_id(&self.outputs.app_client_id)
+                .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::UserPasswordAuth)
+                .auth_parameters("USERNAME", username)
+                .auth_parameters("PASSWORD", suitectl::values::lab_defaults::USER_PASSWORD)
+                .send()
+                .await
+        })?;
+        output
+            .authentication_result()
+            .and_then(|r| r.id_token())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no ID token for {username}"))
     }
 }
 

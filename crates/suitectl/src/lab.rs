@@ -21,6 +21,14 @@ pub const DB_NAME: &str = "orders";
 /// Secret holding the key of data-masking's keyed tokens (generated, never a lab value).
 pub const MASKING_KEY_SECRET_ID: &str = "data-masking/token-key";
 
+/// Secret holding the key that seals multi-tenant-query's pagination cursors (generated).
+pub const CURSOR_KEY_SECRET_ID: &str = "multi-tenant-query/cursor-key";
+
+/// A tenant-scoped role ARN for the local stack, where any ARN works: the emulator does not
+/// evaluate IAM. On AWS the function gets the stack's role.
+pub const LOCAL_TENANT_ROLE_ARN: &str =
+    "arn:aws:iam::123456789012:role/secure-lambda-suite-tenant-query";
+
 pub const API_KEY_PARAMETER: &str = "/app/secrets/api-key";
 
 pub const PARAMETERS: [LabParameter; 5] = [

@@ -44,6 +44,7 @@ pub struct SeedOutputs {
     pub region: String,
     pub db_secret_id: String,
     pub masking_key_secret_id: String,
+    pub cursor_key_secret_id: String,
     pub kms_key_id: String,
     pub kms_key_arn: String,
     pub kms_alias: String,
@@ -87,8 +88,10 @@ pub async fn seed(
 ) -> Result<SeedOutputs> {
     let change = put_db_secret(clients, values.db_password.as_ref()).await?;
     progress(&format!("secret {}: {change}", lab::DB_SECRET_ID));
-    let change = ensure_masking_key(clients).await?;
-    progress(&format!("secret {}: {change}", lab::MASKING_KEY_SECRET_ID));
+    for id in [lab::MASKING_KEY_SECRET_ID, lab::CURSOR_KEY_SECRET_ID] {
+        let change = ensure_generated_key(clients, id).await?;
+        progress(&format!("secret {id}: {change}"));
+    }
 
     for parameter in lab::PARAMETERS {
         let value = match parameter.value {
@@ -150,6 +153,7 @@ pub async fn seed(
         region: clients.region.clone(),
         db_secret_id: lab::DB_SECRET_ID.to_owned(),
         masking_key_secret_id: lab::MASKING_KEY_SECRET_ID.to_owned(),
+        cursor_key_secret_id: lab::CURSOR_KEY_SECRET_ID.to_owned(),
         kms_key_id,
         kms_key_arn,
         kms_alias: format!("alias/{}", lab::KMS_ALIAS),
@@ -172,10 +176,10 @@ where
     classify(error).kind == FailureKind::NotFound
 }
 
-/// The key of data-masking's `token` strategy: 64 random characters from Secrets Manager's own
-/// generator. An existing key is never replaced: tokens made with it would stop matching.
-async fn ensure_masking_key(clients: &Clients) -> Result<Change> {
-    let id = lab::MASKING_KEY_SECRET_ID;
+/// A key secret (data-masking's token key, multi-tenant-query's cursor key): 64 random
+/// characters from Secrets Manager's own generator. An existing key is never replaced: tokens and
+/// cursors made with it would stop matching.
+async fn ensure_generated_key(clients: &Clients, id: &str) -> Result<Change> {
     match clients
         .secrets
         .get_secret_value()
