@@ -108,6 +108,53 @@ class TemplateTest(unittest.TestCase):
         routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth", {}) for e in events.values()}
         self.assertEqual(routes, {("POST", "/mask"): {"Authorizer": "AWS_IAM"}})
 
+    def test_tenant_scoped_role_reads_only_the_tagged_partition(self):
+        role = self.resources["TenantQueryRole"]["Properties"]
+        statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        self.assertEqual(len(statements), 1)
+        statement = statements[0]
+        self.assertEqual(sorted(as_list(statement["Action"])), ["dynamodb:GetItem", "dynamodb:Query"])
+        self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
+        condition = statement["Condition"]
+        self.assertEqual(
+            condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"],
+            ["TENANT#${aws:PrincipalTag/TenantId}#USER#${aws:PrincipalTag/UserId}"],
+        )
+        self.assertEqual(condition["Null"], {"dynamodb:LeadingKeys": "false"})
+
+    def test_only_the_function_role_may_assume_the_tenant_role_with_exactly_its_tags(self):
+        trust = self.resources["TenantQueryRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        self.assertEqual(len(trust), 1)
+        self.assertEqual(trust[0]["Principal"], {"AWS": {"Fn::GetAtt": ["MultiTenantQueryRole", "Arn"]}})
+        self.assertEqual(sorted(as_list(trust[0]["Action"])), ["sts:AssumeRole", "sts:TagSession"])
+        self.assertEqual(trust[0]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], ["TenantId", "UserId"])
+        self.assertEqual(set(trust[0]["Condition"]["StringLike"]), {"aws:RequestTag/TenantId", "aws:RequestTag/UserId"})
+
+    def test_multi_tenant_query_role_has_no_data_access_of_its_own(self):
+        statements = [s for role, s in role_statements(self.template) if role == "MultiTenantQueryRole"]
+        actions = [a for s in statements for a in as_list(s["Action"])]
+        self.assertFalse([a for a in actions if a.startswith("dynamodb:")], actions)
+        assume = [s for s in statements if "sts:AssumeRole" in as_list(s["Action"])]
+        self.assertEqual(len(assume), 1)
+        self.assertIn("-tenant-query", str(assume[0]["Resource"]))
+
+    def test_orders_table_and_user_pool_settings(self):
+        table = self.resources["OrdersTable"]["Properties"]
+        self.assertTrue(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
+        self.assertTrue(table["SSESpecification"]["SSEEnabled"])
+        schema = {a["Name"]: a for a in self.resources["UserPool"]["Properties"]["Schema"]}
+        self.assertFalse(schema["tenantId"]["Mutable"])
+        client = self.resources["UserPoolClient"]["Properties"]
+        self.assertNotIn("custom:tenantId", client["WriteAttributes"])
+        self.assertIn("custom:tenantId", client["ReadAttributes"])
+
+    def test_orders_route_requires_a_cognito_id_token(self):
+        events = self.resources["MultiTenantQueryFunction"]["Properties"]["Events"]
+        routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"]["Auth"] for e in events.values()}
+        self.assertEqual(routes, {("GET", "/orders"): {"Authorizer": "CognitoIdToken"}})
+        authorizer = self.resources["SuiteHttpApi"]["Properties"]["Auth"]["Authorizers"]["CognitoIdToken"]
+        self.assertEqual(authorizer["JwtConfiguration"]["audience"], [{"Ref": "UserPoolClient"}])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use serde_json::Value;
-use suite_tests::{body_of, event_files, function_env, LambdaEmulator, SeededMoto};
+use suite_tests::{body_of, event_files, LambdaEmulator, SeededMoto};
 
 /// Functions implemented so far, in the order the demo shows them.
-const FUNCTIONS: [&str; 2] = ["secure-config", "data-masking"];
+const FUNCTIONS: [&str; 3] = ["secure-config", "data-masking", "multi-tenant-query"];
 
 fn main() -> ExitCode {
     match run() {
@@ -31,7 +31,7 @@ fn run() -> Result<()> {
         &stack.dir,
         "lambda-watch",
         &FUNCTIONS,
-        &function_env(&stack.moto),
+        &stack.function_env(),
     )?;
     println!("Lambda emulator on 127.0.0.1:{}\n", lambda.port);
 
@@ -46,7 +46,7 @@ fn run() -> Result<()> {
             stack.moto.start_recording()?;
             let response = lambda.invoke_file(function, &file)?;
             let calls = stack.moto.stop_recording()?;
-            println!("-- {function} <- {name}  {}", event.trim());
+            println!("-- {function} <- {name}  {}", describe_event(&event));
             let status = response.get("statusCode").cloned().unwrap_or(Value::Null);
             let body = body_of(&response).unwrap_or(response.clone());
             println!("   status {status}, AWS calls {}:", calls.len());
@@ -64,7 +64,60 @@ fn run() -> Result<()> {
             println!("   warm repeat: {same}, AWS calls {}", warm_calls.len());
         }
     }
+    println!(
+        "\n-- multi-tenant-query refuses an attack: user-001's own ID token, asking for tenant-b"
+    );
+    let token = stack.id_token("user-001")?;
+    let (status, body) = lambda.get_function_url(
+        "multi-tenant-query",
+        "/orders?tenantId=tenant-b",
+        Some(&token),
+    )?;
+    println!(
+        "   GET /lambda-url/multi-tenant-query/orders?tenantId=tenant-b (Bearer <user-001 token>)"
+    );
+    println!("   status {status}: {body}");
+    let (status, body) = lambda.get_function_url("multi-tenant-query", "/orders", Some(&token))?;
+    println!(
+        "   the same token without the forged tenant: status {status}, orders {}",
+        body["orderCount"]
+    );
+
     println!("\nLogs of this run: {}", stack.dir.display());
     println!("Stopping the local stack.");
     Ok(())
+}
+
+/// The event on one line: as written when short; method, path and body for HTTP events.
+fn describe_event(text: &str) -> String {
+    let Ok(event) = serde_json::from_str::<Value>(text) else {
+        return text.trim().to_owned();
+    };
+    match event
+        .pointer("/requestContext/http/method")
+        .and_then(Value::as_str)
+    {
+        Some(method) => {
+            let path = event["rawPath"].as_str().unwrap_or("/");
+            let query = event["rawQueryString"].as_str().filter(|q| !q.is_empty());
+            let claims = event
+                .pointer("/requestContext/authorizer/jwt/claims")
+                .map(|c| {
+                    format!(
+                        " with authorizer claims {} / {}",
+                        c["custom:tenantId"], c["cognito:username"]
+                    )
+                })
+                .unwrap_or_default();
+            let body = event["body"]
+                .as_str()
+                .map(|b| format!(" body {b}"))
+                .unwrap_or_default();
+            format!(
+                "HTTP {method} {path}{}{claims}{body}",
+                query.map(|q| format!("?{q}")).unwrap_or_default()
+            )
+        }
+        None => event.to_string(),
+    }
 }
