@@ -4,8 +4,7 @@
 //! Direct invocations send the request as the event; HTTP callers `POST /mask` it as the body.
 //! Logs carry counts and the masked output only, never the input.
 
-use secrecy::ExposeSecret;
-use secure_lambda::envelope::{respond, respond_error, HttpRequest, Invocation, ResponseStyle};
+use secure_lambda::envelope::{serve, HttpRequest, Invocation};
 use secure_lambda::mask::{JsonMaskError, JsonMasker, MaskReport, PiiKind, TokenKey};
 use secure_lambda::secrets::{ParameterSource, SecretSource, SecretStore};
 use secure_lambda::ApiError;
@@ -29,23 +28,17 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
         Self { store, config }
     }
 
+    #[cfg(test)]
     pub fn store(&self) -> &SecretStore<S, P> {
         &self.store
     }
 
     /// Handles one event; every outcome, errors included, is a response.
     pub async fn handle(&self, event: Value) -> Value {
-        let invocation = match Invocation::parse(event) {
-            Ok(invocation) => invocation,
-            Err(error) => return respond_error(ResponseStyle::Direct, &error),
-        };
-        let style = invocation.style();
-        let (status, body) = match self.dispatch(&invocation).await {
-            Ok(body) => (200, body),
-            Err(error) => (error.status, error.body()),
-        };
-        tracing::info!(status, "data-masking invocation done");
-        respond(style, status, &body)
+        serve(event, "data-masking", |invocation| async move {
+            self.dispatch(&invocation).await
+        })
+        .await
     }
 
     async fn dispatch(&self, invocation: &Invocation) -> Result<Value, ApiError> {
@@ -146,19 +139,18 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
         Ok((out, total))
     }
 
-    /// The `token` strategy's key: the secret's value, at least 16 bytes.
+    /// The `token` strategy's key: the secret's value.
     async fn token_key(&self) -> Result<TokenKey, ApiError> {
-        let id = &self.config.masking_key_secret_id;
-        let secret = self
+        let bytes = self
             .store
-            .secret_string(id)
+            .key_material(&self.config.masking_key_secret_id, TokenKey::MIN_LEN)
             .await
             .map_err(|e| ApiError::from(&e))?;
-        TokenKey::new(secret.expose_secret().as_bytes().to_vec()).ok_or_else(|| {
+        TokenKey::new(bytes).ok_or_else(|| {
             ApiError::new(
-                502,
-                "MalformedSecret",
-                format!("secret `{id}` must hold a masking key of at least 16 bytes"),
+                500,
+                "MaskingKeyRejected",
+                "the masking key was not accepted",
             )
         })
     }
@@ -184,6 +176,16 @@ fn log_outcome(masked: &[Value], report: &MaskReport) {
         masked = %preview,
         "masked records"
     );
+}
+
+impl<S: SecretSource, P: ParameterSource> secure_lambda::runtime::Function for DataMasking<S, P> {
+    async fn handle(&self, event: Value) -> Value {
+        DataMasking::handle(self, event).await
+    }
+
+    fn cache_counters(&self) -> secure_lambda::secrets::CacheCounters {
+        self.store.counters()
+    }
 }
 
 #[cfg(test)]

@@ -9,11 +9,10 @@ mod handler;
 mod request;
 mod sample;
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
 use secure_lambda::aws;
 use secure_lambda::secrets::AwsSecretStore;
-use secure_lambda::telemetry::{self, InvocationMetrics};
-use serde_json::Value;
+use secure_lambda::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -22,15 +21,5 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws::load_sdk_config().await;
     let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
     let function = handler::DataMasking::new(store, config);
-    let metrics = InvocationMetrics::new();
-
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (function, metrics) = (&function, &metrics);
-        async move {
-            let response = function.handle(event.payload).await;
-            metrics.report(function.store().counters());
-            Ok::<Value, Error>(response)
-        }
-    }))
-    .await
+    secure_lambda::runtime::run(function).await
 }

@@ -1,7 +1,6 @@
 //! The `multi-tenant-query` handler: one user's orders, in pages, for a proven identity.
 
-use secrecy::ExposeSecret;
-use secure_lambda::envelope::{respond, respond_error, Invocation, ResponseStyle};
+use secure_lambda::envelope::{serve, Invocation};
 use secure_lambda::idtoken::{IdTokenVerifier, JwksSource};
 use secure_lambda::secrets::{ParameterSource, SecretSource, SecretStore};
 use secure_lambda::tenant::cursor::{CursorKey, PageKey};
@@ -48,6 +47,7 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
         }
     }
 
+    #[cfg(test)]
     pub fn store(&self) -> &SecretStore<S, P> {
         &self.store
     }
@@ -59,17 +59,10 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
 
     /// Handles one event; every outcome, errors included, is a response.
     pub async fn handle(&self, event: Value) -> Value {
-        let invocation = match Invocation::parse(event) {
-            Ok(invocation) => invocation,
-            Err(error) => return respond_error(ResponseStyle::Direct, &error),
-        };
-        let style = invocation.style();
-        let (status, body) = match self.dispatch(&invocation).await {
-            Ok(body) => (200, body),
-            Err(error) => (error.status, error.body()),
-        };
-        tracing::info!(status, "multi-tenant-query invocation done");
-        respond(style, status, &body)
+        serve(event, "multi-tenant-query", |invocation| async move {
+            self.dispatch(&invocation).await
+        })
+        .await
     }
 
     async fn dispatch(&self, invocation: &Invocation) -> Result<Value, ApiError> {
@@ -161,21 +154,13 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
     }
 
     async fn cursor_key(&self) -> Result<CursorKey, ApiError> {
-        let id = &self.config.cursor_key_secret_id;
-        let secret = self
+        let bytes = self
             .store
-            .secret_string(id)
+            .key_material(&self.config.cursor_key_secret_id, CursorKey::MIN_LEN)
             .await
             .map_err(|e| ApiError::from(&e))?;
-        CursorKey::new(secret.expose_secret().as_bytes().to_vec()).ok_or_else(|| {
-            ApiError::new(
-                502,
-                "MalformedSecret",
-                format!(
-                    "secret `{id}` must hold a cursor key of at least {} bytes",
-                    CursorKey::MIN_LEN
-                ),
-            )
+        CursorKey::new(bytes).ok_or_else(|| {
+            ApiError::new(500, "CursorKeyRejected", "the cursor key was not accepted")
         })
     }
 
@@ -268,6 +253,18 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
             body["nextCursor"] = Value::String(cursor);
         }
         Ok(body)
+    }
+}
+
+impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
+    secure_lambda::runtime::Function for MultiTenantQuery<O, J, S, P>
+{
+    async fn handle(&self, event: Value) -> Value {
+        MultiTenantQuery::handle(self, event).await
+    }
+
+    fn cache_counters(&self) -> secure_lambda::secrets::CacheCounters {
+        self.store.counters()
     }
 }
 

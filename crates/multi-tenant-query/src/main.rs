@@ -12,12 +12,11 @@ mod handler;
 mod identity;
 mod orders;
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::Error;
 use secure_lambda::aws;
 use secure_lambda::idtoken::{HttpJwks, IdTokenVerifier, TokenPolicy};
 use secure_lambda::secrets::AwsSecretStore;
-use secure_lambda::telemetry::{self, InvocationMetrics};
-use serde_json::Value;
+use secure_lambda::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -48,15 +47,5 @@ async fn main() -> Result<(), Error> {
         }
     };
     let function = handler::MultiTenantQuery::new(orders, verifier, store, config);
-    let metrics = InvocationMetrics::new();
-
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let (function, metrics) = (&function, &metrics);
-        async move {
-            let response = function.handle(event.payload).await;
-            metrics.report(function.store().counters());
-            Ok::<Value, Error>(response)
-        }
-    }))
-    .await
+    secure_lambda::runtime::run(function).await
 }

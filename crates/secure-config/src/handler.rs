@@ -7,7 +7,7 @@
 //! No action lists the actions; an unknown one is a 400 that lists them too.
 
 use secrecy::ExposeSecret;
-use secure_lambda::envelope::{respond, respond_error, Invocation, ResponseStyle};
+use secure_lambda::envelope::{serve, Invocation};
 use secure_lambda::secrets::{ParameterSource, SecretSource, SecretStore};
 use secure_lambda::{ApiError, REDACTED};
 use serde_json::{json, Map, Value};
@@ -53,29 +53,18 @@ impl<S: SecretSource, P: ParameterSource> SecureConfig<S, P> {
         Self { store, config }
     }
 
-    pub fn store(&self) -> &SecretStore<S, P> {
-        &self.store
-    }
-
     /// Handles one event; every outcome, errors included, is a response.
     pub async fn handle(&self, event: Value) -> Value {
-        let invocation = match Invocation::parse(event) {
-            Ok(invocation) => invocation,
-            Err(error) => return respond_error(ResponseStyle::Direct, &error),
-        };
-        let style = invocation.style();
-        let (status, body) = match self.dispatch(&invocation).await {
-            Ok(body) => (200, body),
-            Err(error) => {
-                let mut body = error.body();
+        serve(event, "secure-config", |invocation| async move {
+            self.dispatch(&invocation).await.map_err(|error| {
                 if error.code == "UnknownAction" {
-                    body["availableActions"] = json!(ACTIONS);
+                    error.with_extra("availableActions", json!(ACTIONS))
+                } else {
+                    error
                 }
-                (error.status, body)
-            }
-        };
-        tracing::info!(status, "secure-config invocation done");
-        respond(style, status, &body)
+            })
+        })
+        .await
     }
 
     async fn dispatch(&self, invocation: &Invocation) -> Result<Value, ApiError> {
@@ -225,6 +214,16 @@ fn redact_api_key(key: &str) -> String {
     }
     let prefix: String = key.chars().take(API_KEY_VISIBLE_PREFIX).collect();
     format!("{prefix}...{REDACTED}")
+}
+
+impl<S: SecretSource, P: ParameterSource> secure_lambda::runtime::Function for SecureConfig<S, P> {
+    async fn handle(&self, event: Value) -> Value {
+        SecureConfig::handle(self, event).await
+    }
+
+    fn cache_counters(&self) -> secure_lambda::secrets::CacheCounters {
+        self.store.counters()
+    }
 }
 
 #[cfg(test)]

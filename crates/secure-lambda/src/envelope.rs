@@ -217,6 +217,29 @@ pub fn respond(style: ResponseStyle, status: u16, body: &Value) -> Value {
     }
 }
 
+/// One invocation from event to response: recognises the event's shape, runs `dispatch`, and
+/// answers in the caller's shape, errors included. Every function's handler goes through here.
+pub async fn serve<Fut>(
+    event: Value,
+    function: &'static str,
+    dispatch: impl FnOnce(Invocation) -> Fut,
+) -> Value
+where
+    Fut: std::future::Future<Output = Result<Value, ApiError>>,
+{
+    let invocation = match Invocation::parse(event) {
+        Ok(invocation) => invocation,
+        Err(error) => return respond_error(ResponseStyle::Direct, &error),
+    };
+    let style = invocation.style();
+    let (status, body) = match dispatch(invocation).await {
+        Ok(body) => (200, body),
+        Err(error) => (error.status, error.body()),
+    };
+    tracing::info!(status, function, "invocation done");
+    respond(style, status, &body)
+}
+
 /// An error response in the shape the caller expects.
 pub fn respond_error(style: ResponseStyle, error: &ApiError) -> Value {
     respond(style, error.status, &error.body())

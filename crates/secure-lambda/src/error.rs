@@ -14,6 +14,9 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Top-level fields added to the body next to `error` (e.g. the valid choices).
+    #[serde(skip)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -23,6 +26,7 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             field: None,
+            extra: serde_json::Map::new(),
         }
     }
 
@@ -37,9 +41,20 @@ impl ApiError {
         Self::new(400, code, message)
     }
 
-    /// The body: `{"error": {...}}`.
+    /// Adds a top-level field to the body, next to `error`.
+    pub fn with_extra(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    /// The body: `{"error": {...}}`, plus any extra fields.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": self })
+        let mut body = self.extra.clone();
+        body.insert(
+            "error".into(),
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
+        );
+        serde_json::Value::Object(body)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The shared library of the secure Lambda suite.
 //!
+//! - [`runtime`]: the Lambda runtime loop with per-invocation metrics;
 //! - [`secrets`]: Secrets Manager and Parameter Store behind a per-environment cache, values held
 //!   as secret types;
 //! - [`envelope`]: the two invocation shapes (direct and HTTP) and the matching responses;
@@ -17,6 +18,7 @@ pub mod envelope;
 pub mod error;
 pub mod idtoken;
 pub mod mask;
+pub mod runtime;
 pub mod secrets;
 pub mod telemetry;
 pub mod tenant;

@@ -59,9 +59,11 @@ impl Strategy {
 pub struct TokenKey(SecretSlice<u8>);
 
 impl TokenKey {
-    /// At least 16 bytes: shorter keys make tokens guessable.
+    /// Shorter keys make tokens guessable.
+    pub const MIN_LEN: usize = 16;
+
     pub fn new(bytes: Vec<u8>) -> Option<Self> {
-        (bytes.len() >= 16).then(|| TokenKey(SecretSlice::from(bytes)))
+        (bytes.len() >= Self::MIN_LEN).then(|| TokenKey(SecretSlice::from(bytes)))
     }
 
     /// The token of `value`: stable for one key, unrelated across keys.

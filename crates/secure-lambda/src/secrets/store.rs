@@ -4,6 +4,7 @@
 //! reads into `GetParameters` calls of ten, and writes one audit line per read (what, which
 //! version, cache or AWS, how long) without the value.
 
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Instant as WallInstant;
 
@@ -113,6 +114,24 @@ impl<S: SecretSource, P: ParameterSource> SecretStore<S, P> {
     /// The secret string of the `AWSCURRENT` version.
     pub async fn secret_string(&self, secret_id: &str) -> Result<SecretString, SecretError> {
         Ok(self.secret(secret_id).await?.value().clone())
+    }
+
+    /// The secret string's bytes as key material of at least `min_len` bytes (HMAC keys of
+    /// tokens and cursors). A shorter value is [`SecretError::Malformed`], naming the secret only.
+    pub async fn key_material(
+        &self,
+        secret_id: &str,
+        min_len: usize,
+    ) -> Result<Vec<u8>, SecretError> {
+        let value = self.secret_string(secret_id).await?;
+        let bytes = value.expose_secret().as_bytes();
+        if bytes.len() < min_len {
+            return Err(SecretError::Malformed {
+                name: secret_id.to_owned(),
+                reason: format!("must hold a key of at least {min_len} bytes"),
+            });
+        }
+        Ok(bytes.to_vec())
     }
 
     /// The secret parsed as a JSON object.
