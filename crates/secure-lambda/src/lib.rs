@@ -6,6 +6,7 @@
 //! - [`envelope`]: the two invocation shapes (direct and HTTP) and the matching responses;
 //! - [`error`]: the one error body every function returns;
 //! - [`idtoken`]: Cognito ID token verification (RS256, JWKS cached) where no authorizer ran;
+//! - [`kms_env`]: KMS-encrypted environment variables (function-name encryption context);
 //! - [`mask`]: PII and secret detection, masking (text and JSON), and the redacting log writer;
 //! - [`config`]: configuration from environment variables, validated once;
 //! - [`aws`]: SDK configuration with explicit timeouts, and SDK error classification;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod idtoken;
+pub mod kms_env;
 pub mod mask;
 pub mod runtime;
 pub mod secrets;
