@@ -1,21 +1,49 @@
-//! `loadtest`: not implemented yet (the load generator lands in its own change).
-//!
-//! Until then the binary builds, starts like the others and answers every invocation with a
-//! structured 501, so that deploys and invokes fail loudly instead of silently.
+//! `loadtest`: signs the users named by the KMS-encrypted `USER_NAME` in to Cognito (passwords
+//! from Secrets Manager) and drives load at `API_URL`. `main` only wires; see [`loadtest::handler`].
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use secure_lambda::envelope::{respond_error, Invocation, ResponseStyle};
-use secure_lambda::{telemetry, ApiError};
-use serde_json::Value;
+// The runtime's future nests the SDK's deep futures; the default limit is too low to lay it out.
+#![recursion_limit = "256"]
+
+use hyper::Method;
+use lambda_runtime::Error;
+use loadtest::config::Config;
+use loadtest::engine::Engine;
+use loadtest::fanout::LambdaInvoker;
+use loadtest::handler::LoadTest;
+use loadtest::signin::{Cognito, PasswordSecrets, SignIns};
+use secure_lambda::kms_env::{AwsKms, EncryptedEnv, EncryptionContext};
+use secure_lambda::secrets::AwsSecretStore;
+use secure_lambda::{aws, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_logging();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        let style = Invocation::parse(event.payload).map_or(ResponseStyle::Direct, |i| i.style());
-        let error = ApiError::new(501, "NotImplemented", "loadtest is not implemented yet");
-        tracing::warn!("invoked before it is implemented");
-        Ok::<Value, Error>(respond_error(style, &error))
-    }))
-    .await
+    let config = Config::from_env()?;
+    let context = EncryptionContext::from_env()?;
+    let sdk_config = aws::load_sdk_config().await;
+    let env = EncryptedEnv::new(AwsKms(aws_sdk_kms::Client::new(&sdk_config)), context)
+        .retry_without_context(config.kms_retry_without_context);
+    let sign_ins = SignIns::new(
+        Cognito {
+            client: aws_sdk_cognitoidentityprovider::Client::new(&sdk_config),
+            client_id: config.client_id.clone(),
+        },
+        AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone()),
+        PasswordSecrets {
+            prefix: config.password_prefix.clone(),
+            key: config.password_key.clone(),
+        },
+        config.sign_in_interval,
+    );
+    let engine = Engine::new(config.api_url.parse()?, Method::GET, config.request_timeout)?;
+    let invoker = LambdaInvoker {
+        client: aws_sdk_lambda::Client::new(&sdk_config),
+        function_name: telemetry::function_name(),
+    };
+    tracing::info!(
+        user_pool = config.user_pool_id.as_str(),
+        api = config.api_url.as_str(),
+        "loadtest ready"
+    );
+    secure_lambda::runtime::run(LoadTest::new(env, sign_ins, engine, invoker, config)).await
 }

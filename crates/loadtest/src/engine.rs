@@ -1,0 +1,368 @@
+//! The load generator: one pooled HTTP/1.1 client (rustls), a closed model (N workers, each
+//! sending its next call when the previous one answered) and an open model (a global schedule;
+//! latency counted from each call's intended send time, so queueing behind a slow server shows).
+//!
+//! Workers keep their own histograms and merge at the end: recording takes no lock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::{Method, Request, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+
+use crate::request::{Schedule, WorkerSlice};
+use crate::stats::{ErrorClass, RunStats};
+
+/// Most of a response body read (the rest is dropped with the connection).
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Who a call is made as: a user name (for logs) and the ID token sent as `Bearer`.
+#[derive(Clone)]
+pub struct Caller {
+    pub user: Arc<str>,
+    pub bearer: Option<Arc<str>>,
+}
+
+/// One call's result, for per-call log lines.
+pub struct CallLog {
+    pub index: u64,
+    pub user: Arc<str>,
+    pub outcome: Result<u16, ErrorClass>,
+    pub latency: Duration,
+    pub summary: String,
+}
+
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// What to call and how.
+pub struct Engine {
+    client: HttpClient,
+    uri: Uri,
+    method: Method,
+    timeout: Duration,
+}
+
+/// How a run is shaped.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub schedule: Schedule,
+    pub concurrency: u32,
+    pub slice: Option<WorkerSlice>,
+    /// Log every call when the run has at most this many; otherwise about this many samples.
+    pub log_calls: u64,
+}
+
+impl Engine {
+    pub fn new(uri: Uri, method: Method, timeout: Duration) -> Result<Self, String> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("loading the system's root certificates: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Self {
+            client,
+            uri,
+            method,
+            timeout,
+        })
+    }
+
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
+    /// One call: the status, or why there was none; and a one-line summary of the body.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        want_summary: bool,
+    ) -> (Result<u16, ErrorClass>, String) {
+        let mut builder = Request::builder()
+            .method(self.method.clone())
+            .uri(self.uri.clone())
+            .header("user-agent", "secure-lambda-suite-loadtest");
+        if let Some(token) = &caller.bearer {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let Ok(request) = builder.body(Empty::new()) else {
+            return (
+                Err(ErrorClass::Other),
+                "the request could not be built".into(),
+            );
+        };
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| classify(&e))?;
+            let status = response.status().as_u16();
+            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Ok::<_, ErrorClass>((status, body))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => (
+                Err(ErrorClass::Timeout),
+                format!("no answer in {} ms", self.timeout.as_millis()),
+            ),
+            Ok(Err(class)) => (Err(class), format!("failed: {}", class.name())),
+            Ok(Ok((status, body))) => {
+                let summary = if want_summary {
+                    summarize(&caller.user, status, &body)
+                } else {
+                    String::new()
+                };
+                (Ok(status), summary)
+            }
+        }
+    }
+
+    /// Runs `plan` for `callers` (calls go round-robin over them); returns the merged stats and
+    /// the per-call log lines chosen by `plan.log_calls`.
+    pub async fn run(self: &Arc<Self>, plan: Plan, callers: &[Caller]) -> (RunStats, Vec<CallLog>) {
+        if callers.is_empty() {
+            return (RunStats::default(), Vec::new());
+        }
+        match plan.schedule {
+            Schedule::Open { rate, duration } => self.run_open(plan, rate, duration, callers).await,
+            Schedule::Count { calls_per_user } => {
+                let total = calls_per_user.saturating_mul(callers.len() as u64);
+                self.run_closed(plan, Some(total), None, callers).await
+            }
+            Schedule::For(duration) => self.run_closed(plan, None, Some(duration), callers).await,
+        }
+    }
+
+    async fn run_closed(
+        self: &Arc<Self>,
+        plan: Plan,
+        total: Option<u64>,
+        duration: Option<Duration>,
+        callers: &[Caller],
+    ) -> (RunStats, Vec<CallLog>) {
+        let (slice_index, slice_of) = plan
+            .slice
+            .map_or((0, 1), |s| (u64::from(s.index), u64::from(s.of)));
+        // This worker's calls: every `slice_of`-th index of the global sequence.
+        let mine = total.map(|t| (t + slice_of - slice_index - 1) / slice_of);
+        let next = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        let deadline = duration.map(|d| start + d);
+        let sample_every = sample_interval(mine, plan.log_calls);
+        let callers: Arc<[Caller]> = callers.into();
+        let mut tasks = Vec::new();
+        for _ in 0..plan.concurrency {
+            let (engine, next, callers) =
+                (Arc::clone(self), Arc::clone(&next), Arc::clone(&callers));
+            tasks.push(tokio::spawn(async move {
+                let mut stats = RunStats::default();
+                let mut logs = Vec::new();
+                loop {
+                    let local = next.fetch_add(1, Ordering::Relaxed);
+                    if mine.is_some_and(|m| local >= m)
+                        || deadline.is_some_and(|d| Instant::now() >= d)
+                    {
+                        break;
+                    }
+                    let index = local * slice_of + slice_index;
+                    let caller =
+                        &callers[usize::try_from(index % callers.len() as u64).unwrap_or(0)];
+                    let logged = index % sample_every == 0;
+                    let sent = Instant::now();
+                    let (outcome, summary) = engine.call(caller, logged).await;
+                    let latency = sent.elapsed();
+                    stats.record(latency, outcome);
+                    if logged || (outcome.is_err() && logs.len() < 20) {
+                        logs.push(CallLog {
+                            index,
+                            user: Arc::clone(&caller.user),
+                            outcome,
+                            latency,
+                            summary,
+                        });
+                    }
+                }
+                (stats, logs)
+            }));
+        }
+        let (mut stats, mut logs) = collect(tasks).await;
+        stats.elapsed = start.elapsed();
+        logs.sort_by_key(|l| l.index);
+        (stats, logs)
+    }
+
+    async fn run_open(
+        self: &Arc<Self>,
+        plan: Plan,
+        rate: f64,
+        duration: Duration,
+        callers: &[Caller],
+    ) -> (RunStats, Vec<CallLog>) {
+        let total = (rate * duration.as_secs_f64()).floor() as u64;
+        let (slice_index, slice_of) = plan
+            .slice
+            .map_or((0, 1), |s| (u64::from(s.index), u64::from(s.of)));
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        // A fanned-out run shares one schedule: call i of the global sequence is due at
+        // start + i / rate, and this worker sends the calls i with i mod workers = its index.
+        let start = match plan.slice {
+            Some(slice) => {
+                let now_ms = secure_lambda::telemetry::now_millis();
+                Instant::now() + Duration::from_millis(slice.start_at_ms.saturating_sub(now_ms))
+            }
+            None => Instant::now(),
+        };
+        let mine = (total + slice_of - slice_index - 1) / slice_of;
+        let sample_every = sample_interval(Some(mine), plan.log_calls);
+        let permits = Arc::new(Semaphore::new(
+            usize::try_from(plan.concurrency).unwrap_or(1),
+        ));
+        let (sender, mut receiver) =
+            mpsc::unbounded_channel::<(u64, Arc<str>, Result<u16, ErrorClass>, Duration, String)>();
+        let callers: Arc<[Caller]> = callers.into();
+        let engine = Arc::clone(self);
+        let dispatcher = tokio::spawn(async move {
+            for local in 0..mine {
+                let index = local * slice_of + slice_index;
+                let due = start + interval.mul_f64(index as f64);
+                tokio::time::sleep_until(due).await;
+                // Waiting for a free slot delays the send but not the clock: the wait is latency.
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    break;
+                };
+                let (engine, sender) = (Arc::clone(&engine), sender.clone());
+                let caller =
+                    callers[usize::try_from(index % callers.len() as u64).unwrap_or(0)].clone();
+                tokio::spawn(async move {
+                    let logged = index % sample_every == 0;
+                    let (outcome, summary) = engine.call(&caller, logged).await;
+                    let latency = due.elapsed();
+                    drop(permit);
+                    let _ = sender.send((index, caller.user, outcome, latency, summary));
+                });
+            }
+        });
+        let mut stats = RunStats::default();
+        let mut logs = Vec::new();
+        let mut errors_logged = 0;
+        while let Some((index, user, outcome, latency, summary)) = receiver.recv().await {
+            stats.record(latency, outcome);
+            let logged = index % sample_every == 0;
+            if logged || (outcome.is_err() && errors_logged < 20) {
+                errors_logged += usize::from(outcome.is_err());
+                logs.push(CallLog {
+                    index,
+                    user,
+                    outcome,
+                    latency,
+                    summary,
+                });
+            }
+        }
+        let _ = dispatcher.await;
+        stats.elapsed = start.elapsed();
+        stats.intended_rate = Some(rate / slice_of as f64);
+        logs.sort_by_key(|l| l.index);
+        (stats, logs)
+    }
+}
+
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<(RunStats, Vec<CallLog>)>>,
+) -> (RunStats, Vec<CallLog>) {
+    let mut stats = RunStats::default();
+    let mut logs = Vec::new();
+    for task in tasks {
+        if let Ok((worker_stats, worker_logs)) = task.await {
+            stats.merge(&worker_stats);
+            logs.extend(worker_logs);
+        }
+    }
+    (stats, logs)
+}
+
+/// Log every call of small runs; about `target` evenly spread calls of big ones.
+fn sample_interval(total: Option<u64>, target: u64) -> u64 {
+    match total {
+        Some(total) if total <= target => 1,
+        Some(total) => (total / target.max(1)).max(1),
+        None => 1000,
+    }
+}
+
+fn classify(error: &hyper_util::client::legacy::Error) -> ErrorClass {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    let text = text.to_ascii_lowercase();
+    if text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
+        ErrorClass::Tls
+    } else if text.contains("timed out") || text.contains("timeout") {
+        ErrorClass::Timeout
+    } else if error.is_connect() {
+        ErrorClass::Connect
+    } else {
+        ErrorClass::Other
+    }
+}
+
+/// `# of orders available for 'student': 5` for the suite's orders API; otherwise the status
+/// and the start of the body.
+fn summarize(user: &str, status: u16, body: &[u8]) -> String {
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(count) = json.get("orderCount").and_then(serde_json::Value::as_u64) {
+            return format!("# of orders available for '{user}': {count}");
+        }
+        if let Some(code) = json
+            .pointer("/error/code")
+            .and_then(serde_json::Value::as_str)
+        {
+            return format!("HTTP {status} {code}");
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let short: String = text.chars().take(80).collect();
+    format!("HTTP {status} {short}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_follow_the_lab() {
+        assert_eq!(
+            summarize("student", 200, br#"{"orderCount":5,"orders":[]}"#),
+            "# of orders available for 'student': 5"
+        );
+        assert_eq!(
+            summarize("student", 401, br#"{"error":{"code":"Unauthorized"}}"#),
+            "HTTP 401 Unauthorized"
+        );
+        assert_eq!(summarize("x", 502, b"Bad Gateway"), "HTTP 502 Bad Gateway");
+    }
+
+    #[test]
+    fn sampling_logs_small_runs_fully() {
+        assert_eq!(sample_interval(Some(3), 20), 1);
+        assert_eq!(sample_interval(Some(2000), 20), 100);
+    }
+}
