@@ -179,6 +179,15 @@ pub fn operation_name(entry: &Value) -> String {
         })
 }
 
+/// How to start the emulator.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmulatorOptions {
+    /// The port to listen on (a free one when `None`).
+    pub port: Option<u16>,
+    /// Instances per function (at least 1).
+    pub concurrency: u32,
+}
+
 /// `cargo lambda watch`: the Lambda Runtime API and invoke API emulator, running the binaries.
 pub struct LambdaEmulator {
     process: ManagedProcess,
@@ -197,6 +206,18 @@ impl LambdaEmulator {
         functions: &[&str],
         env: &[(String, String)],
     ) -> Result<Self> {
+        Self::start_with(dir, name, functions, env, EmulatorOptions::default())
+    }
+
+    /// [`LambdaEmulator::start`] on a chosen port (so that functions can be told their own URL)
+    /// and with more than one instance per function (a function that invokes itself needs them).
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        functions: &[&str],
+        env: &[(String, String)],
+        options: EmulatorOptions,
+    ) -> Result<Self> {
         for function in functions {
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .args(["build", "--quiet", "--bin", function])
@@ -207,7 +228,10 @@ impl LambdaEmulator {
                 bail!("building {function} failed ({status})");
             }
         }
-        let port = free_port()?;
+        let port = match options.port {
+            Some(port) => port,
+            None => free_port()?,
+        };
         let mut command = Command::new(venv_tool("cargo-lambda")?);
         command
             .args([
@@ -218,6 +242,8 @@ impl LambdaEmulator {
                 "127.0.0.1",
                 "-P",
                 &port.to_string(),
+                "--concurrency",
+                &options.concurrency.max(1).to_string(),
             ])
             .current_dir(repo_root());
         for (key, value) in env {
@@ -381,6 +407,36 @@ impl SeededMoto {
             env.push((key.to_owned(), value.to_owned()));
         }
         env
+    }
+
+    /// The environment of `loadtest` on an emulator listening on `emulator_port`: `API_URL` is
+    /// multi-tenant-query's function URL there, `USER_NAME` is `users` encrypted for the function
+    /// `loadtest` with `suitectl`'s code, and Lambda calls (fan-out) go to the emulator.
+    pub fn loadtest_env(&self, emulator_port: u16, users: &str) -> Result<Vec<(String, String)>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let ciphertext = runtime.block_on(async {
+            let config = self.sdk_config().await;
+            suitectl::encrypt_env::encrypt_for_function(
+                &aws_sdk_kms::Client::new(&config),
+                &self.outputs.kms_alias,
+                "loadtest",
+                &secrecy::SecretString::from(users.to_owned()),
+            )
+            .await
+        })?;
+        let emulator = format!("http://127.0.0.1:{emulator_port}");
+        Ok(vec![
+            (
+                "API_URL".into(),
+                format!("{emulator}/lambda-url/multi-tenant-query/orders"),
+            ),
+            ("CLIENT_ID".into(), self.outputs.app_client_id.clone()),
+            ("USERPOOL_ID".into(), self.outputs.user_pool_id.clone()),
+            ("USER_NAME".into(), ciphertext),
+            ("AWS_ENDPOINT_URL_LAMBDA".into(), emulator),
+        ])
     }
 
     /// An ID token for a seeded user (Cognito `InitiateAuth`, `USER_PASSWORD_AUTH`).

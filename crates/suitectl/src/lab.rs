@@ -74,7 +74,9 @@ pub struct LabOrder {
     pub status: &'static str,
 }
 
-pub const ORDERS: [LabOrder; 3] = [
+/// The lab's orders, plus five for `student` (tenant-a), the loadtest lab's user, whose calls
+/// report how many orders it has.
+pub const ORDERS: [LabOrder; 8] = [
     LabOrder {
         tenant: "tenant-a",
         user: "user-001",
@@ -94,6 +96,41 @@ pub const ORDERS: [LabOrder; 3] = [
         user: "user-002",
         order_id: "2024-003",
         total: "299.00",
+        status: "delivered",
+    },
+    LabOrder {
+        tenant: "tenant-a",
+        user: "student",
+        order_id: "S-001",
+        total: "12.00",
+        status: "shipped",
+    },
+    LabOrder {
+        tenant: "tenant-a",
+        user: "student",
+        order_id: "S-002",
+        total: "45.50",
+        status: "delivered",
+    },
+    LabOrder {
+        tenant: "tenant-a",
+        user: "student",
+        order_id: "S-003",
+        total: "7.25",
+        status: "processing",
+    },
+    LabOrder {
+        tenant: "tenant-a",
+        user: "student",
+        order_id: "S-004",
+        total: "99.99",
+        status: "shipped",
+    },
+    LabOrder {
+        tenant: "tenant-a",
+        user: "student",
+        order_id: "S-005",
+        total: "18.40",
         status: "delivered",
     },
 ];

@@ -6,6 +6,7 @@
 //! - [`seed`]: idempotent provisioning of a real account or the local stack;
 //! - [`endpoint`]: SDK configuration for a real account or a local endpoint.
 
+pub mod encrypt_env;
 pub mod endpoint;
 pub mod lab;
 pub mod seed;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
-use suitectl::{endpoint, seed, values};
+use suitectl::{encrypt_env, endpoint, seed, values};
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +24,32 @@ enum Command {
     /// Create, idempotently, every secret, parameter, key, table, item, user pool, app client and
     /// user of the lab flows. Changes only what differs; never prints a secret value.
     Seed(SeedArgs),
+    /// Encrypt a value with KMS for one function (encryption context
+    /// LambdaFunctionName=<function>) and set it as an environment variable of that function,
+    /// or write it to a local env file. The plaintext is never printed.
+    EncryptEnv(EncryptEnvArgs),
+}
+
+#[derive(Args)]
+struct EncryptEnvArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The function whose name is the encryption context and whose variable is set.
+    #[arg(long)]
+    function: String,
+    /// The variable to set, e.g. USER_NAME.
+    #[arg(long)]
+    var: String,
+    /// The plaintext (or env SUITECTL_ENCRYPT_VALUE; prefer that, it stays out of shell history).
+    #[arg(long, env = "SUITECTL_ENCRYPT_VALUE", hide_env_values = true)]
+    value: String,
+    /// The KMS key (id, ARN or alias).
+    #[arg(long, default_value = "alias/UserName")]
+    key: String,
+    /// Write `VAR=<ciphertext>` into this env file (for `cargo lambda watch --env-file`) instead
+    /// of updating a deployed function.
+    #[arg(long)]
+    env_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -65,6 +91,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Seed(args) => run_seed(args).await,
+        Command::EncryptEnv(args) => run_encrypt_env(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,5 +134,47 @@ async fn run_seed(args: SeedArgs) -> anyhow::Result<()> {
         eprintln!("suitectl: outputs written to {}", path.display());
     }
     println!("{text}");
+    Ok(())
+}
+
+async fn run_encrypt_env(args: EncryptEnvArgs) -> anyhow::Result<()> {
+    let config = endpoint::sdk_config(
+        args.target.endpoint_url.as_deref(),
+        args.target.region.as_deref(),
+    )
+    .await;
+    let value = SecretString::from(args.value);
+    let ciphertext = encrypt_env::encrypt_for_function(
+        &aws_sdk_kms::Client::new(&config),
+        &args.key,
+        &args.function,
+        &value,
+    )
+    .await?;
+    match &args.env_file {
+        Some(path) => {
+            encrypt_env::set_in_env_file(path, &args.var, &ciphertext)?;
+            eprintln!(
+                "suitectl: {} written to {} (encrypted with {}, context LambdaFunctionName={})",
+                args.var,
+                path.display(),
+                args.key,
+                args.function
+            );
+        }
+        None => {
+            encrypt_env::set_on_function(
+                &aws_sdk_lambda::Client::new(&config),
+                &args.function,
+                &args.var,
+                &ciphertext,
+            )
+            .await?;
+            eprintln!(
+                "suitectl: {} set on function {} (encrypted with {}, context LambdaFunctionName={})",
+                args.var, args.function, args.key, args.function
+            );
+        }
+    }
     Ok(())
 }
