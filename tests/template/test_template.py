@@ -155,6 +155,27 @@ class TemplateTest(unittest.TestCase):
         authorizer = self.resources["SuiteHttpApi"]["Properties"]["Auth"]["Authorizers"]["CognitoIdToken"]
         self.assertEqual(authorizer["JwtConfiguration"]["audience"], [{"Ref": "UserPoolClient"}])
 
+    def test_user_name_key_decrypts_only_for_loadtest_with_its_context(self):
+        key = self.resources["UserNameKey"]["Properties"]
+        self.assertTrue(key["EnableKeyRotation"])
+        decrypt = [s for s in key["KeyPolicy"]["Statement"] if "kms:Decrypt" in as_list(s["Action"])]
+        self.assertEqual(len(decrypt), 1)
+        self.assertEqual(decrypt[0]["Principal"], {"AWS": {"Fn::GetAtt": ["LoadTestRole", "Arn"]}})
+        self.assertEqual(
+            decrypt[0]["Condition"]["StringEquals"]["kms:EncryptionContext:LambdaFunctionName"],
+            {"Fn::Sub": "${AWS::StackName}-loadtest"},
+        )
+        admin = [s for s in key["KeyPolicy"]["Statement"] if s is not decrypt[0]]
+        self.assertFalse([a for s in admin for a in as_list(s["Action"]) if a in ("kms:*", "kms:Decrypt")])
+
+    def test_loadtest_role_is_scoped(self):
+        statements = [s for role, s in role_statements(self.template) if role == "LoadTestRole"]
+        by_action = {a: s for s in statements for a in as_list(s["Action"])}
+        self.assertIn("-loadtest", str(by_action["lambda:InvokeFunction"]["Resource"]))
+        self.assertIn("kms:EncryptionContext:LambdaFunctionName", by_action["kms:Decrypt"]["Condition"]["StringEquals"])
+        self.assertIn("${LoadTestUserSecretPattern}", str(by_action["secretsmanager:GetSecretValue"]["Resource"]))
+        self.assertFalse([a for a in by_action if a.startswith(("dynamodb:", "ssm:"))])
+
 
 if __name__ == "__main__":
     unittest.main()
