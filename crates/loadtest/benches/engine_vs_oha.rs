@@ -27,7 +27,12 @@ fn start_server() -> std::io::Result<u16> {
     let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
     std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
         runtime.block_on(async move {
             let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
             loop {
@@ -51,7 +56,11 @@ fn start_server() -> std::io::Result<u16> {
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
@@ -59,18 +68,32 @@ fn peak_rss_kib() -> u64 {
 fn current_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
 
 fn engine_run(port: u16, seconds: u64) -> Result<(f64, f64, u64), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let uri = format!("http://127.0.0.1:{port}/orders").parse().map_err(|_| "uri".to_owned())?;
+        let uri = format!("http://127.0.0.1:{port}/orders")
+            .parse()
+            .map_err(|_| "uri".to_owned())?;
         let engine = Arc::new(Engine::new(uri, Method::GET, Duration::from_secs(10))?);
-        let callers = [Caller { user: "bench".into(), bearer: Some("x".repeat(900).into()) }];
-        let plan = Plan { schedule: Schedule::For(Duration::from_secs(seconds)), concurrency: CONCURRENCY, slice: None, log_calls: 0 };
+        let callers = [Caller::new("bench", Some(&"x".repeat(900)))];
+        let plan = Plan {
+            schedule: Schedule::For(Duration::from_secs(seconds)),
+            concurrency: CONCURRENCY,
+            slice: None,
+            log_calls: 0,
+        };
         let (stats, _) = engine.run(plan, &callers).await;
         let rps = stats.calls() as f64 / stats.elapsed.as_secs_f64();
         let p50_ms = stats.latency.value_at_quantile(0.5) as f64 / 1000.0;
@@ -79,24 +102,46 @@ fn engine_run(port: u16, seconds: u64) -> Result<(f64, f64, u64), String> {
 }
 
 fn oha_binary() -> PathBuf {
-    std::env::var_os("OHA").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/oha")
-    })
+    std::env::var_os("OHA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/oha"))
 }
 
 fn oha_run(port: u16) -> Result<(f64, f64), String> {
     let output = Command::new(oha_binary())
-        .args(["-z", &format!("{SECONDS}s"), "-c", &CONCURRENCY.to_string(), "--no-tui", "--output-format", "json"])
+        .args([
+            "-z",
+            &format!("{SECONDS}s"),
+            "-c",
+            &CONCURRENCY.to_string(),
+            "--no-tui",
+            "--output-format",
+            "json",
+        ])
         .args(["-H", &format!("Authorization: Bearer {}", "x".repeat(900))])
         .arg(format!("http://127.0.0.1:{port}/orders"))
         .output()
-        .map_err(|e| format!("running oha ({}): {e}; `make bench` installs it", oha_binary().display()))?;
+        .map_err(|e| {
+            format!(
+                "running oha ({}): {e}; `make bench` installs it",
+                oha_binary().display()
+            )
+        })?;
     if !output.status.success() {
-        return Err(format!("oha failed: {}", String::from_utf8_lossy(&output.stderr)));
+        return Err(format!(
+            "oha failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| format!("oha output: {e}"))?;
-    let rps = report["summary"]["requestsPerSec"].as_f64().ok_or("oha: no requestsPerSec")?;
-    let p50 = report["latencyPercentiles"]["p50"].as_f64().ok_or("oha: no p50")? * 1000.0;
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("oha output: {e}"))?;
+    let rps = report["summary"]["requestsPerSec"]
+        .as_f64()
+        .ok_or("oha: no requestsPerSec")?;
+    let p50 = report["latencyPercentiles"]["p50"]
+        .as_f64()
+        .ok_or("oha: no p50")?
+        * 1000.0;
     Ok((rps, p50))
 }
 
@@ -116,8 +161,14 @@ fn main() {
         (Ok((rps, p50, calls)), Ok((oha_rps, oha_p50))) => {
             println!("  loadtest engine: {rps:10.0} req/s  p50 {p50:7.3} ms  ({calls} calls)");
             println!("  oha:             {oha_rps:10.0} req/s  p50 {oha_p50:7.3} ms");
-            println!("  throughput ratio engine/oha: {:.3} (target >= 0.90)", rps / oha_rps);
-            println!("  p50 ratio engine/oha:        {:.3} (target within 1.10)", p50 / oha_p50);
+            println!(
+                "  throughput ratio engine/oha: {:.3} (target >= 0.90)",
+                rps / oha_rps
+            );
+            println!(
+                "  p50 ratio engine/oha:        {:.3} (target within 1.10)",
+                p50 / oha_p50
+            );
         }
         _ => {
             if let Err(e) = &ours {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
+use hyper::header::{HeaderValue, AUTHORIZATION, USER_AGENT};
 use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -22,11 +23,26 @@ use crate::stats::{ErrorClass, RunStats};
 /// Most of a response body read (the rest is dropped with the connection).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Who a call is made as: a user name (for logs) and the ID token sent as `Bearer`.
+/// Who a call is made as: a user name (for logs) and the `Authorization: Bearer` header, built
+/// once (marked sensitive, so HTTP debug output redacts it).
 #[derive(Clone)]
 pub struct Caller {
     pub user: Arc<str>,
-    pub bearer: Option<Arc<str>>,
+    authorization: Option<HeaderValue>,
+}
+
+impl Caller {
+    pub fn new(user: &str, bearer_token: Option<&str>) -> Self {
+        let authorization = bearer_token.and_then(|token| {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        });
+        Self {
+            user: user.into(),
+            authorization,
+        }
+    }
 }
 
 /// One call's result, for per-call log lines.
@@ -90,9 +106,12 @@ impl Engine {
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone())
-            .header("user-agent", "secure-lambda-suite-loadtest");
-        if let Some(token) = &caller.bearer {
-            builder = builder.header("authorization", format!("Bearer {token}"));
+            .header(
+                USER_AGENT,
+                HeaderValue::from_static("secure-lambda-suite-loadtest"),
+            );
+        if let Some(authorization) = &caller.authorization {
+            builder = builder.header(AUTHORIZATION, authorization.clone());
         }
         let Ok(request) = builder.body(Empty::new()) else {
             return (

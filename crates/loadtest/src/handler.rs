@@ -127,10 +127,7 @@ where
         let mut failures = Map::new();
         for user in users {
             match self.sign_ins.token(user).await {
-                Ok(token) => callers.push(Caller {
-                    user: user.as_str().into(),
-                    bearer: Some(token.expose_secret().into()),
-                }),
+                Ok(token) => callers.push(Caller::new(user, Some(token.expose_secret()))),
                 Err(error) => {
                     tracing::warn!(user = user.as_str(), reason = %error, "sign-in failed");
                     failures.insert(user.clone(), json!(error.to_string()));
