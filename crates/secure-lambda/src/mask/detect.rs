@@ -814,10 +814,7 @@ fn secret_pair_at(bytes: &[u8], sep: usize) -> Option<Finding> {
     let key_end = k;
     // Every secret key name ends in d, t, y or n (before any `_`/`-`): most keys stop here,
     // before they are read.
-    let last = match key_end.checked_sub(1).map(|i| bytes[i]) {
-        Some(b) => b,
-        None => return None,
-    };
+    let last = key_end.checked_sub(1).map(|i| bytes[i])?;
     if !matches!(last | 0x20, b'd' | b't' | b'y' | b'n') && !matches!(last, b'_' | b'-') {
         return None;
     }
