@@ -76,12 +76,7 @@ pub struct Plan {
 
 impl Engine {
     pub fn new(uri: Uri, method: Method, timeout: Duration) -> Result<Self, String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("loading the system's root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = secure_lambda::http::https_connector()?;
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);

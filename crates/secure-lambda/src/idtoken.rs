@@ -205,12 +205,7 @@ impl HttpJwks {
     const TIMEOUT: Duration = Duration::from_secs(3);
 
     pub fn new(url: String) -> Result<Self, String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("loading the system's root certificates: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = crate::http::https_connector()?;
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build(connector);

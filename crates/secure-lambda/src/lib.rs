@@ -5,6 +5,7 @@
 //!   as secret types;
 //! - [`envelope`]: the two invocation shapes (direct and HTTP) and the matching responses;
 //! - [`error`]: the one error body every function returns;
+//! - [`http`]: the HTTP client stack for non-AWS calls (hyper over rustls);
 //! - [`idtoken`]: Cognito ID token verification (RS256, JWKS cached) where no authorizer ran;
 //! - [`kms_env`]: KMS-encrypted environment variables (function-name encryption context);
 //! - [`mask`]: PII and secret detection, masking (text and JSON), and the redacting log writer;
@@ -17,6 +18,7 @@ pub mod aws;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod http;
 pub mod idtoken;
 pub mod kms_env;
 pub mod mask;
