@@ -64,8 +64,12 @@ deploy: setup ## build for Lambda (arm64) and deploy with SAM to the account of 
 	sam build
 	sam deploy
 
-seed: ## after deploy: fill what CloudFormation cannot (SecureString, users); see README
-	cargo run --quiet --locked -p suitectl -- seed
+STACK ?= secure-lambda-suite
+seed: setup ## after deploy: fill what CloudFormation cannot (SecureString, users) into the stack's pool
+	@outputs="$$(sam list stack-outputs --stack-name $(STACK) --output json)"; \
+	output() { printf '%s' "$$outputs" | $(VENV)/bin/python -c 'import json, sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == sys.argv[1]))' "$$1"; }; \
+	SUITECTL_USER_POOL_ID="$$(output UserPoolId)" SUITECTL_APP_CLIENT_ID="$$(output UserPoolClientId)" \
+	  cargo run --quiet --locked -p suitectl -- seed
 
 clean: ## remove build output and the tool environment
 	cargo clean

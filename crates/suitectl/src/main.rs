@@ -84,6 +84,12 @@ struct SeedArgs {
     /// Also write the seeded identifiers (pool id, client id, key id; no secrets) to this file.
     #[arg(long)]
     outputs_file: Option<PathBuf>,
+    /// Use this user pool (the stack's `UserPoolId` output) instead of creating the lab's own.
+    #[arg(long, env = "SUITECTL_USER_POOL_ID")]
+    user_pool_id: Option<String>,
+    /// Use this app client (the stack's `UserPoolClientId` output).
+    #[arg(long, env = "SUITECTL_APP_CLIENT_ID", requires = "user_pool_id")]
+    app_client_id: Option<String>,
 }
 
 #[tokio::main]
@@ -125,7 +131,14 @@ async fn run_seed(args: SeedArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "(no region)".into());
     eprintln!("suitectl: seeding {target} in {region}");
     let clients = seed::Clients::new(&config);
-    let outputs = seed::seed(&clients, &seed_values, &|line| eprintln!("  {line}")).await?;
+    let existing = seed::Existing {
+        user_pool_id: args.user_pool_id,
+        app_client_id: args.app_client_id,
+    };
+    let outputs = seed::seed_into(&clients, &seed_values, &existing, &|line| {
+        eprintln!("  {line}")
+    })
+    .await?;
 
     let text = serde_json::to_string_pretty(&outputs)?;
     if let Some(path) = args.outputs_file {

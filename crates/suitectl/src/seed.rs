@@ -80,10 +80,28 @@ impl Clients {
     }
 }
 
+/// Resources that already exist (a deployed stack's) and are to be used instead of created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Existing {
+    pub user_pool_id: Option<String>,
+    pub app_client_id: Option<String>,
+}
+
 /// Seeds everything; stops at the first failure with a message naming the step.
 pub async fn seed(
     clients: &Clients,
     values: &SeedValues,
+    progress: Progress<'_>,
+) -> Result<SeedOutputs> {
+    seed_into(clients, values, &Existing::default(), progress).await
+}
+
+/// [`seed`], filling `existing` resources (the stack's user pool and app client) rather than
+/// creating the lab's own.
+pub async fn seed_into(
+    clients: &Clients,
+    values: &SeedValues,
+    existing: &Existing,
     progress: Progress<'_>,
 ) -> Result<SeedOutputs> {
     let change = put_db_secret(clients, values.db_password.as_ref()).await?;
@@ -123,12 +141,37 @@ pub async fn seed(
         lab::ORDERS.len()
     ));
 
-    let (user_pool_id, change) = ensure_user_pool(clients).await?;
+    let (user_pool_id, change) = match &existing.user_pool_id {
+        Some(id) => {
+            clients
+                .cognito
+                .describe_user_pool()
+                .user_pool_id(id)
+                .send()
+                .await
+                .map_err(|e| anyhow!("user pool {id}: {}", DisplayErrorContext(&e)))?;
+            (id.clone(), Change::Unchanged)
+        }
+        None => ensure_user_pool(clients).await?,
+    };
     progress(&format!(
         "Cognito user pool {} ({user_pool_id}): {change}",
         lab::USER_POOL_NAME
     ));
-    let (app_client_id, change) = ensure_app_client(clients, &user_pool_id).await?;
+    let (app_client_id, change) = match &existing.app_client_id {
+        Some(id) => {
+            clients
+                .cognito
+                .describe_user_pool_client()
+                .user_pool_id(&user_pool_id)
+                .client_id(id)
+                .send()
+                .await
+                .map_err(|e| anyhow!("app client {id}: {}", DisplayErrorContext(&e)))?;
+            (id.clone(), Change::Unchanged)
+        }
+        None => ensure_app_client(clients, &user_pool_id).await?,
+    };
     progress(&format!(
         "Cognito app client {} ({app_client_id}): {change}",
         lab::APP_CLIENT_NAME
