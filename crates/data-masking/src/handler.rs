@@ -167,8 +167,7 @@ fn summary(report: &MaskReport) -> Value {
 
 /// Logs counts and a preview of the masked output (the log writer redacts again on the way out).
 fn log_outcome(masked: &[Value], report: &MaskReport) {
-    let text = Value::Array(masked.to_vec()).to_string();
-    let preview: String = text.chars().take(LOG_PREVIEW_CHARS).collect();
+    let preview = serialized_prefix(masked, LOG_PREVIEW_CHARS);
     tracing::info!(
         records = masked.len(),
         masked_by_rule = report.by_rule,
@@ -176,6 +175,32 @@ fn log_outcome(masked: &[Value], report: &MaskReport) {
         masked = %preview,
         "masked records"
     );
+}
+
+/// The first `max` bytes of `value`'s JSON, without serializing the rest (a large request's
+/// output is not written out only to be cut).
+fn serialized_prefix(value: &[Value], max: usize) -> String {
+    struct Prefix(Vec<u8>, usize);
+    impl std::io::Write for Prefix {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let room = self.1 - self.0.len();
+            self.0.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            if bytes.len() > room {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut prefix = Prefix(Vec::with_capacity(max.min(4096)), max);
+    let complete = serde_json::to_writer(&mut prefix, value).is_ok();
+    let mut text = String::from_utf8_lossy(&prefix.0).into_owned();
+    if !complete {
+        text.push_str("...");
+    }
+    text
 }
 
 impl<S: SecretSource, P: ParameterSource> secure_lambda::runtime::Function for DataMasking<S, P> {
@@ -217,6 +242,14 @@ mod tests {
             "body": body,
             "isBase64Encoded": false
         })
+    }
+
+    #[test]
+    fn log_previews_stop_at_their_limit() {
+        let records = vec![json!({"a": "x".repeat(100)}), json!(1)];
+        assert_eq!(serialized_prefix(&records[1..], 100), "[1]");
+        let cut = serialized_prefix(&records, 10);
+        assert_eq!(cut, r#"[{"a":"xxx..."#);
     }
 
     #[tokio::test]
