@@ -203,7 +203,7 @@ where
             event.insert("Concurrency".into(), json!(share));
             self.invoker.invoke(Value::Object(event))
         });
-        let answers = futures_join_all(calls).await;
+        let answers = futures_util::future::join_all(calls).await;
         let mut merged = RunStats::default();
         let mut per_worker = Vec::new();
         let mut sign_in_attempts = 0;
@@ -272,31 +272,6 @@ where
     fn cache_counters(&self) -> CacheCounters {
         LoadTest::cache_counters(self)
     }
-}
-
-/// Runs the futures concurrently on this task and returns their outputs in order.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let futures: Vec<_> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    let mut pending: Vec<_> = futures.into_iter().enumerate().collect();
-    std::future::poll_fn(|cx| {
-        pending.retain_mut(|(index, future)| match future.as_mut().poll(cx) {
-            std::task::Poll::Ready(output) => {
-                outputs[*index] = Some(output);
-                false
-            }
-            std::task::Poll::Pending => true,
-        });
-        if pending.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 fn model_name(schedule: &Schedule) -> &'static str {
