@@ -111,8 +111,21 @@ const CLASS: [u8; 256] = {
     table
 };
 
+/// ASCII letters and digits, as a table: the scan skips words byte by byte, and one load beats
+/// the range comparisons.
+const ALNUM: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    table
+};
+
+#[inline(always)]
 fn is_alnum(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
+    ALNUM[b as usize]
 }
 
 /// Finds every finding in `text`, sorted by position, without overlaps.
