@@ -119,7 +119,8 @@ pub fn redaction_marker(kind: Option<PiiKind>) -> String {
     }
 }
 
-/// The lab formats: `j***e@example.com`, `***-***-**67`, `***-**-6789`, `****-****-****-1234`.
+/// The lab formats: `j***e@example.com`, `***-***-**67`, `***-**-6789` (ITINs alike),
+/// `****-****-****-1234`.
 /// A value that does not have the kind's shape is redacted whole rather than half-masked.
 pub fn lab_format(kind: PiiKind, value: &str) -> String {
     match kind {
@@ -140,7 +141,7 @@ pub fn lab_format(kind: PiiKind, value: &str) -> String {
             || redaction_marker(Some(kind)),
             |d| format!("***-***-**{d}"),
         ),
-        PiiKind::Ssn => last_digits(value, 4, 9)
+        PiiKind::Ssn | PiiKind::Itin => last_digits(value, 4, 9)
             .map_or_else(|| redaction_marker(Some(kind)), |d| format!("***-**-{d}")),
         PiiKind::Card => last_digits(value, 4, 12).map_or_else(
             || redaction_marker(Some(kind)),

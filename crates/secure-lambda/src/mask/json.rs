@@ -1,17 +1,27 @@
 //! Masking JSON documents: rules by path, detection everywhere, the same shape out.
 //!
 //! A rule (`JsonPath` → [`Strategy`]) applies to the value it selects and, for objects and
-//! arrays, to every scalar inside. Without a rule, a value is masked when its field name names a
-//! secret (`password`, `api_key`, ...) or the text detectors find PII or secrets in it. The input
-//! is never modified; the output has the same keys, arrays and nesting. Masked numbers and
-//! booleans become strings (a mask is text); unmasked ones keep their type; `null` stays `null`.
+//! arrays, to every scalar inside. Without a rule, a value is masked when it sits anywhere below
+//! a key that names a secret (`password`, `api_key`, ...: `{"password": {"current": "..."}}` is
+//! masked whole), when it is the value member beside a name member that names a secret
+//! (`{"Name": "/prod/db/password", "Value": "..."}`), or when the text detectors find PII or
+//! secrets in it; a key that names a kind (`phone`, `ssn`, `card`) labels its value for the
+//! detectors, as `phone:` would in text. The input is never modified; the output has the same
+//! keys, arrays and nesting. Masked numbers and booleans become strings (a mask is text);
+//! unmasked ones keep their type; `null` stays `null`.
+//!
+//! Rules run as automata (see [`JsonPath::step`]): a document costs O(nodes x segments) per rule
+//! whatever its depth.
 
 use serde_json::{Map, Value};
 
-use super::detect::{find_all, is_secret_key, PiiKind};
+use super::detect::{
+    find_labelled, is_name_key, is_secret_key, is_value_key, label_of_key, names_secret, Label,
+    PiiKind,
+};
 use super::format::{apply, MaskError, Strategy, TokenKey};
-use super::path::{JsonPath, Step};
-use super::text::{redact_text, RedactionCounts};
+use super::path::{JsonPath, PathState, Step};
+use super::text::{redact_labelled, RedactionCounts};
 
 /// Why a document could not be masked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,42 +94,54 @@ impl JsonMasker {
 
     /// A masked copy of `document`.
     pub fn mask(&self, document: &Value) -> Result<(Value, MaskReport), JsonMaskError> {
-        let mut report = MaskReport::default();
-        let mut location = Vec::new();
-        let masked = self.walk(document, &mut location, None, false, &mut report)?;
-        Ok((masked, report))
+        let mut walk = Walk {
+            location: Vec::new(),
+            states: self.rules.iter().map(|(path, _)| path.start()).collect(),
+            report: MaskReport::default(),
+        };
+        let masked = self.walk(document, &mut walk, None, Context::default())?;
+        Ok((masked, walk.report))
     }
 
-    fn rule_for(&self, location: &[Step<'_>]) -> Option<Strategy> {
+    /// The strategy of the last rule that selects the value whose states are the last
+    /// `rules.len()` entries of `states`.
+    fn rule_for(&self, states: &[PathState]) -> Option<Strategy> {
+        let here = &states[states.len() - self.rules.len()..];
         self.rules
             .iter()
+            .zip(here)
             .rev()
-            .find(|(path, _)| path.matches(location))
-            .map(|(_, strategy)| *strategy)
+            .find(|((path, _), state)| path.accepts(**state))
+            .map(|((_, strategy), _)| *strategy)
     }
 
     fn walk<'a>(
         &self,
         value: &'a Value,
-        location: &mut Vec<Step<'a>>,
+        walk: &mut Walk<'a>,
         inherited: Option<Strategy>,
-        secret_field: bool,
-        report: &mut MaskReport,
+        context: Context,
     ) -> Result<Value, JsonMaskError> {
-        if location.len() > self.max_depth {
+        if walk.location.len() > self.max_depth {
             return Err(JsonMaskError::TooDeep {
                 max: self.max_depth,
             });
         }
-        let strategy = self.rule_for(location).or(inherited);
+        let strategy = self.rule_for(&walk.states).or(inherited);
         match value {
             Value::Object(map) => {
+                let named_secret = self.detect && !context.secret && names_a_secret(map);
                 let mut out = Map::with_capacity(map.len());
                 for (key, child) in map {
-                    location.push(Step::Key(key));
-                    let masked =
-                        self.walk(child, location, strategy, is_secret_key(key), report)?;
-                    location.pop();
+                    let child_context = Context {
+                        secret: context.secret
+                            || is_secret_key(key)
+                            || (named_secret && is_value_key(key)),
+                        label: label_of_key(key),
+                    };
+                    let masked = self.descend(walk, Step::Key(key), |this, walk| {
+                        this.walk(child, walk, strategy, child_context)
+                    })?;
                     out.insert(key.clone(), masked);
                 }
                 Ok(Value::Object(out))
@@ -127,25 +149,45 @@ impl JsonMasker {
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (index, child) in items.iter().enumerate() {
-                    location.push(Step::Index(index));
-                    out.push(self.walk(child, location, strategy, secret_field, report)?);
-                    location.pop();
+                    // Items keep the array's context: `"phone": ["415..."]`, `"password": [...]`.
+                    out.push(self.descend(walk, Step::Index(index), |this, walk| {
+                        this.walk(child, walk, strategy, context)
+                    })?);
                 }
                 Ok(Value::Array(out))
             }
             Value::Null => Ok(Value::Null),
-            scalar => self.mask_scalar(scalar, location, strategy, secret_field, report),
+            scalar => self.mask_scalar(scalar, walk, strategy, context),
         }
+    }
+
+    /// Runs `f` one step below the current value, with every rule's automaton advanced.
+    fn descend<'a>(
+        &self,
+        walk: &mut Walk<'a>,
+        step: Step<'a>,
+        f: impl FnOnce(&Self, &mut Walk<'a>) -> Result<Value, JsonMaskError>,
+    ) -> Result<Value, JsonMaskError> {
+        let parent = walk.states.len() - self.rules.len();
+        for (index, (path, _)) in self.rules.iter().enumerate() {
+            let next = path.step(walk.states[parent + index], step);
+            walk.states.push(next);
+        }
+        walk.location.push(step);
+        let result = f(self, walk);
+        walk.location.pop();
+        walk.states.truncate(parent + self.rules.len());
+        result
     }
 
     fn mask_scalar(
         &self,
         value: &Value,
-        location: &[Step<'_>],
+        walk: &mut Walk<'_>,
         strategy: Option<Strategy>,
-        secret_field: bool,
-        report: &mut MaskReport,
+        context: Context,
     ) -> Result<Value, JsonMaskError> {
+        let report = &mut walk.report;
         let text = match value {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -154,7 +196,7 @@ impl JsonMasker {
             report.by_rule += 1;
             let masked = apply(strategy, &text, self.token_key.as_ref()).map_err(|source| {
                 JsonMaskError::Rule {
-                    path: describe(location),
+                    path: describe(&walk.location),
                     source,
                 }
             })?;
@@ -163,20 +205,24 @@ impl JsonMasker {
         if !self.detect {
             return Ok(value.clone());
         }
-        if secret_field {
+        if context.secret {
             report.detected.add(PiiKind::Secret);
             return Ok(Value::String(super::format::redaction_marker(Some(
                 PiiKind::Secret,
             ))));
         }
         match value {
-            Value::String(s) => Ok(match redact_text(s, &mut report.detected) {
-                std::borrow::Cow::Borrowed(_) => value.clone(),
-                std::borrow::Cow::Owned(masked) => Value::String(masked),
-            }),
+            Value::String(s) => Ok(
+                match redact_labelled(s, context.label, &mut report.detected) {
+                    std::borrow::Cow::Borrowed(_) => value.clone(),
+                    std::borrow::Cow::Owned(masked) => Value::String(masked),
+                },
+            ),
             // A number is PII only if it is one whole: a card or phone stored as a number.
             _ => {
-                let whole = find_all(&text)
+                let mut findings = Vec::new();
+                find_labelled(&text, context.label, &mut findings);
+                let whole = findings
                     .into_iter()
                     .find(|f| f.start == 0 && f.end == text.len());
                 Ok(match whole {
@@ -189,6 +235,29 @@ impl JsonMasker {
             }
         }
     }
+}
+
+/// The state of one masking pass: where it is, each rule's automaton states along the way
+/// (`rules.len()` per level, the current level last), and what it did.
+struct Walk<'a> {
+    location: Vec<Step<'a>>,
+    states: Vec<PathState>,
+    report: MaskReport,
+}
+
+/// What a value's place says about it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Context {
+    /// Below a key that names a secret, or the value member beside a name naming one.
+    secret: bool,
+    /// The kind its key names.
+    label: Option<Label>,
+}
+
+/// True when a name member of `map` (`Name`, `Key`, `ParameterKey`, ...) names a secret.
+fn names_a_secret(map: &Map<String, Value>) -> bool {
+    map.iter()
+        .any(|(key, value)| is_name_key(key) && value.as_str().is_some_and(names_secret))
 }
 
 /// `$.users[0].email` for error messages.
@@ -294,5 +363,88 @@ mod tests {
         let (a, _) = keyed.mask(&json!({"e": "jane@example.com"})).unwrap();
         let (b, _) = keyed.mask(&json!({"e": "jane@example.com"})).unwrap();
         assert_eq!(a, b, "tokens are deterministic: masked data stays joinable");
+    }
+
+    #[test]
+    fn values_below_a_secret_key_are_masked_at_any_depth() {
+        let (masked, report) = JsonMasker::new()
+            .mask(&json!({
+                "password": {"current": "hunter2-very-secret", "history": ["a1", {"b": 7}], "none": null},
+                "client_secret": {"value": "s3cr3t-abcdef"},
+                "user": "u1"
+            }))
+            .unwrap();
+        assert_eq!(
+            masked,
+            json!({
+                "password": {"current": "[REDACTED:SECRET]", "history": ["[REDACTED:SECRET]", {"b": "[REDACTED:SECRET]"}], "none": null},
+                "client_secret": {"value": "[REDACTED:SECRET]"},
+                "user": "u1"
+            })
+        );
+        assert_eq!(report.detected.get(PiiKind::Secret), 4);
+    }
+
+    #[test]
+    fn value_members_beside_secret_names_are_masked() {
+        let (masked, _) = JsonMasker::new()
+            .mask(&json!({
+                "Parameters": [
+                    {"Name": "/prod/db/host", "Value": "db.internal"},
+                    {"Name": "/prod/db/password", "Type": "SecureString", "Value": "pg-secret"}
+                ],
+                "env": [{"name": "API_TOKEN", "value": "tok-1"}, {"name": "LOG_LEVEL", "value": "debug"}],
+                "cfn": {"ParameterValue": "cfn-secret", "ParameterKey": "DbPassword"}
+            }))
+            .unwrap();
+        assert_eq!(masked["Parameters"][0]["Value"], "db.internal");
+        assert_eq!(masked["Parameters"][1]["Value"], "[REDACTED:SECRET]");
+        assert_eq!(masked["Parameters"][1]["Name"], "/prod/db/password");
+        assert_eq!(masked["env"][0]["value"], "[REDACTED:SECRET]");
+        assert_eq!(masked["env"][1]["value"], "debug");
+        assert_eq!(masked["cfn"]["ParameterValue"], "[REDACTED:SECRET]");
+    }
+
+    #[test]
+    fn keys_label_their_values() {
+        let (masked, _) = JsonMasker::new()
+            .mask(&json!({
+                "phone": "4155552671",
+                "mobile": 4155552671u64,
+                "ssn": "123456789",
+                "phones": {"home": "x"},
+                "order": "4155552671",
+                "cards": {"cc": ["4111111111111111"]}
+            }))
+            .unwrap();
+        assert_eq!(masked["phone"], "***-***-**71");
+        assert_eq!(masked["mobile"], "***-***-**71");
+        assert_eq!(masked["ssn"], "***-**-6789");
+        assert_eq!(
+            masked["order"], "4155552671",
+            "a bare number without a label"
+        );
+        assert_eq!(masked["cards"]["cc"][0], "****-****-****-1111");
+    }
+
+    #[test]
+    fn recursive_rules_cost_linear_time() {
+        let mut record = json!("leaf");
+        for _ in 0..32 {
+            record = json!({ "a": record });
+        }
+        let rule = format!("${}", "..a".repeat(16));
+        let masker = JsonMasker::new()
+            .rule(path(&rule), Strategy::Redact(None))
+            .max_depth(64);
+        let started = std::time::Instant::now();
+        let (masked, report) = masker.mask(&record).unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(report.by_rule, 1);
+        assert!(masked.to_string().contains("[REDACTED]"));
     }
 }

@@ -14,9 +14,9 @@ pub mod path;
 pub mod text;
 pub mod writer;
 
-pub use detect::{find_all, Finding, PiiKind};
+pub use detect::{find_all, find_labelled, Finding, Label, PiiKind};
 pub use format::{Strategy, TokenKey};
 pub use json::{JsonMaskError, JsonMasker, MaskReport};
 pub use path::JsonPath;
-pub use text::{redact_text, redact_with, RedactionCounts};
+pub use text::{redact_labelled, redact_text, redact_with, RedactionCounts};
 pub use writer::{RedactingMakeWriter, RedactionReporter};

@@ -129,32 +129,61 @@ impl JsonPath {
 
     /// True when the path selects the value at `location` exactly.
     pub fn matches(&self, location: &[Step<'_>]) -> bool {
-        matches_from(&self.segments, location)
+        let end = location
+            .iter()
+            .fold(self.start(), |state, step| self.step(state, *step));
+        self.accepts(end)
+    }
+
+    /// The automaton's state at the document's root.
+    pub fn start(&self) -> PathState {
+        PathState(1)
+    }
+
+    /// The state after one more step down the document.
+    ///
+    /// The path runs as a nondeterministic automaton whose states are "the first `i` segments
+    /// matched" (at most 33 of them, one bit each): a step costs O(segments) whatever the depth
+    /// and however many `..` the path has, so masking a document costs O(nodes x segments) per
+    /// rule, where matching by backtracking costs exponential time on `$..a..a..a`.
+    pub fn step(&self, state: PathState, step: Step<'_>) -> PathState {
+        let mut next = 0u64;
+        let mut bits = state.0;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let Some(segment) = self.segments.get(i) else {
+                // All segments matched: a deeper step leaves the path.
+                continue;
+            };
+            let advance = match (segment, step) {
+                (Segment::Descendant(name), step) => {
+                    // `..name`: any number of steps, then `name`.
+                    next |= 1 << i;
+                    step == Step::Key(name)
+                }
+                (Segment::Child(name), Step::Key(key)) => name == key,
+                (Segment::AnyChild, _) => true,
+                (Segment::AnyIndex, Step::Index(_)) => true,
+                (Segment::Index(expected), Step::Index(index)) => *expected == index,
+                _ => false,
+            };
+            if advance {
+                next |= 1 << (i + 1);
+            }
+        }
+        PathState(next)
+    }
+
+    /// True when the path selects the value reached in `state`.
+    pub fn accepts(&self, state: PathState) -> bool {
+        state.0 & (1 << self.segments.len()) != 0
     }
 }
 
-fn matches_from(segments: &[Segment], location: &[Step<'_>]) -> bool {
-    let Some((segment, rest)) = segments.split_first() else {
-        return location.is_empty();
-    };
-    match segment {
-        Segment::Descendant(name) => (0..location.len())
-            .any(|k| location[k] == Step::Key(name) && matches_from(rest, &location[k + 1..])),
-        _ => {
-            let Some((step, location_rest)) = location.split_first() else {
-                return false;
-            };
-            let here = match (segment, step) {
-                (Segment::Child(name), Step::Key(key)) => name == key,
-                (Segment::AnyChild, Step::Key(_)) => true,
-                (Segment::AnyChild | Segment::AnyIndex, Step::Index(_)) => true,
-                (Segment::Index(i), Step::Index(j)) => i == j,
-                _ => false,
-            };
-            here && matches_from(rest, location_rest)
-        }
-    }
-}
+/// Where a document walk stands in a path's automaton (see [`JsonPath::step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathState(u64);
 
 #[cfg(test)]
 mod tests {
@@ -175,6 +204,24 @@ mod tests {
         assert!(p("$['odd key'].x").matches(&[Key("odd key"), Key("x")]));
         assert!(p("$.*").matches(&[Key("anything")]));
         assert!(p("$").matches(&[]));
+    }
+
+    #[test]
+    fn recursive_paths_cost_linear_time() {
+        // 16 `..a` steps against a 32-deep chain of `a`: exponential by backtracking (22 s),
+        // a few hundred bit operations here.
+        let text = format!("${}", "..a".repeat(16));
+        let path = JsonPath::parse(&text).unwrap();
+        let location: Vec<Step<'_>> = (0..32).map(|_| Key("a")).collect();
+        let started = std::time::Instant::now();
+        for depth in 0..=32 {
+            assert_eq!(path.matches(&location[..depth]), depth >= 16, "{depth}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::detect::{find_into, Finding, PiiKind};
+use super::detect::{find_labelled, Finding, Label, PiiKind};
 use super::format::lab_format;
 
 /// How many values of each kind were replaced.
@@ -35,13 +35,34 @@ pub fn redact_text<'a>(text: &'a str, counts: &mut RedactionCounts) -> Cow<'a, s
     redact_with(text, counts, &mut findings)
 }
 
+/// Redacts text that its container labels (a JSON value under `phone`): see
+/// [`find_labelled`](super::detect::find_labelled).
+pub fn redact_labelled<'a>(
+    text: &'a str,
+    label: Option<Label>,
+    counts: &mut RedactionCounts,
+) -> Cow<'a, str> {
+    let mut findings = Vec::new();
+    find_labelled(text, label, &mut findings);
+    apply_findings(text, counts, &findings)
+}
+
 /// Like [`redact_text`], reusing a findings buffer across calls (the log writer's hot path).
 pub fn redact_with<'a>(
     text: &'a str,
     counts: &mut RedactionCounts,
     findings: &mut Vec<Finding>,
 ) -> Cow<'a, str> {
-    find_into(text, findings);
+    find_labelled(text, None, findings);
+    apply_findings(text, counts, findings)
+}
+
+/// `text` with every finding replaced by its kind's default mask.
+fn apply_findings<'a>(
+    text: &'a str,
+    counts: &mut RedactionCounts,
+    findings: &[Finding],
+) -> Cow<'a, str> {
     if findings.is_empty() {
         return Cow::Borrowed(text);
     }

@@ -1,0 +1,480 @@
+//! Credentials found by their shape: AWS access key ids and the secret keys beside them, JWTs,
+//! bearer tokens, provider tokens by prefix, and private key blocks.
+//!
+//! Each starts with a literal that ordinary text rarely holds (`@` for emails is here too), so
+//! one substring search over the text finds every trigger, and each is then validated.
+
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use memchr::memmem;
+
+use super::{is_alnum, Finding, PiiKind};
+
+/// What a trigger starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Trigger {
+    /// `@`: an email.
+    At,
+    /// `eyJ`: a JWT.
+    Jwt,
+    /// `AKIA` / `ASIA`: an AWS access key id (and perhaps its secret key beside it).
+    AccessKey,
+    /// `AWS_ACCESS_KEY]`: the mask of an access key id, already applied by someone else; its
+    /// secret key may still stand beside it.
+    AccessKeyMarker,
+    /// `earer`: a bearer token.
+    Bearer,
+    /// `-----BEGIN `: a private key block (certificates and public keys stay).
+    Armour,
+    /// A provider's token prefix: the index into [`PROVIDERS`].
+    Provider(usize),
+}
+
+/// A provider's token: its prefix, the length range of what follows, and its alphabet.
+struct Provider {
+    prefix: &'static str,
+    min: usize,
+    max: usize,
+    alphabet: fn(u8) -> bool,
+}
+
+fn alnum(b: u8) -> bool {
+    is_alnum(b)
+}
+
+fn alnum_dash(b: u8) -> bool {
+    is_alnum(b) || b == b'-'
+}
+
+fn alnum_dash_underscore(b: u8) -> bool {
+    is_alnum(b) || b == b'-' || b == b'_'
+}
+
+fn alnum_underscore(b: u8) -> bool {
+    is_alnum(b) || b == b'_'
+}
+
+fn hex(b: u8) -> bool {
+    b.is_ascii_hexdigit()
+}
+
+fn sendgrid(b: u8) -> bool {
+    alnum_dash_underscore(b) || b == b'.'
+}
+
+/// Token formats published by their providers (prefix, then body length and alphabet).
+const PROVIDERS: [Provider; 28] = [
+    // GitHub: personal, OAuth, user-to-server, server-to-server, refresh; fine-grained PATs.
+    Provider {
+        prefix: "ghp_",
+        min: 30,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "gho_",
+        min: 30,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "ghu_",
+        min: 30,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "ghs_",
+        min: 30,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "ghr_",
+        min: 30,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "github_pat_",
+        min: 40,
+        max: 255,
+        alphabet: alnum_underscore,
+    },
+    // Slack: bot, user, workspace, refresh, session, config; app-level tokens.
+    Provider {
+        prefix: "xoxb-",
+        min: 10,
+        max: 255,
+        alphabet: alnum_dash,
+    },
+    Provider {
+        prefix: "xoxp-",
+        min: 10,
+        max: 255,
+        alphabet: alnum_dash,
+    },
+    Provider {
+        prefix: "xoxa-",
+        min: 10,
+        max: 255,
+        alphabet: alnum_dash,
+    },
+    Provider {
+        prefix: "xoxr-",
+        min: 10,
+        max: 255,
+        alphabet: alnum_dash,
+    },
+    Provider {
+        prefix: "xoxs-",
+        min: 10,
+        max: 255,
+        alphabet: alnum_dash,
+    },
+    Provider {
+        prefix: "xoxe-",
+        min: 10,
+        max: 255,
+        alphabet: alnum_dash,
+    },
+    Provider {
+        prefix: "xapp-",
+        min: 20,
+        max: 255,
+        alphabet: alnum_dash,
+    },
+    // Stripe: secret and restricted keys, live and test; webhook signing secrets.
+    Provider {
+        prefix: "sk_live_",
+        min: 16,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "sk_test_",
+        min: 16,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "rk_live_",
+        min: 16,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "rk_test_",
+        min: 16,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "whsec_",
+        min: 24,
+        max: 255,
+        alphabet: alnum,
+    },
+    // GitLab personal access tokens.
+    Provider {
+        prefix: "glpat-",
+        min: 20,
+        max: 255,
+        alphabet: alnum_dash_underscore,
+    },
+    // Google API keys: exactly 35 characters after `AIza`.
+    Provider {
+        prefix: "AIza",
+        min: 35,
+        max: 35,
+        alphabet: alnum_dash_underscore,
+    },
+    // npm and Hugging Face access tokens.
+    Provider {
+        prefix: "npm_",
+        min: 36,
+        max: 255,
+        alphabet: alnum,
+    },
+    Provider {
+        prefix: "hf_",
+        min: 30,
+        max: 255,
+        alphabet: alnum,
+    },
+    // OpenAI project keys, Anthropic keys.
+    Provider {
+        prefix: "sk-proj-",
+        min: 20,
+        max: 255,
+        alphabet: alnum_dash_underscore,
+    },
+    Provider {
+        prefix: "sk-ant-",
+        min: 20,
+        max: 255,
+        alphabet: alnum_dash_underscore,
+    },
+    // Shopify access tokens, DigitalOcean personal tokens.
+    Provider {
+        prefix: "shpat_",
+        min: 32,
+        max: 32,
+        alphabet: hex,
+    },
+    Provider {
+        prefix: "dop_v1_",
+        min: 64,
+        max: 64,
+        alphabet: hex,
+    },
+    // SendGrid: `SG.` 22 characters `.` 43 characters.
+    Provider {
+        prefix: "SG.",
+        min: 60,
+        max: 80,
+        alphabet: sendgrid,
+    },
+    // PyPI upload tokens (a macaroon whose header always encodes `pypi.org`).
+    Provider {
+        prefix: "pypi-AgEIcHlwaS5vcmc",
+        min: 50,
+        max: 512,
+        alphabet: alnum_dash_underscore,
+    },
+];
+
+/// The fixed triggers, in the order of their [`Trigger`]s; the providers' prefixes follow.
+const FIXED: [(&str, Trigger); 6] = [
+    ("eyJ", Trigger::Jwt),
+    ("AKIA", Trigger::AccessKey),
+    ("ASIA", Trigger::AccessKey),
+    ("earer", Trigger::Bearer),
+    ("AWS_ACCESS_KEY]", Trigger::AccessKeyMarker),
+    ("-----BEGIN ", Trigger::Armour),
+];
+
+/// One searcher for every multi-byte trigger, built once.
+static SEARCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    let patterns = FIXED
+        .iter()
+        .map(|(text, _)| *text)
+        .chain(PROVIDERS.iter().map(|p| p.prefix));
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostFirst)
+        .build(patterns)
+        .ok()
+});
+
+fn trigger_of(pattern: usize) -> Trigger {
+    match FIXED.get(pattern) {
+        Some((_, trigger)) => *trigger,
+        None => Trigger::Provider(pattern - FIXED.len()),
+    }
+}
+
+/// Calls `each` with every trigger in `bytes` and where it starts.
+pub(super) fn rare_triggers(bytes: &[u8], mut each: impl FnMut(Trigger, usize)) {
+    for at in memchr::memchr_iter(b'@', bytes) {
+        each(Trigger::At, at);
+    }
+    match SEARCHER.as_ref() {
+        Some(searcher) => {
+            for found in searcher.find_iter(bytes) {
+                each(trigger_of(found.pattern().as_usize()), found.start());
+            }
+        }
+        // Building from constant patterns does not fail; if it ever did, search one by one.
+        None => {
+            let patterns = FIXED
+                .iter()
+                .map(|(text, _)| *text)
+                .chain(PROVIDERS.iter().map(|p| p.prefix));
+            for (index, pattern) in patterns.enumerate() {
+                for at in memmem::find_iter(bytes, pattern.as_bytes()) {
+                    each(trigger_of(index), at);
+                }
+            }
+        }
+    }
+}
+
+/// The findings a (non-email) trigger at `at` starts.
+pub(super) fn credentials_at(bytes: &[u8], trigger: Trigger, at: usize, out: &mut Vec<Finding>) {
+    match trigger {
+        Trigger::At => {}
+        Trigger::Jwt => out.extend(jwt_at(bytes, at)),
+        Trigger::AccessKey => {
+            if let Some(key_id) = aws_key_at(bytes, at) {
+                out.push(key_id);
+                out.extend(secret_key_near(bytes, key_id.start, key_id.end));
+            }
+        }
+        Trigger::AccessKeyMarker => {
+            let end = at + FIXED[4].0.len();
+            out.extend(secret_key_near(bytes, at, end));
+        }
+        Trigger::Bearer => out.extend(bearer_at(bytes, at)),
+        Trigger::Armour => out.extend(private_key_at(bytes, at)),
+        Trigger::Provider(index) => out.extend(provider_token_at(bytes, &PROVIDERS[index], at)),
+    }
+}
+
+fn is_base64url(b: u8) -> bool {
+    is_alnum(b) || b == b'-' || b == b'_'
+}
+
+/// `eyJ<header>.eyJ<payload>.<signature>` (base64url parts; the signature may be empty, as
+/// in unsigned tokens, which are no less sensitive).
+fn jwt_at(bytes: &[u8], start: usize) -> Option<Finding> {
+    if start > 0 && is_base64url(bytes[start - 1]) {
+        return None;
+    }
+    let part = |from: usize| {
+        let mut i = from;
+        while i < bytes.len() && is_base64url(bytes[i]) {
+            i += 1;
+        }
+        i
+    };
+    let header_end = part(start);
+    if header_end - start < 10 || bytes.get(header_end) != Some(&b'.') {
+        return None;
+    }
+    let payload_start = header_end + 1;
+    if !bytes[payload_start..].starts_with(b"eyJ") {
+        return None;
+    }
+    let payload_end = part(payload_start);
+    if bytes.get(payload_end) != Some(&b'.') {
+        return None;
+    }
+    let end = part(payload_end + 1);
+    Some(Finding::new(PiiKind::Jwt, start, end))
+}
+
+/// `AKIA`/`ASIA` and 16 upper-case letters or digits, on word boundaries.
+fn aws_key_at(bytes: &[u8], start: usize) -> Option<Finding> {
+    let end = start + 20;
+    let boundary_before = start == 0 || !is_alnum(bytes[start - 1]);
+    let boundary_after = end == bytes.len() || bytes.get(end).is_some_and(|b| !is_alnum(*b));
+    let body_ok = bytes.get(start + 4..end).is_some_and(|body| {
+        body.iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    });
+    (boundary_before && boundary_after && body_ok)
+        .then(|| Finding::new(PiiKind::AwsAccessKey, start, end))
+}
+
+fn is_secret_key_char(b: u8) -> bool {
+    is_alnum(b) || b == b'/' || b == b'+'
+}
+
+/// How far from its key id a secret access key is looked for.
+const SECRET_KEY_REACH: usize = 160;
+
+/// A 40-character AWS secret access key (base64 alphabet, both cases) within reach of the key id
+/// at `id_start..id_end`, before or after it: credentials are written as pairs.
+fn secret_key_near(bytes: &[u8], id_start: usize, id_end: usize) -> Vec<Finding> {
+    let windows = [
+        (id_end, (id_end + SECRET_KEY_REACH).min(bytes.len())),
+        (id_start.saturating_sub(SECRET_KEY_REACH), id_start),
+    ];
+    let mut found = Vec::new();
+    for (from, to) in windows {
+        let mut i = from;
+        while i < to {
+            if !is_secret_key_char(bytes[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && is_secret_key_char(bytes[i]) {
+                i += 1;
+            }
+            let run = &bytes[start..i];
+            let standalone =
+                (start == 0 || bytes[start - 1] != b'=') && bytes.get(i).is_none_or(|b| *b != b'=');
+            if run.len() == 40
+                && standalone
+                && run.iter().any(u8::is_ascii_lowercase)
+                && run.iter().any(u8::is_ascii_uppercase)
+            {
+                found.push(Finding::new(PiiKind::AwsSecretKey, start, i));
+            }
+        }
+    }
+    found
+}
+
+fn is_token_char(b: u8) -> bool {
+    is_alnum(b) || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+/// `Bearer <token>` (any case), the token at least 8 characters.
+fn bearer_at(bytes: &[u8], hit: usize) -> Option<Finding> {
+    let start = hit.checked_sub(1)?;
+    if !matches!(bytes[start], b'B' | b'b') || (start > 0 && is_alnum(bytes[start - 1])) {
+        return None;
+    }
+    let mut i = hit + 5;
+    let spaces_from = i;
+    while i < bytes.len() && bytes[i] == b' ' {
+        i += 1;
+    }
+    if i == spaces_from {
+        return None;
+    }
+    let token_start = i;
+    while i < bytes.len() && is_token_char(bytes[i]) {
+        i += 1;
+    }
+    (i - token_start >= 8).then(|| Finding::new(PiiKind::BearerToken, token_start, i))
+}
+
+/// A provider token: its prefix on a word boundary, then a body of its alphabet and length.
+fn provider_token_at(bytes: &[u8], provider: &Provider, start: usize) -> Option<Finding> {
+    if start > 0 && (is_alnum(bytes[start - 1]) || matches!(bytes[start - 1], b'_' | b'-')) {
+        return None;
+    }
+    let body_start = start + provider.prefix.len();
+    let mut end = body_start;
+    while end < bytes.len() && (provider.alphabet)(bytes[end]) {
+        end += 1;
+    }
+    let body = end - body_start;
+    (provider.min..=provider.max)
+        .contains(&body)
+        .then(|| Finding::new(PiiKind::ProviderToken, start, end))
+}
+
+/// Longest armour label read (`ENCRYPTED PRIVATE KEY`, `PGP PRIVATE KEY BLOCK`, ...).
+const MAX_ARMOUR_LABEL: usize = 48;
+
+/// `-----BEGIN <label>-----` where the label names a private key, through its matching `-----END
+/// <label>-----`, whatever lies between (real line breaks, `\n` escapes). Without its end line
+/// (a cut log line), the block runs to the end of the text.
+fn private_key_at(bytes: &[u8], start: usize) -> Option<Finding> {
+    let label_start = start + b"-----BEGIN ".len();
+    let label_len = bytes[label_start..]
+        .iter()
+        .take(MAX_ARMOUR_LABEL)
+        .position(|b| !(b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b' '))?;
+    let label = &bytes[label_start..label_start + label_len];
+    let header_end = label_start + label_len;
+    if !bytes[header_end..].starts_with(b"-----")
+        || !(label.ends_with(b"PRIVATE KEY") || label.ends_with(b"PRIVATE KEY BLOCK"))
+    {
+        return None;
+    }
+    let mut footer = Vec::with_capacity(label.len() + 14);
+    footer.extend_from_slice(b"-----END ");
+    footer.extend_from_slice(label);
+    footer.extend_from_slice(b"-----");
+    let end = match memmem::find(&bytes[header_end..], &footer) {
+        Some(at) => header_end + at + footer.len(),
+        None => bytes.len(),
+    };
+    Some(Finding::new(PiiKind::PrivateKey, start, end))
+}

@@ -1,0 +1,196 @@
+//! Words that name a kind of value: `ssn`, `card`, `phone` and their spellings.
+//!
+//! A number glued to other text is normally no candidate (timestamps, UUIDs, versions and IPs are
+//! all digits glued to something), and a bare run of 9 or 10 digits is an id as often as an SSN or
+//! a phone. A label changes both: after `SSN:`, `card#`, `phone/`, `Tel.` or `cc` with nothing
+//! between, the value is a candidate, and the validators decide.
+
+/// The kinds a label can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// SSNs and other US taxpayer ids.
+    Ssn,
+    Card,
+    Phone,
+}
+
+/// Label words, lower-case, without separators. A word matches at the end of a key or of the
+/// text before a value, where it starts a word (`customerPhone`, `cc_number`, `mySSN`; not
+/// `hotel` or `Japan`).
+const LABELS: [(&[u8], Label); 43] = [
+    (b"ssn", Label::Ssn),
+    (b"ssnumber", Label::Ssn),
+    (b"ssno", Label::Ssn),
+    (b"socialsecurity", Label::Ssn),
+    (b"socialsecuritynumber", Label::Ssn),
+    (b"socialsecurityno", Label::Ssn),
+    (b"socialsecuritynum", Label::Ssn),
+    (b"itin", Label::Ssn),
+    (b"tin", Label::Ssn),
+    (b"taxid", Label::Ssn),
+    (b"taxpayerid", Label::Ssn),
+    (b"taxidnumber", Label::Ssn),
+    (b"card", Label::Card),
+    (b"cardnumber", Label::Card),
+    (b"cardno", Label::Card),
+    (b"cardnum", Label::Card),
+    (b"creditcard", Label::Card),
+    (b"debitcard", Label::Card),
+    (b"cc", Label::Card),
+    (b"ccn", Label::Card),
+    (b"ccnum", Label::Card),
+    (b"ccnumber", Label::Card),
+    (b"ccno", Label::Card),
+    (b"pan", Label::Card),
+    (b"phone", Label::Phone),
+    (b"phonenumber", Label::Phone),
+    (b"phoneno", Label::Phone),
+    (b"phonenum", Label::Phone),
+    (b"tel", Label::Phone),
+    (b"telno", Label::Phone),
+    (b"telephone", Label::Phone),
+    (b"telephonenumber", Label::Phone),
+    (b"mobile", Label::Phone),
+    (b"mobilenumber", Label::Phone),
+    (b"mobileno", Label::Phone),
+    (b"mobilephone", Label::Phone),
+    (b"cell", Label::Phone),
+    (b"cellphone", Label::Phone),
+    (b"cellnumber", Label::Phone),
+    (b"fax", Label::Phone),
+    (b"faxnumber", Label::Phone),
+    (b"msisdn", Label::Phone),
+    (b"contactnumber", Label::Phone),
+];
+
+/// Longest stretch of a label phrase read back (`social security number` with its spaces).
+const MAX_LABEL_BYTES: usize = 40;
+
+/// The kind a key or field name names: `customerPhone`, `ssn`, `Card-Number`.
+pub fn of_key(key: &str) -> Option<Label> {
+    word_label(key.as_bytes(), key.len())
+}
+
+/// The label a value at `pos` stands after: a label word, then at most a few separators (`:`,
+/// `=`, `#`, `-`, `/`, `.`), spaces and quotes. Reaching the start of the text that way gives
+/// `context`, what the text's container calls it.
+pub(super) fn before(bytes: &[u8], pos: usize, context: Option<Label>) -> Option<Label> {
+    let mut k = pos;
+    let mut skipped = 0;
+    while k > 0
+        && skipped < 6
+        && matches!(
+            bytes[k - 1],
+            b' ' | b'\t' | b':' | b'=' | b'#' | b'-' | b'/' | b'.' | b'"' | b'\'' | b'\\'
+        )
+    {
+        k -= 1;
+        skipped += 1;
+    }
+    if k == 0 {
+        return context;
+    }
+    word_label(bytes, k)
+}
+
+/// The label of the word glued to the digit at `pos` (`SSN123456789`, `card4111...`).
+pub(super) fn glued_before(bytes: &[u8], pos: usize) -> Option<Label> {
+    word_label(bytes, pos)
+}
+
+/// The label the word (or phrase) ending at `end` ends with.
+fn word_label(bytes: &[u8], end: usize) -> Option<Label> {
+    // The letters before `end`, lower-cased and reversed, skipping `_`, `-` and single spaces
+    // between letters; `origin` keeps where each came from, for the word-start check.
+    let mut reversed = [0u8; MAX_LABEL_BYTES];
+    let mut origin = [0usize; MAX_LABEL_BYTES];
+    let mut len = 0;
+    let mut k = end;
+    while k > 0 && len < MAX_LABEL_BYTES {
+        let b = bytes[k - 1];
+        if b.is_ascii_alphabetic() {
+            reversed[len] = b.to_ascii_lowercase();
+            origin[len] = k - 1;
+            len += 1;
+            k -= 1;
+        } else if len > 0
+            && matches!(b, b'_' | b'-' | b' ')
+            && k >= 2
+            && bytes[k - 2].is_ascii_alphabetic()
+        {
+            k -= 1;
+        } else {
+            break;
+        }
+    }
+    if len == 0 {
+        return None;
+    }
+    LABELS.iter().find_map(|(word, label)| {
+        if word.len() > len
+            || !word
+                .iter()
+                .rev()
+                .zip(&reversed[..len])
+                .all(|(expected, seen)| expected == seen)
+        {
+            return None;
+        }
+        let first = origin[word.len() - 1];
+        let starts_word = first == 0 || {
+            let previous = bytes[first - 1];
+            !previous.is_ascii_alphabetic()
+                || (previous.is_ascii_lowercase() && bytes[first].is_ascii_uppercase())
+        };
+        starts_word.then_some(*label)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_their_kind() {
+        for (key, label) in [
+            ("ssn", Some(Label::Ssn)),
+            ("SSN", Some(Label::Ssn)),
+            ("customerSsn", Some(Label::Ssn)),
+            ("social_security_number", Some(Label::Ssn)),
+            ("card", Some(Label::Card)),
+            ("card_number", Some(Label::Card)),
+            ("creditCardNumber", Some(Label::Card)),
+            ("cc", Some(Label::Card)),
+            ("PAN", Some(Label::Card)),
+            ("phone", Some(Label::Phone)),
+            ("mobileTel", Some(Label::Phone)),
+            ("Tel", Some(Label::Phone)),
+            ("fax", Some(Label::Phone)),
+            ("hotel", None),
+            ("Japan", None),
+            ("account", None),
+            ("latin", None),
+            ("cardholder", None),
+            ("number", None),
+            ("", None),
+        ] {
+            assert_eq!(of_key(key), label, "{key}");
+        }
+    }
+
+    #[test]
+    fn labels_before_values() {
+        let at = |text: &str| before(text.as_bytes(), text.len(), None);
+        assert_eq!(at("SSN:"), Some(Label::Ssn));
+        assert_eq!(at("ssn#"), Some(Label::Ssn));
+        assert_eq!(at("card-"), Some(Label::Card));
+        assert_eq!(at("phone/"), Some(Label::Phone));
+        assert_eq!(at("\"phone\": \""), Some(Label::Phone));
+        assert_eq!(at("social security no. "), Some(Label::Ssn));
+        assert_eq!(at("Tel. "), Some(Label::Phone));
+        assert_eq!(at("version "), None);
+        assert_eq!(before(b": ", 2, Some(Label::Card)), Some(Label::Card));
+        assert_eq!(glued_before(b"card4", 4), Some(Label::Card));
+        assert_eq!(glued_before(b"v4", 1), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! The main pass: one walk over the bytes that stops only at digits (numbers), `:` and `=`
+//! (pairs, URLs, cookies); the rarer triggers are found by substring search in [`credential`].
+//!
+//! [`credential`]: super::credential
+
+use super::label::{self, Label};
+use super::{credential, email, is_alnum, number, pairs, Finding};
+
+/// Byte classes of the main pass.
+const OTHER: u8 = 0;
+const DIGIT: u8 = 1;
+const KV_SEPARATOR: u8 = 2;
+
+const CLASS: [u8; 256] = {
+    let mut table = [OTHER; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        table[b as usize] = DIGIT;
+        b += 1;
+    }
+    table[b':' as usize] = KV_SEPARATOR;
+    table[b'=' as usize] = KV_SEPARATOR;
+    table
+};
+
+/// Runs every detector over `bytes` (one level: escapes are not decoded here), appending what it
+/// finds. `label` is what the text's container calls it.
+pub(super) fn detect(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) {
+    scan_digits_and_pairs(bytes, label, out);
+    credential::rare_triggers(bytes, |trigger, at| match trigger {
+        credential::Trigger::At => out.extend(email::email_at(bytes, at)),
+        other => credential::credentials_at(bytes, other, at, out),
+    });
+}
+
+/// Index of the first byte at or after `from` that is a digit, `:` or `=`, or `bytes.len()`.
+///
+/// Such bytes all lie in `0x30..=0x3D`; testing 16 bytes at a time for that range compiles to a
+/// few vector instructions, which lets the scan skip the letters that make up most log text.
+#[inline]
+fn next_trigger(bytes: &[u8], from: usize) -> usize {
+    const LANES: usize = 16;
+    let in_range = |b: u8| b.wrapping_sub(b'0') <= b'=' - b'0';
+    let mut i = from;
+    while i + LANES <= bytes.len() {
+        let chunk = &bytes[i..i + LANES];
+        let any = chunk.iter().fold(false, |acc, &b| acc | in_range(b));
+        if any {
+            break;
+        }
+        i += LANES;
+    }
+    while i < bytes.len() && !in_range(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn scan_digits_and_pairs(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) {
+    let n = bytes.len();
+    let mut i = next_trigger(bytes, 0);
+    while i < n {
+        match CLASS[bytes[i] as usize] {
+            DIGIT => {
+                if i > 0 && (is_alnum(bytes[i - 1]) || bytes[i - 1] == b'_') {
+                    // Glued to a word. A label (`SSN123-45-6789`, `card4111...`) makes it a
+                    // candidate; an IBAN starts with its two letters; else it continues the word
+                    // (`a456`, `v2`) and is no value.
+                    if bytes[i - 1].is_ascii_alphabetic() {
+                        if let Some(glued) = label::glued_before(bytes, i) {
+                            i = number::number_at(bytes, i, label, Some(glued), out);
+                            continue;
+                        }
+                        if let Some(iban) = number::iban_at(bytes, i) {
+                            i = iban.end;
+                            out.push(iban);
+                            continue;
+                        }
+                    }
+                    i += 1;
+                    while i < n && is_alnum(bytes[i]) {
+                        i += 1;
+                    }
+                    continue;
+                }
+                i = number::number_at(bytes, i, label, None, out);
+            }
+            KV_SEPARATOR => match pairs::pair_at(bytes, i, out) {
+                Some(resume) => i = resume.max(i + 1),
+                None => i = next_trigger(bytes, i + 1),
+            },
+            _ => i = next_trigger(bytes, i + 1),
+        }
+    }
+}

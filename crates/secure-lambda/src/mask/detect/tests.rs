@@ -1,0 +1,591 @@
+use super::*;
+use crate::mask::text::redact_text;
+use crate::mask::RedactionCounts;
+
+/// `text` as the redactor writes it.
+fn redacted(text: &str) -> String {
+    redact_text(text, &mut RedactionCounts::default()).into_owned()
+}
+
+/// Asserts that none of `secrets` survives redaction of `text`.
+fn assert_masked(text: &str, secrets: &[&str]) {
+    let out = redacted(text);
+    for secret in secrets {
+        assert!(
+            !out.contains(secret),
+            "{secret:?} survived in {out:?} (from {text:?})"
+        );
+    }
+}
+
+/// Asserts that `text` is left exactly as it is.
+fn assert_clean(text: &str) {
+    assert_eq!(find_all(text), vec![], "{text}");
+}
+
+/// Appends the Luhn check digit to `digits`.
+fn with_luhn(digits: &str) -> String {
+    for check in 0..10u8 {
+        let candidate = format!("{digits}{check}");
+        let values: Vec<u8> = candidate.bytes().map(|b| b - b'0').collect();
+        if luhn_valid(&values) {
+            return candidate;
+        }
+    }
+    unreachable!("one check digit always fits")
+}
+
+fn kinds(text: &str) -> Vec<(PiiKind, &str)> {
+    find_all(text)
+        .iter()
+        .map(|f| (f.kind, &text[f.start..f.end]))
+        .collect()
+}
+
+fn only(text: &str) -> Option<(PiiKind, String)> {
+    let found = kinds(text);
+    assert!(found.len() <= 1, "{text}: {found:?}");
+    found.first().map(|(k, v)| (*k, (*v).to_owned()))
+}
+
+#[test]
+fn emails() {
+    let positive = [
+        ("contact jane.doe@example.com today", "jane.doe@example.com"),
+        ("<a+tag@sub.example.co.uk>", "a+tag@sub.example.co.uk"),
+        ("x@ab.io", "x@ab.io"),
+        (
+            "\"email\":\"j_d-1@my-host.example.org\"",
+            "j_d-1@my-host.example.org",
+        ),
+        ("end with dot: ann@example.com.", "ann@example.com"),
+    ];
+    for (text, value) in positive {
+        assert_eq!(
+            only(text),
+            Some((PiiKind::Email, value.to_owned())),
+            "{text}"
+        );
+    }
+    for text in [
+        "user@localhost",
+        "a@b.c",
+        "x@example.c0m",
+        "@example.com",
+        "a..b@example.com",
+        "x@-bad.com",
+        "x@bad-.com",
+        "version 1.2@3.4",
+        "git@github",
+    ] {
+        assert_eq!(only(text), None, "{text}");
+    }
+}
+
+#[test]
+fn phones() {
+    let positive = [
+        ("call +1-555-234-4567 now", "+1-555-234-4567"),
+        ("call 555-234-4567", "555-234-4567"),
+        ("(415) 555-2671", "(415) 555-2671"),
+        ("415.555.2671", "415.555.2671"),
+        ("1 415 555 2671", "1 415 555 2671"),
+        ("+442071838750", "+442071838750"),
+        ("+1-555-123-4567", "+1-555-123-4567"),
+    ];
+    for (text, value) in positive {
+        assert_eq!(
+            only(text),
+            Some((PiiKind::Phone, value.to_owned())),
+            "{text}"
+        );
+    }
+    for text in [
+        "555-123-4567", // exchange starts with 1
+        "155-234-4567", // area starts with 1
+        "411-555-1234", // N11 area code
+        "555-911-1234", // N11 exchange
+        "5552344567",   // bare digits: an id as often as a phone
+        "+1234",        // too short for E.164
+        "+0123456789",  // no country code starts with 0
+        "415.555-2671", // mixed separators
+    ] {
+        assert_eq!(only(text), None, "{text}");
+    }
+}
+
+#[test]
+fn values_side_by_side_are_each_found() {
+    let cases: [(&str, &[(PiiKind, &str)]); 5] = [
+        (
+            "200-200-0000 200-212-0000",
+            &[
+                (PiiKind::Phone, "200-200-0000"),
+                (PiiKind::Phone, "200-212-0000"),
+            ],
+        ),
+        (
+            "4111 1111 1111 1111 415-555-2671",
+            &[
+                (PiiKind::Card, "4111 1111 1111 1111"),
+                (PiiKind::Phone, "415-555-2671"),
+            ],
+        ),
+        ("2 415 555 2671", &[(PiiKind::Phone, "415 555 2671")]),
+        (
+            "+1 212 555 0147 200 200 0000",
+            &[
+                (PiiKind::Phone, "+1 212 555 0147"),
+                (PiiKind::Phone, "200 200 0000"),
+            ],
+        ),
+        (
+            "ssn 123-45-6789 123-45-6788",
+            &[(PiiKind::Ssn, "123-45-6789"), (PiiKind::Ssn, "123-45-6788")],
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(kinds(text), expected.to_vec(), "{text}");
+    }
+    // More groups than one window holds: every value is still found.
+    let long = "200-200-0000 200-201-0000 200-202-0000 4000 0000 0000 0002 415-555-2671 1 2 3";
+    let found: Vec<_> = kinds(long).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(
+        found,
+        [
+            "200-200-0000",
+            "200-201-0000",
+            "200-202-0000",
+            "4000 0000 0000 0002",
+            "415-555-2671"
+        ]
+    );
+}
+
+#[test]
+fn ssns() {
+    for (text, value) in [
+        ("ssn 123-45-6789.", "123-45-6789"),
+        ("SSN: 123456789", "123456789"),
+        ("social security no. 078051120", "078051120"),
+    ] {
+        assert_eq!(only(text), Some((PiiKind::Ssn, value.to_owned())), "{text}");
+    }
+    for text in [
+        "000-12-3456",
+        "666-12-3456",
+        "900-12-3456",
+        "123-00-4567",
+        "123-45-0000",
+        "order 123456789", // bare 9 digits without context
+        "123-45-67890",
+    ] {
+        assert_eq!(only(text), None, "{text}");
+    }
+}
+
+#[test]
+fn cards() {
+    let positive = [
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "4111111111111111",
+        "5555555555554444",
+        "2223003122003222",
+        "378282246310005",
+        "6011111111111117",
+        "3530111333300000",
+        "6200000000000005",
+        "36227206271667",
+        "6759649826438453",
+        "3782 822463 10005",
+        "4111 1111 1111 1111 003",
+    ];
+    for text in positive {
+        assert_eq!(only(text), Some((PiiKind::Card, text.to_owned())), "{text}");
+    }
+    for text in [
+        "4111111111111112",     // Luhn fails: an order id, not a card
+        "1234567812345670",     // Luhn passes, no issuer starts with 1
+        "2721000000000004",     // above the Mastercard 2-series range
+        "4111 1111 1111",       // 12 digits of Visa: wrong length
+        "41111111111111111111", // 20 digits
+        "4111111 111111111",    // not a card's grouping
+    ] {
+        assert_eq!(only(text), None, "{text}");
+    }
+}
+
+#[test]
+fn numbers_inside_other_tokens_are_ignored() {
+    for text in [
+        "2026-11-24T00:24:27.799154Z",
+        "id 123e4567-e89b-12d3-a456-426614174000",
+        "ip 192.168.100.200",
+        "pi 3.14159265358979",
+        "v4111111111111111",
+        "x-4111111111111111-y",
+        "12345678901234567890123",
+        "order_4111111111111111",
+        "path /4111111111111111/x",
+        "epoch 1795479867806",
+    ] {
+        assert_eq!(kinds(text), vec![], "{text}");
+    }
+}
+
+#[test]
+fn secrets_in_pairs() {
+    let positive = [
+        (r#"{"password": "hunter2!"}"#, "hunter2!"),
+        (r#"{"db_password":"p@ss w0rd"}"#, "p@ss w0rd"),
+        ("PASSWD=letmein&user=x", "letmein"),
+        ("api_key: sk-live-123", "sk-live-123"),
+        (r#"{"message":"{\"token\": \"abc123\"}"}"#, "abc123"),
+        ("X-Api-Key=abcdef", "abcdef"),
+        ("clientSecret='s3cr3t'", "s3cr3t"),
+        (r#""secret":"a\"b""#, r#"a\"b"#),
+    ];
+    for (text, value) in positive {
+        assert_eq!(
+            only(text),
+            Some((PiiKind::Secret, value.to_owned())),
+            "{text}"
+        );
+    }
+    for text in [
+        r#"{"secret_id":"prod/db"}"#,
+        r#"{"token_use":"id"}"#,
+        "SecretsManager: GetSecretValue",
+        r#"{"password": null}"#,
+        "passwords are checked",
+        "token:",
+    ] {
+        assert_eq!(only(text), None, "{text}");
+    }
+}
+
+#[test]
+fn keys_and_tokens() {
+    assert_eq!(
+        only("key AKIAIOSFODNN7EXAMPLE used"),
+        Some((PiiKind::AwsAccessKey, "AKIAIOSFODNN7EXAMPLE".into()))
+    );
+    assert_eq!(only("AKIAIOSFODNN7EXAMPLEX"), None);
+    assert_eq!(only("akiaiosfodnn7example"), None);
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJl";
+    assert_eq!(
+        only(&format!("token {jwt} end")),
+        Some((PiiKind::Jwt, jwt.into()))
+    );
+    assert_eq!(
+        only("Bearer abcdefgh12345678"),
+        Some((PiiKind::BearerToken, "abcdefgh12345678".into()))
+    );
+    assert_eq!(only("bearer short"), None);
+    // Authorization header: the pair and the bearer token overlap; one finding covers both.
+    let found = kinds("authorization: Bearer abcdefgh12345678");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].1.contains("abcdefgh12345678"));
+}
+
+#[test]
+fn findings_are_sorted_and_disjoint_and_on_char_boundaries() {
+    let text = "é jane@example.com ü 123-45-6789 ß {\"password\":\"x\"} 4111 1111 1111 1111";
+    let found = find_all(text);
+    assert_eq!(found.len(), 4);
+    for pair in found.windows(2) {
+        assert!(pair[0].end <= pair[1].start);
+    }
+    for f in &found {
+        assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+    }
+}
+
+#[test]
+fn validators() {
+    assert!(luhn_valid(&[
+        4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+    ]));
+    assert!(!luhn_valid(&[
+        4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 4
+    ]));
+    assert!(valid_nanp(&[4, 1, 5, 5, 5, 5, 2, 6, 7, 1]));
+    assert!(!valid_ssn(&[9, 8, 7, 6, 5, 4, 3, 2, 1]));
+}
+
+#[test]
+fn values_glued_to_their_labels_are_found() {
+    let cases: [(&str, PiiKind, &str); 16] = [
+        ("SSN:123-45-6789", PiiKind::Ssn, "123-45-6789"),
+        ("ssn#123-45-6789", PiiKind::Ssn, "123-45-6789"),
+        ("SSN123-45-6789", PiiKind::Ssn, "123-45-6789"),
+        ("SSN:123456789", PiiKind::Ssn, "123456789"),
+        (
+            "social security number=078051120",
+            PiiKind::Ssn,
+            "078051120",
+        ),
+        ("card:4111111111111111", PiiKind::Card, "4111111111111111"),
+        (
+            "Card-4111-1111-1111-1111",
+            PiiKind::Card,
+            "4111-1111-1111-1111",
+        ),
+        ("cc4111111111111111", PiiKind::Card, "4111111111111111"),
+        ("PAN/5555555555554444", PiiKind::Card, "5555555555554444"),
+        ("phone:415-555-2671", PiiKind::Phone, "415-555-2671"),
+        ("tel:+14155552671", PiiKind::Phone, "+14155552671"),
+        ("Tel.4155552671", PiiKind::Phone, "4155552671"),
+        ("mobile=(415) 555-2671", PiiKind::Phone, "(415) 555-2671"),
+        ("phone 4155552671", PiiKind::Phone, "4155552671"),
+        ("customerPhone:14155552671", PiiKind::Phone, "14155552671"),
+        ("\"phone\": \"4155552671\"", PiiKind::Phone, "4155552671"),
+    ];
+    for (text, kind, value) in cases {
+        assert_eq!(only(text), Some((kind, value.to_owned())), "{text}");
+    }
+    // Labels make candidates; the validators still decide, and look-alikes stay.
+    for text in [
+        "card:4111111111111112",
+        "ssn:000-12-3456",
+        "phone:155-234-4567",
+        "ts:2026-11-24T00:24:27.799154Z",
+        "id:123e4567-e89b-12d3-a456-426614174000",
+        "card:2026-11-24",
+        "phone:v1.2.3",
+        "version:10.4.1234567",
+        "ip:192.168.100.200",
+        "hotel4155552671",
+        "Japan4111111111111111",
+        "order 4155552671",
+        "mac:00:1a:2b:3c:4d:5e",
+        "epoch:1795479867806",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn values_below_a_secret_key_are_secret_at_any_depth() {
+    assert_masked(
+        r#"{"password":{"current":"hunter2-very-secret"}}"#,
+        &["hunter2-very-secret"],
+    );
+    assert_masked(
+        r#"{"client_secret":{"value":"s3cr3t-abcdef"}}"#,
+        &["s3cr3t-abcdef"],
+    );
+    assert_masked(
+        r#"{"password":["old-pass-1",{"next":["old-pass-2"]}, 12345678]}"#,
+        &["old-pass-1", "old-pass-2", "12345678"],
+    );
+    assert_masked(
+        r#"password={'current': 'pw-current-1', 'next': 'pw-next-2'}"#,
+        &["pw-current-1", "pw-next-2"],
+    );
+    assert_masked(
+        r#"{"secrets":{"db":{"host":"db1","user":"admin1"}}}"#,
+        &["db1", "admin1"],
+    );
+    // Keys stay readable, and the JSON stays JSON.
+    let out = redacted(r#"{"password":{"current":"hunter2-very-secret"},"user":"u1"}"#);
+    assert_eq!(
+        out,
+        r#"{"password":{"current":"[REDACTED:SECRET]"},"user":"u1"}"#
+    );
+}
+
+#[test]
+fn escapes_are_separators_or_characters_never_glue() {
+    // What the JSON log formatter writes for `info!("declined:\n4111 1111 1111 1111")`.
+    let line = r#"{"level":"INFO","message":"declined:\n4111 1111 1111 1111","target":"x"}"#;
+    let out = redacted(line);
+    assert!(!out.contains("4111 1111 1111 1111"), "{out}");
+    assert!(out.contains(r#"declined:\n****-****-****-1111"#), "{out}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+        "{out}"
+    );
+
+    assert_masked(
+        r#"{"row":"jane\t4111111111111111\tok"}"#,
+        &["4111111111111111"],
+    );
+    // A digit written as `\u0034`.
+    let hidden = r#"{"note":"card \u0034111111111111111 on file"}"#;
+    let out = redacted(hidden);
+    assert!(out.contains("****-****-****-1111"), "{out}");
+    assert!(!out.contains(r"\u0034111"), "{out}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+        "{out}"
+    );
+    // An escaped quote inside an escaped secret value.
+    let nested = r#"{"message":"{\"token\":\"ab\\\"cdefSECRETTAIL\"}"}"#;
+    let out = redacted(nested);
+    assert!(!out.contains("SECRETTAIL"), "{out}");
+    assert!(!out.contains("cdef"), "{out}");
+    let reparsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let inner: serde_json::Value =
+        serde_json::from_str(reparsed["message"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["token"], "[REDACTED:SECRET]");
+    // Double encoding: JSON in a string in a string.
+    assert_masked(
+        r#"{"body":"{\"payload\":\"{\\\"password\\\":\\\"deep-secret-1\\\"}\"}"}"#,
+        &["deep-secret-1"],
+    );
+}
+
+#[test]
+fn text_that_cannot_be_read_to_its_end_is_masked_from_where_reading_stopped() {
+    // A preview cut inside an escaped string (the plain-text formatter's `field="..."`).
+    let cut = r#"body="[{\"user\":\"a\",\"password\":\"hunter2-very-secret"#;
+    let out = redacted(cut);
+    assert!(!out.contains("hunter2"), "{out}");
+    assert!(out.starts_with("body=\""), "{out}");
+    // The same inside a JSON log line: the string is closed, the JSON inside it is not.
+    let line = r#"{"masked":"[{\"user\":\"a\",\"note\":\"call me at 4111 1111","level":"INFO"}"#;
+    let out = redacted(line);
+    assert!(!out.contains("4111 1111"), "{out}");
+    assert!(out.contains(r#""level":"INFO""#), "{out}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+        "{out}"
+    );
+    let found = find_all(line);
+    assert!(
+        found.iter().any(|f| f.kind == PiiKind::Unreadable),
+        "{found:?}"
+    );
+    // Escapes nested deeper than anyone writes them are masked whole.
+    let mut deep = String::from("x 4111111111111111 y");
+    for _ in 0..(MAX_NESTING + 1) {
+        deep = serde_json::to_string(&deep).unwrap();
+    }
+    let line = format!(r#"{{"m":{deep}}}"#);
+    let out = redacted(&line);
+    assert!(!out.contains("4111111111111111"), "{out}");
+    // Plain prose with a stray quote is left alone.
+    assert_clean(r#"a 5" screen"#);
+}
+
+#[test]
+fn peers_detectors() {
+    for (text, kind, value) in [
+        ("itin 987-65-4321", PiiKind::Itin, "987-65-4321"),
+        ("ITIN: 912701234", PiiKind::Itin, "912701234"),
+        (
+            "iban GB82 WEST 1234 5698 7654 32.",
+            PiiKind::Iban,
+            "GB82 WEST 1234 5698 7654 32",
+        ),
+        (
+            "pay to DE89370400440532013000",
+            PiiKind::Iban,
+            "DE89370400440532013000",
+        ),
+        (
+            "mail o'brien+news@example.com",
+            PiiKind::Email,
+            "o'brien+news@example.com",
+        ),
+    ] {
+        assert_eq!(only(text), Some((kind, value.to_owned())), "{text}");
+    }
+    let uatp = with_luhn("12345678901234");
+    assert_eq!(only(&uatp), Some((PiiKind::Card, uatp.clone())));
+    for text in [
+        "987-45-4321",                 // ITIN group out of range
+        "GB82 WEST 1234 5698 7654 33", // mod-97 fails
+        "DE8937040044053201300",       // one character short
+        "GBP 12",
+        "the year 123456789012345",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn name_and_value_members_are_read_together() {
+    for text in [
+        r#"{"Name": "/prod/db/password", "Type": "SecureString", "Value": "pg-secret-value-1"}"#,
+        r#"{"Value": "pg-secret-value-1", "Name": "/prod/db/password"}"#,
+        r#"[{"name": "API_TOKEN", "value": "pg-secret-value-1"}]"#,
+        r#"{"ParameterKey": "DbPassword", "ParameterValue": "pg-secret-value-1"}"#,
+        r#"{"Key":"password","Value":"pg-secret-value-1"}"#,
+        r#"env name=DB_PASSWORD value=pg-secret-value-1 done"#,
+        r#"{"Parameters":[{"Name":"/a/host","Value":"db1"},{"Name":"/a/password","Value":{"v":"pg-secret-value-1"}}]}"#,
+    ] {
+        assert_masked(text, &["pg-secret-value-1"]);
+    }
+    // A name that names nothing secret leaves its value alone.
+    assert_clean(r#"{"Name": "/prod/db/host", "Value": "db.internal"}"#);
+    let out = redacted(
+        r#"{"Parameters":[{"Name":"/a/host","Value":"db1"},{"Name":"/a/password","Value":"pw-1"}]}"#,
+    );
+    assert!(out.contains(r#""Value":"db1""#), "{out}");
+    assert!(!out.contains("pw-1"), "{out}");
+}
+
+#[test]
+fn credentials_in_text() {
+    // URL user info: the password only.
+    let out = redacted("dsn mysql://root:S3cretPassw0rd@db:3306/app ok");
+    assert_eq!(out, "dsn mysql://root:[REDACTED:SECRET]@db:3306/app ok");
+    let out = redacted("redis://:p4ss@cache.example.com:6379");
+    assert_eq!(out, "redis://:[REDACTED:SECRET]@cache.example.com:6379");
+    assert_clean("see https://example.com:8443/path?q=1");
+    // Cookies.
+    let out = redacted("Set-Cookie: sid=Qw3rTy8uIoP1aSdFgHjK; Path=/; HttpOnly");
+    assert_eq!(out, "Set-Cookie: sid=[REDACTED:SECRET]; Path=/; HttpOnly");
+    assert_masked(
+        r#"{"headers":{"cookie":"theme=dark; JSESSIONID=ABCDEF0123456789; csrftoken=tok123"}}"#,
+        &["ABCDEF0123456789", "tok123"],
+    );
+    assert!(redacted("Cookie: theme=dark; lang=en").contains("theme=dark; lang=en"));
+    // Private keys, whole, multi-line or escaped; certificates stay.
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n-----END OPENSSH PRIVATE KEY-----";
+    assert_eq!(
+        redacted(&format!("k {key} end")),
+        "k [REDACTED:PRIVATE_KEY] end"
+    );
+    let escaped = serde_json::json!({ "message": key }).to_string();
+    assert_masked(&escaped, &["b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"]);
+    assert_masked(
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAcut",
+        &["MIIEowIBAAKCAQEAcut"],
+    );
+    assert_clean("-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----");
+    // The secret access key beside its key id, masked or not.
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    assert_masked(&format!("key AKIAIOSFODNN7EXAMPLE and {secret}"), &[secret]);
+    assert_masked(
+        &format!("key [REDACTED:AWS_ACCESS_KEY] and {secret}"),
+        &[secret],
+    );
+    assert_masked(&format!("aws_secret_access_key={secret}"), &[secret]);
+    assert_clean("sha da39a3ee5e6b4b0d3255bfef95601890afd80709 ok");
+    // Provider tokens by prefix.
+    for token in [
+        "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+        "ghp_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ",
+        "xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        "glpat-xxxxXXXX1234yyyyZZZZ",
+        "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+    ] {
+        assert_eq!(
+            only(&format!("token {token} used")),
+            Some((PiiKind::ProviderToken, token.to_owned())),
+            "{token}"
+        );
+    }
+    assert_clean("ghp_short and sk_live_ and xoxb-");
+    // A card grouped by dots; versions and addresses stay.
+    assert_eq!(
+        only("paid with 4111.1111.1111.1111 today"),
+        Some((PiiKind::Card, "4111.1111.1111.1111".to_owned()))
+    );
+    assert_clean("version 2024.1111.2222.3333 and 10.0.0.1");
+}
