@@ -10,6 +10,7 @@ use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::mask::writer::RedactingMakeWriter;
 
@@ -25,7 +26,17 @@ pub fn init_logging() {
     let filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .parse_lossy(level.to_ascii_lowercase());
-    let _ = tracing_subscriber::fmt()
+    let _ = tracing::subscriber::set_global_default(subscriber(std::io::stdout, filter));
+}
+
+/// The subscriber every function logs through: one JSON line per event with the current span's
+/// fields, written through [`RedactingMakeWriter`] to `writer`. Tests build it over a buffer to
+/// see exactly what a function would write.
+pub fn subscriber<W>(writer: W, filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(true)
@@ -33,8 +44,8 @@ pub fn init_logging() {
         .with_target(true)
         .with_ansi(false)
         .with_env_filter(filter)
-        .with_writer(RedactingMakeWriter::new(std::io::stdout))
-        .try_init();
+        .with_writer(RedactingMakeWriter::new(writer))
+        .finish()
 }
 
 /// Milliseconds since the Unix epoch, for EMF timestamps.

@@ -126,12 +126,14 @@ pub fn lab_format(kind: PiiKind, value: &str) -> String {
     match kind {
         PiiKind::Email => match value.rsplit_once('@') {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
-                let mut chars = local.chars();
-                let first = chars.next().unwrap_or('*');
+                // Only a letter or digit is kept: a quote or a backslash (the start of an escape
+                // the value was glued to) would change what the masked text means.
+                let shown = |c: Option<char>| c.filter(char::is_ascii_alphanumeric).unwrap_or('*');
+                let first = shown(local.chars().next());
                 if local.chars().count() <= 2 {
                     format!("{first}***@{domain}")
                 } else {
-                    let last = local.chars().last().unwrap_or('*');
+                    let last = shown(local.chars().last());
                     format!("{first}***{last}@{domain}")
                 }
             }

@@ -5,8 +5,11 @@
 //! - [`format`]: masking strategies, the lab's formats among them, and keyed tokens;
 //! - [`text`]: redaction of free text such as log lines;
 //! - [`path`] and [`json`]: masking JSON documents by path rules and detection;
-//! - [`writer`]: the fail-closed redacting writer every function's logs go through.
+//! - [`writer`]: the fail-closed redacting writer every function's logs go through;
+//! - `corpus` (feature `testing`): the generated leak corpus the tests and the bench run.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod corpus;
 pub mod detect;
 pub mod format;
 pub mod json;

@@ -326,11 +326,9 @@ fn is_base64url(b: u8) -> bool {
 }
 
 /// `eyJ<header>.eyJ<payload>.<signature>` (base64url parts; the signature may be empty, as
-/// in unsigned tokens, which are no less sensitive).
+/// in unsigned tokens, which are no less sensitive). What stands before it does not matter: the
+/// two `eyJ` parts are shape enough, and a token glued to a label is still a token.
 fn jwt_at(bytes: &[u8], start: usize) -> Option<Finding> {
-    if start > 0 && is_base64url(bytes[start - 1]) {
-        return None;
-    }
     let part = |from: usize| {
         let mut i = from;
         while i < bytes.len() && is_base64url(bytes[i]) {
@@ -433,9 +431,11 @@ fn bearer_at(bytes: &[u8], hit: usize) -> Option<Finding> {
     (i - token_start >= 8).then(|| Finding::new(PiiKind::BearerToken, token_start, i))
 }
 
-/// A provider token: its prefix on a word boundary, then a body of its alphabet and length.
+/// A provider token: its prefix, then a body of its alphabet and length. Prefixes of three
+/// characters must start a word; longer ones, with the body they require, are shape enough even
+/// glued to a label.
 fn provider_token_at(bytes: &[u8], provider: &Provider, start: usize) -> Option<Finding> {
-    if start > 0 && (is_alnum(bytes[start - 1]) || matches!(bytes[start - 1], b'_' | b'-')) {
+    if provider.prefix.len() <= 3 && start > 0 && is_alnum(bytes[start - 1]) {
         return None;
     }
     let body_start = start + provider.prefix.len();

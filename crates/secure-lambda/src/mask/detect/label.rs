@@ -16,52 +16,39 @@ pub enum Label {
 
 /// Label words, lower-case, without separators. A word matches at the end of a key or of the
 /// text before a value, where it starts a word (`customerPhone`, `cc_number`, `mySSN`; not
-/// `hotel` or `Japan`).
-const LABELS: [(&[u8], Label); 43] = [
+/// `hotel` or `Japan`), alone or followed by one of [`SUFFIXES`] (`ssn_no`, `cardNumber`).
+const LABELS: [(&[u8], Label); 26] = [
     (b"ssn", Label::Ssn),
-    (b"ssnumber", Label::Ssn),
-    (b"ssno", Label::Ssn),
+    (b"ss", Label::Ssn),
     (b"socialsecurity", Label::Ssn),
-    (b"socialsecuritynumber", Label::Ssn),
-    (b"socialsecurityno", Label::Ssn),
-    (b"socialsecuritynum", Label::Ssn),
+    (b"socialsec", Label::Ssn),
     (b"itin", Label::Ssn),
     (b"tin", Label::Ssn),
     (b"taxid", Label::Ssn),
     (b"taxpayerid", Label::Ssn),
-    (b"taxidnumber", Label::Ssn),
+    (b"taxpayer", Label::Ssn),
     (b"card", Label::Card),
-    (b"cardnumber", Label::Card),
-    (b"cardno", Label::Card),
-    (b"cardnum", Label::Card),
     (b"creditcard", Label::Card),
     (b"debitcard", Label::Card),
     (b"cc", Label::Card),
     (b"ccn", Label::Card),
-    (b"ccnum", Label::Card),
-    (b"ccnumber", Label::Card),
-    (b"ccno", Label::Card),
     (b"pan", Label::Card),
     (b"phone", Label::Phone),
-    (b"phonenumber", Label::Phone),
-    (b"phoneno", Label::Phone),
-    (b"phonenum", Label::Phone),
     (b"tel", Label::Phone),
-    (b"telno", Label::Phone),
     (b"telephone", Label::Phone),
-    (b"telephonenumber", Label::Phone),
     (b"mobile", Label::Phone),
-    (b"mobilenumber", Label::Phone),
-    (b"mobileno", Label::Phone),
     (b"mobilephone", Label::Phone),
     (b"cell", Label::Phone),
     (b"cellphone", Label::Phone),
-    (b"cellnumber", Label::Phone),
     (b"fax", Label::Phone),
-    (b"faxnumber", Label::Phone),
     (b"msisdn", Label::Phone),
     (b"contactnumber", Label::Phone),
+    (b"contactphone", Label::Phone),
 ];
+
+/// Words that may follow a label word (`card number`, `phone_no`, `ssnNum`). `ss` counts as a
+/// label only with one of them (`ss no`, `ssnumber`).
+const SUFFIXES: [&[u8]; 5] = [b"", b"number", b"num", b"no", b"nr"];
 
 /// Longest stretch of a label phrase read back (`social security number` with its spaces).
 const MAX_LABEL_BYTES: usize = 40;
@@ -81,7 +68,18 @@ pub(super) fn before(bytes: &[u8], pos: usize, context: Option<Label>) -> Option
         && skipped < 6
         && matches!(
             bytes[k - 1],
-            b' ' | b'\t' | b':' | b'=' | b'#' | b'-' | b'/' | b'.' | b'"' | b'\'' | b'\\'
+            b' ' | b'\t'
+                | b'\n'
+                | b'\r'
+                | b':'
+                | b'='
+                | b'#'
+                | b'-'
+                | b'/'
+                | b'.'
+                | b'"'
+                | b'\''
+                | b'\\'
         )
     {
         k -= 1;
@@ -126,24 +124,31 @@ fn word_label(bytes: &[u8], end: usize) -> Option<Label> {
     if len == 0 {
         return None;
     }
-    LABELS.iter().find_map(|(word, label)| {
-        if word.len() > len
-            || !word
-                .iter()
-                .rev()
-                .zip(&reversed[..len])
-                .all(|(expected, seen)| expected == seen)
-        {
-            return None;
-        }
-        let first = origin[word.len() - 1];
-        let starts_word = first == 0 || {
-            let previous = bytes[first - 1];
-            !previous.is_ascii_alphabetic()
-                || (previous.is_ascii_lowercase() && bytes[first].is_ascii_uppercase())
-        };
-        starts_word.then_some(*label)
+    let word = &reversed[..len];
+    SUFFIXES.iter().find_map(|suffix| {
+        let rest = strip_reversed(word, suffix)?;
+        LABELS.iter().find_map(|(label_word, label)| {
+            if suffix.is_empty() && *label_word == b"ss" {
+                return None;
+            }
+            let matched = strip_reversed(rest, label_word)?;
+            // `matched` is what precedes the label word; its first character is at
+            // `origin[word.len() - matched.len() - 1]`.
+            let first = origin[word.len() - matched.len() - 1];
+            let starts_word = first == 0 || {
+                let previous = bytes[first - 1];
+                !previous.is_ascii_alphabetic()
+                    || (previous.is_ascii_lowercase() && bytes[first].is_ascii_uppercase())
+            };
+            starts_word.then_some(*label)
+        })
     })
+}
+
+/// `reversed` without the reversed `word` at its front (the word at the end of the text).
+fn strip_reversed<'a>(reversed: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
+    (reversed.len() >= word.len() && word.iter().rev().eq(&reversed[..word.len()]))
+        .then(|| &reversed[word.len()..])
 }
 
 #[cfg(test)]

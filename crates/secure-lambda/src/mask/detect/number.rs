@@ -511,7 +511,7 @@ pub fn known_card(d: &[u8]) -> bool {
         || p1 == 1 && len == 15
 }
 
-/// IBAN lengths by country (ISO 13616 registry).
+/// IBAN lengths by country (ISO 13616 registry), sorted by country for binary search.
 const IBAN_LENGTHS: [(&[u8; 2], usize); 77] = [
     (b"AD", 24),
     (b"AE", 23),
@@ -595,9 +595,9 @@ const IBAN_LENGTHS: [(&[u8; 2], usize); 77] = [
 /// The registered length of an IBAN of `country`.
 fn iban_length(country: &[u8]) -> Option<usize> {
     IBAN_LENGTHS
-        .iter()
-        .find(|(code, _)| code.as_slice() == country)
-        .map(|(_, len)| *len)
+        .binary_search_by(|(code, _)| code.as_slice().cmp(country))
+        .ok()
+        .map(|index| IBAN_LENGTHS[index].1)
 }
 
 /// True for an IBAN (upper-case, no separators) of its country's length whose mod-97 check
@@ -629,13 +629,12 @@ pub fn valid_iban(iban: &[u8]) -> bool {
     remainder == 1
 }
 
-/// An IBAN whose check digits start at `digit` (two upper-case letters before it, starting a
-/// word), written whole or in groups of four separated by single spaces.
+/// An IBAN whose check digits start at `digit` (two upper-case letters before it), written
+/// whole or in groups of four separated by single spaces. What stands before the country code
+/// does not matter (`iban:DE89...`, `ibanDE89...`): country, length and mod-97 are shape enough.
 pub(super) fn iban_at(bytes: &[u8], digit: usize) -> Option<Finding> {
     let start = digit.checked_sub(2)?;
-    if !bytes[start..digit].iter().all(u8::is_ascii_uppercase)
-        || (start > 0 && is_alnum(bytes[start - 1]))
-    {
+    if !bytes[start..digit].iter().all(u8::is_ascii_uppercase) {
         return None;
     }
     let expected = iban_length(&bytes[start..digit])?;

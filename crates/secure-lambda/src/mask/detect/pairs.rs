@@ -272,6 +272,11 @@ fn scalar_after(bytes: &[u8], sep: usize) -> Option<Scalar> {
 fn secret_value_at(bytes: &[u8], sep: usize, out: &mut Vec<Finding>) -> Option<usize> {
     let v = skip_spaces(bytes, sep + 1);
     if matches!(bytes.get(v), Some(b'{' | b'[')) {
+        if escaped_key(bytes, sep) {
+            // `\"key\":{...}`: a container inside a string, whose quotes are escapes at this
+            // level; the string's decoded level reads it.
+            return None;
+        }
         let before = out.len();
         let end = walk(bytes, v, |event| {
             if let Event::Value {
@@ -303,9 +308,10 @@ fn secret_value_at(bytes: &[u8], sep: usize, out: &mut Vec<Finding>) -> Option<u
         value.end = end;
         value.resume = end;
     }
+    // Resume inside the value: a pair hidden in it (`token: 'x | {"token": "y"}`) is read too.
     (value.end > value.start).then(|| {
         out.push(Finding::new(PiiKind::Secret, value.start, value.end));
-        value.resume
+        value.start
     })
 }
 
@@ -390,7 +396,7 @@ fn enclosing_object(bytes: &[u8], pos: usize) -> Option<usize> {
     }
 }
 
-/// Session-like cookie names: what authenticates or identifies a visitor.
+/// Cookie names that authenticate or identify a visitor.
 fn is_session_cookie(name: &[u8]) -> bool {
     const WORDS: [&[u8]; 13] = [
         b"sess",
@@ -414,7 +420,16 @@ fn is_session_cookie(name: &[u8]) -> bool {
         || lower.ends_with(b"id")
 }
 
-/// The session-like cookie values of a `Cookie:` or `Set-Cookie:` header; in `Set-Cookie`, only
+/// True when the key before `sep` is quoted with escaped quotes (`\"key\":`).
+fn escaped_key(bytes: &[u8], sep: usize) -> bool {
+    let mut k = sep;
+    while k > 0 && bytes[k - 1] == b' ' {
+        k -= 1;
+    }
+    k >= 2 && bytes[k - 1] == b'"' && bytes[k - 2] == b'\\'
+}
+
+/// Session-like cookie values of a `Cookie:` or `Set-Cookie:` header; in `Set-Cookie`, only
 /// the first pair is a cookie (the rest are attributes).
 fn cookies_at(bytes: &[u8], sep: usize, key: &[u8], out: &mut Vec<Finding>) -> Option<usize> {
     let set_cookie = {
@@ -462,7 +477,9 @@ fn cookies_at(bytes: &[u8], sep: usize, key: &[u8], out: &mut Vec<Finding>) -> O
     (out.len() > before).then_some(end)
 }
 
-/// The password in `scheme://user:password@host`: scheme, user and host stay readable.
+/// The password in `scheme://user:password@host`: scheme, user and host stay readable. The
+/// user info ends at the last `@` before the path; a password may hold `?`, `#` or `@` unencoded
+/// (careless, but it happens), so only `/`, spaces and quotes end it.
 fn url_password_at(bytes: &[u8], colon: usize, out: &mut Vec<Finding>) -> Option<usize> {
     let authority_start = colon + 3;
     let authority_end = bytes[authority_start..]
@@ -470,23 +487,20 @@ fn url_password_at(bytes: &[u8], colon: usize, out: &mut Vec<Finding>) -> Option
         .position(|b| {
             matches!(
                 b,
-                b'/' | b'?'
-                    | b'#'
-                    | b' '
-                    | b'"'
-                    | b'\''
-                    | b'<'
-                    | b'>'
-                    | b'\\'
-                    | b'\n'
-                    | b'\r'
-                    | b'\t'
+                b'/' | b' ' | b'"' | b'\'' | b'<' | b'>' | b'\\' | b'\n' | b'\r' | b'\t'
             )
         })
         .map_or(bytes.len(), |at| authority_start + at);
     let authority = &bytes[authority_start..authority_end];
     let at = memrchr(b'@', authority)?;
-    let password_start = authority_start + memchr(b':', &authority[..at])? + 1;
+    let user_end = memchr(b':', &authority[..at])?;
+    if authority[..user_end]
+        .iter()
+        .any(|b| matches!(b, b'?' | b'#'))
+    {
+        return None;
+    }
+    let password_start = authority_start + user_end + 1;
     let password_end = authority_start + at;
     (password_end > password_start).then(|| {
         out.push(Finding::new(PiiKind::Secret, password_start, password_end));
@@ -622,6 +636,10 @@ fn walk_members<'a>(
             });
         }
         match token {
+            // A backslash outside a string: escaped JSON, which is read at its decoded level.
+            Token::Bare { start, end } if memchr(b'\\', &bytes[start..end]).is_some() => {
+                return at;
+            }
             Token::Str { start, end } | Token::Bare { start, end } => pending = Some((start, end)),
             Token::Open => {
                 visit(Event::Enter {

@@ -2,15 +2,21 @@
 //!
 //! Detection runs on a text as given, then on every quoted string that holds an escape, decoded
 //! (`\n` a line break, `\"` a quote, `\u0034` the digit 4), and so on down to [`MAX_NESTING`]
-//! levels; findings in a decoded string map back to the raw bytes they came from. A finding of
-//! the text's own never ends inside an escape sequence or past the end of the string it starts
-//! in, so a masked JSON line stays JSON.
+//! levels; findings in a decoded string map back to the raw bytes they came from. A reader may
+//! also ignore the quotes and undo every escape of a line at once (a stray quote in a message
+//! shifts how quotes pair up), so the whole text is read that way too, level by level. A finding
+//! never ends inside an escape sequence or past the end of the string it starts in, so a masked
+//! JSON line stays JSON.
 //!
-//! Fail closed: an unterminated string in a value position (after `:`, `=`, `[`, `,`, `{`, or at
-//! the start), which is what a cut preview looks like, is masked from its first character to the
-//! end of the text, as is an escaped string nested deeper than [`MAX_NESTING`].
+//! Fail closed, from where reading lost track to the end of the text:
+//! - an unterminated string in a value position (after `:`, `=`, `[`, `,`, `{`, `(`), which is
+//!   what a cut preview looks like;
+//! - a string in a JSON position (after `"key":`, `,`, `[` or `{`) whose closing quote is followed
+//!   by something JSON never puts there (`"93... | {"next"`): a cut preview with more text after
+//!   it, whose quotes no longer pair up;
+//! - an escaped string nested deeper than [`MAX_NESTING`] (to the end of that string).
 
-use memchr::{memchr, memchr_iter, memrchr};
+use memchr::{memchr, memchr_iter};
 
 use super::label::{self, Label};
 use super::pairs::string_end;
@@ -22,30 +28,44 @@ pub(super) fn find_level(bytes: &[u8], label: Option<Label>, depth: usize, out: 
     let own = out.len();
     scan::detect(bytes, label, out);
     if memchr(b'\\', bytes).is_none() {
-        // Without escapes, strings are the quotes taken in pairs.
-        let quotes = memchr_iter(b'"', bytes).count();
-        if quotes == 0 {
-            return;
-        }
-        let mut last_open = None;
-        if quotes % 2 == 1 {
-            if let Some(open) = memrchr(b'"', bytes) {
-                last_open = Some(open);
+        // Without escapes, strings are the quotes taken in pairs: one walk, no allocation.
+        let mut open: Option<usize> = None;
+        let mut lost: Option<usize> = None;
+        for quote in memchr_iter(b'"', bytes) {
+            match open {
+                None => open = Some(quote),
+                Some(start) => {
+                    if json_position(bytes, start) && !closes_json(bytes, quote) {
+                        lost = Some(start);
+                        break;
+                    }
+                    open = None;
+                }
             }
+        }
+        if lost.is_none() {
+            lost = open.filter(|start| value_position(bytes, *start));
         }
         if out[own..].iter().any(|f| f.end == bytes.len()) {
-            let strings = plain_strings(bytes);
-            clamp_to_strings(&strings, &mut out[own..]);
+            clamp_to_strings(&plain_strings(bytes), &mut out[own..]);
         }
-        if let Some(open) = last_open {
-            if value_position(bytes, open) {
-                out.push(Finding::new(PiiKind::Unreadable, open + 1, bytes.len()));
-            }
+        if let Some(start) = lost {
+            out.push(Finding::new(PiiKind::Unreadable, start + 1, bytes.len()));
         }
         return;
     }
 
     let strings = escaped_strings(bytes);
+    if depth == 0 {
+        for (from, to) in escaped_regions(bytes, &strings) {
+            let before = out.len();
+            whole_text_views(&bytes[from..to], label, out);
+            for finding in &mut out[before..] {
+                finding.start += from;
+                finding.end += from;
+            }
+        }
+    }
     for finding in &mut out[own..] {
         finding.start = escape_start(bytes, finding.start);
         finding.end = escape_end(bytes, finding.end);
@@ -58,6 +78,10 @@ pub(super) fn find_level(bytes: &[u8], label: Option<Label>, depth: usize, out: 
                 if value_position(bytes, string.open) {
                     out.push(Finding::new(PiiKind::Unreadable, content, bytes.len()));
                 }
+            }
+            Some(close) if json_position(bytes, string.open) && !closes_json(bytes, close) => {
+                out.push(Finding::new(PiiKind::Unreadable, content, bytes.len()));
+                break;
             }
             Some(close) if string.escaped => {
                 if depth + 1 >= MAX_NESTING {
@@ -76,6 +100,52 @@ pub(super) fn find_level(bytes: &[u8], label: Option<Label>, depth: usize, out: 
                 );
             }
             Some(_) => {}
+        }
+    }
+}
+
+/// The stretches of a text that hold escapes, each read as a whole: every string with an
+/// escape, and every stretch between strings with one. Reading a stretch as a whole ignores how
+/// its quotes pair up; keeping to a stretch keeps the text's own quotes out of what it finds.
+fn escaped_regions(bytes: &[u8], strings: &[Quoted]) -> Vec<(usize, usize)> {
+    let mut regions = Vec::new();
+    let mut gap_start = 0;
+    for string in strings {
+        if memchr(b'\\', &bytes[gap_start..string.open]).is_some() {
+            regions.push((gap_start, string.open));
+        }
+        let end = string.close.unwrap_or(bytes.len());
+        if string.escaped {
+            regions.push((string.open + 1, end));
+        }
+        gap_start = (end + 1).min(bytes.len());
+    }
+    if gap_start < bytes.len() && memchr(b'\\', &bytes[gap_start..]).is_some() {
+        regions.push((gap_start, bytes.len()));
+    }
+    regions
+}
+
+/// Detection over a whole stretch of text with every escape undone, then again on that, as long as
+/// escapes remain (at most [`MAX_NESTING`] times); findings map back through each level.
+fn whole_text_views(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) {
+    let mut views: Vec<Decoded> = Vec::new();
+    for _ in 0..MAX_NESTING {
+        let current = views.last().map_or(bytes, |view| view.bytes.as_slice());
+        if memchr(b'\\', current).is_none() {
+            break;
+        }
+        let view = decode(current, 0);
+        let mut found = Vec::new();
+        scan::detect(&view.bytes, label, &mut found);
+        views.push(view);
+        for finding in found {
+            let (mut start, mut end) = (finding.start, finding.end);
+            for view in views.iter().rev() {
+                start = view.starts[start];
+                end = view.starts[end];
+            }
+            out.push(Finding::new(finding.kind, start, end));
         }
     }
 }
@@ -122,17 +192,22 @@ fn escaped_strings(bytes: &[u8]) -> Vec<Quoted> {
     strings
 }
 
-/// A finding that starts inside a string ends at that string's closing quote at the latest.
+/// A finding that starts inside a string ends at that string's closing quote at the latest; one
+/// that starts outside every string ends before the next string opens. So no finding takes a
+/// quote of the text's own structure with it.
 fn clamp_to_strings(strings: &[Quoted], findings: &mut [Finding]) {
     for finding in findings {
         let index = strings.partition_point(|s| s.open < finding.start);
-        let Some(string) = index.checked_sub(1).map(|i| &strings[i]) else {
-            continue;
+        let inside = index
+            .checked_sub(1)
+            .map(|i| &strings[i])
+            .and_then(|string| string.close.filter(|close| finding.start <= *close));
+        let limit = match inside {
+            Some(close) => Some(close),
+            None => strings.get(index).map(|next| next.open),
         };
-        if let Some(close) = string.close {
-            if finding.start <= close && finding.end > close {
-                finding.end = close.max(finding.start);
-            }
+        if let Some(limit) = limit {
+            finding.end = finding.end.min(limit).max(finding.start);
         }
     }
 }
@@ -145,6 +220,31 @@ fn value_position(bytes: &[u8], open: usize) -> bool {
         k -= 1;
     }
     k == 0 || matches!(bytes[k - 1], b':' | b'=' | b'[' | b',' | b'{' | b'(')
+}
+
+/// True when a quote at `open` starts a string where JSON would: after `"key":`, `,`, `[` or `{`.
+/// (After a bare `key:` or `=`, a quoted value followed by prose is ordinary text.)
+fn json_position(bytes: &[u8], open: usize) -> bool {
+    let before = |mut k: usize| {
+        while k > 0 && matches!(bytes[k - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            k -= 1;
+        }
+        k.checked_sub(1).map(|i| (i, bytes[i]))
+    };
+    match before(open) {
+        Some((_, b',' | b'[' | b'{')) => true,
+        Some((colon, b':')) => matches!(before(colon), Some((_, b'"'))),
+        _ => false,
+    }
+}
+
+/// True when what follows the quote at `close` is what follows a JSON string: `,`, `:`, `}`,
+/// `]`, or the end of the text.
+fn closes_json(bytes: &[u8], close: usize) -> bool {
+    bytes[close + 1..]
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_none_or(|b| matches!(b, b',' | b':' | b'}' | b']'))
 }
 
 /// True when the backslash at `at` starts an escape (is not itself escaped).
