@@ -397,4 +397,112 @@ mod tests {
         let response = missing.handle(event).await;
         assert_eq!(body(&response)["error"]["code"], "SecretNotFound");
     }
+
+    /// Every shape the masking issues list, through the handler with default detection: none of
+    /// the sensitive parts may come back.
+    #[tokio::test]
+    async fn hostile_shapes_do_not_come_back() {
+        let f = function(Config::default());
+        let cases: Vec<(Value, &[&str])> = vec![
+            (json!({"note": "SSN:123-45-6789"}), &["123-45-6789"]),
+            (
+                json!({"note": "card:4111111111111111"}),
+                &["4111111111111111"],
+            ),
+            (json!({"note": "phone:415-555-2671"}), &["415-555-2671"]),
+            (
+                json!({"password": {"current": "hunter2-very-secret"}}),
+                &["hunter2-very-secret"],
+            ),
+            (
+                json!({"client_secret": {"value": "s3cr3t-abcdef"}}),
+                &["s3cr3t-abcdef"],
+            ),
+            (
+                json!({"note": "declined:\n4111 1111 1111 1111"}),
+                &["4111 1111 1111 1111"],
+            ),
+            (
+                json!({"row": "jane\t4111111111111111\tok"}),
+                &["4111111111111111"],
+            ),
+            (
+                json!({"body": "[{\"user\":\"a\",\"password\":\"hunter2-very-secret"}),
+                &["hunter2"],
+            ),
+            (
+                json!({"body": "{\"token\":\"ab\\\"cdefSECRETTAIL\"}"}),
+                &["SECRETTAIL", "cdef"],
+            ),
+            (
+                json!({"Name": "/prod/db/password", "Value": "pg-Secret-1"}),
+                &["pg-Secret-1"],
+            ),
+            (
+                json!([{"name": "API_TOKEN", "value": "tok-Secret-2"}]),
+                &["tok-Secret-2"],
+            ),
+            (
+                json!({"ParameterKey": "DbPassword", "ParameterValue": "cfn-Secret-3"}),
+                &["cfn-Secret-3"],
+            ),
+            (
+                json!({"dsn": "mysql://root:S3cretPassw0rd@db:3306/app"}),
+                &["S3cretPassw0rd"],
+            ),
+            (
+                json!({"header": "Set-Cookie: sid=Qw3rTy8uIoP1aSdFgHjK; HttpOnly"}),
+                &["Qw3rTy8uIoP1aSdFgHjK"],
+            ),
+            (
+                json!({"key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n-----END OPENSSH PRIVATE KEY-----"}),
+                &["b3BlbnNzaC1rZXktdjE"],
+            ),
+            (
+                json!({"note": "key [REDACTED:AWS_ACCESS_KEY] and wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}),
+                &["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+            ),
+            (
+                json!({"note": "ghp_0123456789abcdefghijABCDEFGHIJ012345 xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOp sk_live_4eC39HqLyjWDarjtT1zdp7dc"}),
+                &["ghp_0123456789", "xoxb-1234567890", "sk_live_4eC39"],
+            ),
+            (
+                json!({"note": "paid with 4111.1111.1111.1111 today"}),
+                &["4111.1111.1111"],
+            ),
+        ];
+        for (record, secrets) in cases {
+            let response = f.handle(json!({"records": [record.clone()]})).await;
+            assert_eq!(response["statusCode"], 200, "{record}");
+            let text = response.to_string();
+            let body = body(&response).to_string();
+            for secret in secrets {
+                assert!(
+                    !text.contains(secret),
+                    "{secret} came back for {record}: {body}"
+                );
+                assert!(
+                    !body.contains(secret),
+                    "{secret} came back for {record}: {body}"
+                );
+            }
+        }
+    }
+
+    /// A rule of 16 recursive steps on a 32-deep record answers at once (it took 22 s when
+    /// paths were matched by backtracking).
+    #[tokio::test]
+    async fn recursive_rules_do_not_backtrack() {
+        let mut record = json!("leaf");
+        for _ in 0..30 {
+            record = json!({ "a": record });
+        }
+        let rule = format!("${}", "..a".repeat(16));
+        let started = std::time::Instant::now();
+        let response = function(Config::default())
+            .handle(json!({"records": [record], "rules": {rule: "redact"}}))
+            .await;
+        assert_eq!(response["statusCode"], 200, "{response}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
 }

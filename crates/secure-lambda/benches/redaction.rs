@@ -1,10 +1,13 @@
-//! `make bench`: log redaction and JSON masking throughput.
+//! `make bench`: log redaction and JSON masking throughput, the JSONPath worst case, and the leak
+//! corpus at full size.
 //!
 //! Log redaction runs over a generated corpus of JSON log lines (at least 10 MB; most lines
 //! clean, some with emails, phones, SSNs, cards, passwords, tokens), one line at a time as the
 //! log writer sees them, next to a baseline that applies the same detections with one
-//! `regex::Regex::replace_all` per detector. JSON masking runs over generated API payloads.
-//! Criterion prints the statistics; a summary with MB/s and the ratio follows.
+//! `regex::Regex::replace_all` per detector. JSON masking runs over generated API payloads. The
+//! JSONPath case is 16 `..a` steps against a 32-deep record. Criterion prints the statistics; a
+//! summary with MB/s and the ratio follows, then recall and false-positive rate over 100,000
+//! generated leak cases per path and 100,000 clean look-alikes.
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -15,7 +18,7 @@ use regex::{Captures, Regex};
 use secure_lambda::mask::detect::{known_card, luhn_valid, valid_nanp, valid_ssn};
 use secure_lambda::mask::format::lab_format;
 use secure_lambda::mask::{
-    redact_text, redact_with, JsonMasker, JsonPath, PiiKind, RedactionCounts, Strategy,
+    corpus, redact_text, redact_with, JsonMasker, JsonPath, PiiKind, RedactionCounts, Strategy,
 };
 
 const CORPUS_BYTES: usize = 12 * 1024 * 1024;
@@ -296,6 +299,14 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
+    let (deep, worst_rule) = jsonpath_worst_case();
+    let mut group = c.benchmark_group("jsonpath");
+    group.sample_size(20);
+    group.bench_function("sixteen_descendant_steps_32_deep", |b| {
+        b.iter(|| black_box(worst_rule.mask(black_box(&deep)).ok()))
+    });
+    group.finish();
+
     // Summary: best of five, both measured in this run.
     let best = |f: &dyn Fn() -> usize| {
         (0..5)
@@ -328,11 +339,73 @@ fn benches(c: &mut Criterion) {
         "  JSON masking (rules + detection):  {:8.1} MB/s",
         mbps(json_bytes, json)
     );
+    let worst = best(&|| usize::from(worst_rule.mask(&deep).is_ok()));
+    println!(
+        "  JSONPath, 16 `..a` steps, 32 deep: {:8.3} ms",
+        worst.as_secs_f64() * 1e3
+    );
+}
+
+/// `$..a..a...` (16 steps) against a record 32 levels deep: exponential by backtracking.
+fn jsonpath_worst_case() -> (serde_json::Value, JsonMasker) {
+    let mut record = serde_json::json!("leaf");
+    for _ in 0..32 {
+        record = serde_json::json!({ "a": record });
+    }
+    let rule = format!("${}", "..a".repeat(16));
+    let masker = JsonMasker::new()
+        .rule(JsonPath::parse(&rule).unwrap(), Strategy::Redact(None))
+        .max_depth(64);
+    (record, masker)
+}
+
+/// Recall over generated leak cases (JSON masking, and free text as the log writer redacts it)
+/// and the false-positive rate over clean look-alikes.
+fn leak_corpus_summary() {
+    const CASES: usize = 100_000;
+    let masker = JsonMasker::new();
+    let mut json_leaks = 0;
+    let mut text_leaks = 0;
+    let mut counts = RedactionCounts::default();
+    for case in corpus::cases(0x5eed_b3c4, CASES) {
+        let (masked, _) = masker.mask(&case.record).unwrap();
+        if !corpus::leaks(&masked.to_string(), &case.secrets).is_empty() {
+            json_leaks += 1;
+        }
+        // The log writer's view: the text inside a JSON log line.
+        let line = serde_json::json!({ "level": "INFO", "message": case.text }).to_string();
+        if !corpus::leaks(&redact_text(&line, &mut counts), &case.secrets).is_empty() {
+            text_leaks += 1;
+        }
+    }
+    let mut changed = 0;
+    for case in corpus::clean_cases(0x5eed_c1ea, CASES) {
+        let (masked, _) = masker.mask(&case.record).unwrap();
+        let line = serde_json::json!({ "level": "INFO", "message": case.text }).to_string();
+        if masked != case.record || redact_text(&line, &mut counts) != line {
+            changed += 1;
+        }
+    }
+    let rate = |n: usize| n as f64 / CASES as f64;
+    println!("\nleak corpus ({CASES} generated cases per path, {CASES} clean look-alikes):");
+    println!(
+        "  recall, JSON masking:   {:.5} ({json_leaks} leaked)",
+        1.0 - rate(json_leaks)
+    );
+    println!(
+        "  recall, log redaction:  {:.5} ({text_leaks} leaked)",
+        1.0 - rate(text_leaks)
+    );
+    println!(
+        "  false-positive rate:    {:.5} ({changed} changed)",
+        rate(changed)
+    );
 }
 
 criterion_group!(redaction, benches);
 
 fn main() {
     redaction();
+    leak_corpus_summary();
     Criterion::default().configure_from_args().final_summary();
 }

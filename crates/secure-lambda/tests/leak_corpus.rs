@@ -11,7 +11,13 @@ use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 const SEED: u64 = 0x5eed_2026;
-const CASES: usize = 6_000;
+/// Cases per path; `LEAK_CORPUS_CASES` runs more (`make bench` runs 100,000 in the bench).
+fn cases() -> usize {
+    std::env::var("LEAK_CORPUS_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(6_000)
+}
 const CLEAN_CASES: usize = 3_000;
 
 #[derive(Clone, Default)]
@@ -79,7 +85,7 @@ fn report(failures: &[String], total: usize, what: &str) {
 fn json_masking_lets_nothing_through() {
     let masker = JsonMasker::new();
     let mut failures = Vec::new();
-    for (index, case) in corpus::cases(SEED, CASES).iter().enumerate() {
+    for (index, case) in corpus::cases(SEED, cases()).iter().enumerate() {
         let (masked, _) = masker.mask(&case.record).unwrap();
         let output = masked.to_string();
         let leaked = corpus::leaks(&output, &case.secrets);
@@ -87,13 +93,13 @@ fn json_masking_lets_nothing_through() {
             failures.push(format!("#{index} {}: {leaked:?} in {output}", case.shape));
         }
     }
-    report(&failures, CASES, "JSON records");
+    report(&failures, cases(), "JSON records");
 }
 
 #[test]
 fn log_redaction_lets_nothing_through() {
     let mut failures = Vec::new();
-    for (index, case) in corpus::cases(SEED + 1, CASES).iter().enumerate() {
+    for (index, case) in corpus::cases(SEED + 1, cases()).iter().enumerate() {
         let output = logged(case, index);
         assert!(!output.is_empty(), "#{index}: nothing was written");
         for line in output.lines() {
@@ -108,7 +114,7 @@ fn log_redaction_lets_nothing_through() {
             failures.push(format!("#{index} {}: {leaked:?} in {output}", case.shape));
         }
     }
-    report(&failures, CASES, "log events");
+    report(&failures, cases(), "log events");
 }
 
 #[test]

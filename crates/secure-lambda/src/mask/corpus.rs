@@ -196,7 +196,11 @@ fn pii(
 ) -> Sensitive {
     let prefix = without_last_digits(&written, kept);
     let mut must_not_survive = vec![written.clone()];
-    if prefix.chars().filter(char::is_ascii_digit).count() >= 5 {
+    // A short run of bare digits turns up in timestamps by chance: check prefixes that are
+    // distinctive (a separator in them, or eight digits and more).
+    let distinctive =
+        prefix.len() >= 8 || (prefix.len() >= 6 && !prefix.bytes().all(|b| b.is_ascii_digit()));
+    if distinctive {
         must_not_survive.push(prefix);
     }
     Sensitive {

@@ -265,4 +265,49 @@ mod tests {
         );
         assert_eq!(pascal("AWS_ACCESS_KEY"), "AwsAccessKey");
     }
+
+    /// The shapes the masking issue found written verbatim, through the functions' own
+    /// subscriber: each event is logged the way a careless caller would, and none survives.
+    #[test]
+    fn hostile_log_shapes_through_the_functions_subscriber() {
+        let sink = Sink::default();
+        let filter = tracing_subscriber::filter::EnvFilter::new("info");
+        let subscriber = crate::telemetry::subscriber(sink.clone(), filter);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("declined:\n4111 1111 1111 1111");
+            tracing::info!(row = "jane\t4111111111111111\tok", "row");
+            tracing::info!(
+                body = %r#"[{"user":"a","password":"hunter2-very-secret"#,
+                "preview"
+            );
+            tracing::info!(body = ?r#"[{"user":"a","password":"hunter2-very-secret"#, "preview");
+            tracing::info!(body = %r#"{"token":"ab\"cdefSECRETTAIL"}"#, "nested");
+            tracing::info!(body = %r#"{"password":{"current":"hunter2-very-secret"}}"#, "nested");
+            tracing::info!("SSN:123-45-6789 card:4111111111111111 phone:415-555-2671");
+            tracing::info!(
+                params = %r#"[{"Name":"/prod/db/password","Value":"pg-secret-value"}]"#,
+                "ssm"
+            );
+        });
+        let written = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        for leaked in [
+            "4111 1111 1111 1111",
+            "4111111111111111",
+            "hunter2",
+            "SECRETTAIL",
+            "cdef",
+            "123-45-6789",
+            "415-555-2671",
+            "pg-secret-value",
+        ] {
+            assert!(!written.contains(leaked), "{leaked} in {written}");
+        }
+        for line in written.lines() {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(line).is_ok(),
+                "{line}"
+            );
+        }
+        assert_eq!(written.lines().count(), 8);
+    }
 }
