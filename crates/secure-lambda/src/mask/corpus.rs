@@ -557,7 +557,7 @@ fn text_shape(rng: &mut Rng, value: &Sensitive) -> (String, &'static str) {
     let v = &value.written;
     if value.needs_key {
         let key = pick(rng, value.labels);
-        return match rng.u8(..12) {
+        return match rng.u8(..19) {
             0 => (
                 format!("{key}{}{v}", pick(rng, KEY_SEPARATORS)),
                 "key-value",
@@ -618,10 +618,41 @@ fn text_shape(rng: &mut Rng, value: &Sensitive) -> (String, &'static str) {
                 ),
                 "url-userinfo",
             ),
-            _ => (
+            11 => (
                 format!("{key}={{'current': '{v}', 'next': null}}"),
                 "python-repr-under-key",
             ),
+            12 => (
+                format!("Url {{ {key}: Some(\"{v}\"), host: Some(\"db\") }}"),
+                "debug-some",
+            ),
+            13 => (
+                format!("{{\"{key}\": String(\"{v}\"), \"n\": Number(1)}}"),
+                "debug-json-value",
+            ),
+            14 => (
+                format!("user[email]=bob&user[{key}]={v}&commit=Sign+in"),
+                "form-brackets",
+            ),
+            15 => (
+                format!("config:\n  {key}:\n    {v}\n  region: x"),
+                "yaml-next-line",
+            ),
+            16 => (
+                format!(
+                    "Authorization: {} {v}",
+                    pick(rng, &["Token", "ApiKey", "Bearer", "Basic", "Custom"])
+                ),
+                "authorization-scheme",
+            ),
+            17 => (
+                format!(
+                    "{{\"cookies\":[\"lang=en\",\"{}={v}\"]}}",
+                    pick(rng, &["sid", "session", "auth"])
+                ),
+                "cookies-array",
+            ),
+            _ => (format!("'{key}' => '{v}'"), "php-arrow"),
         };
     }
     let label = pick(rng, value.labels);

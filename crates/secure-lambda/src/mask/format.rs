@@ -124,8 +124,9 @@ pub fn redaction_marker(kind: Option<PiiKind>) -> String {
 /// A value that does not have the kind's shape is redacted whole rather than half-masked.
 pub fn lab_format(kind: PiiKind, value: &str) -> String {
     match kind {
+        // Only a value that is one email keeps its domain: a rule may point `email` at any text.
         PiiKind::Email => match value.rsplit_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+            Some((local, domain)) if is_one_email(value) && !local.is_empty() => {
                 // Only a letter or digit is kept: a quote or a backslash (the start of an escape
                 // the value was glued to) would change what the masked text means.
                 let shown = |c: Option<char>| c.filter(char::is_ascii_alphanumeric).unwrap_or('*');
@@ -151,6 +152,14 @@ pub fn lab_format(kind: PiiKind, value: &str) -> String {
         ),
         other => redaction_marker(Some(other)),
     }
+}
+
+/// True when `value` is a single email address, whole.
+fn is_one_email(value: &str) -> bool {
+    matches!(
+        super::detect::find_all(value).as_slice(),
+        [finding] if finding.kind == PiiKind::Email && finding.start == 0 && finding.end == value.len()
+    )
 }
 
 /// The last `n` digits of `value`, if it has at least `min_digits` digits.

@@ -16,12 +16,12 @@
 use serde_json::{Map, Value};
 
 use super::detect::{
-    find_labelled, is_name_key, is_secret_key, is_value_key, label_of_key, names_secret, Label,
-    PiiKind,
+    cookie_key, find_labelled, holds_access_key_id, is_name_key, is_secret_access_key,
+    is_secret_key, is_value_key, label_of_key, names_secret, Label, PiiKind,
 };
 use super::format::{apply, MaskError, Strategy, TokenKey};
 use super::path::{JsonPath, PathState, Step};
-use super::text::{redact_labelled, RedactionCounts};
+use super::text::{redact_cookie_header, redact_labelled, redact_text, RedactionCounts};
 
 /// Why a document could not be masked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,27 +131,38 @@ impl JsonMasker {
         match value {
             Value::Object(map) => {
                 let named_secret = self.detect && !context.secret && names_a_secret(map);
+                let key_pair = self.detect && map.values().any(holds_key_id);
                 let mut out = Map::with_capacity(map.len());
                 for (key, child) in map {
                     let child_context = Context {
                         secret: context.secret
                             || is_secret_key(key)
-                            || (named_secret && is_value_key(key)),
-                        label: label_of_key(key),
+                            || (named_secret && is_value_key(key))
+                            || (key_pair && is_secret_key_shape(child)),
+                        // A key that names no kind keeps its parent's: `{"phone": {"number": ..}}`.
+                        label: label_of_key(key).or(context.label),
+                        cookie: cookie_key(key),
                     };
                     let masked = self.descend(walk, Step::Key(key), |this, walk| {
                         this.walk(child, walk, strategy, child_context)
                     })?;
-                    out.insert(key.clone(), masked);
+                    let key = self.mask_key(key, &out, &mut walk.report);
+                    out.insert(key, masked);
                 }
                 Ok(Value::Object(out))
             }
             Value::Array(items) => {
+                let key_pair = self.detect && items.iter().any(holds_key_id);
                 let mut out = Vec::with_capacity(items.len());
                 for (index, child) in items.iter().enumerate() {
-                    // Items keep the array's context: `"phone": ["415..."]`, `"password": [...]`.
+                    // Items keep the array's context: `"phone": ["415..."]`, `"password": [...]`,
+                    // `"cookies": ["sid=..."]`; a secret key beside its key id is secret.
+                    let child_context = Context {
+                        secret: context.secret || (key_pair && is_secret_key_shape(child)),
+                        ..context
+                    };
                     out.push(self.descend(walk, Step::Index(index), |this, walk| {
-                        this.walk(child, walk, strategy, context)
+                        this.walk(child, walk, strategy, child_context)
                     })?);
                 }
                 Ok(Value::Array(out))
@@ -212,12 +223,16 @@ impl JsonMasker {
             ))));
         }
         match value {
-            Value::String(s) => Ok(
-                match redact_labelled(s, context.label, &mut report.detected) {
+            Value::String(s) => {
+                let masked = match context.cookie {
+                    Some(set_cookie) => redact_cookie_header(s, set_cookie, &mut report.detected),
+                    None => redact_labelled(s, context.label, &mut report.detected),
+                };
+                Ok(match masked {
                     std::borrow::Cow::Borrowed(_) => value.clone(),
                     std::borrow::Cow::Owned(masked) => Value::String(masked),
-                },
-            ),
+                })
+            }
             // A number is PII only if it is one whole: a card or phone stored as a number.
             _ => {
                 let mut findings = Vec::new();
@@ -237,6 +252,39 @@ impl JsonMasker {
     }
 }
 
+impl JsonMasker {
+    /// A key that holds PII itself (`{"jane.doe@example.com": 12}`) is masked like a value; if
+    /// two masked keys meet, the later gains ` (2)`, ` (3)`, ... so that no member is lost.
+    fn mask_key(&self, key: &str, done: &Map<String, Value>, report: &mut MaskReport) -> String {
+        let worth_reading =
+            key.contains('@') || key.bytes().filter(u8::is_ascii_digit).count() >= 8;
+        if !self.detect || !worth_reading {
+            return key.to_owned();
+        }
+        let masked = match redact_text(key, &mut report.detected) {
+            std::borrow::Cow::Borrowed(_) => return key.to_owned(),
+            std::borrow::Cow::Owned(masked) => masked,
+        };
+        let mut unique = masked.clone();
+        let mut n = 2;
+        while done.contains_key(&unique) {
+            unique = format!("{masked} ({n})");
+            n += 1;
+        }
+        unique
+    }
+}
+
+/// True for a string holding an AWS access key id.
+fn holds_key_id(value: &Value) -> bool {
+    value.as_str().is_some_and(holds_access_key_id)
+}
+
+/// True for a string shaped like an AWS secret access key.
+fn is_secret_key_shape(value: &Value) -> bool {
+    value.as_str().is_some_and(is_secret_access_key)
+}
+
 /// The state of one masking pass: where it is, each rule's automaton states along the way
 /// (`rules.len()` per level, the current level last), and what it did.
 struct Walk<'a> {
@@ -252,6 +300,8 @@ struct Context {
     secret: bool,
     /// The kind its key names.
     label: Option<Label>,
+    /// Below a cookie key (`Cookie`, `cookies`; `Some(true)` for `Set-Cookie`).
+    cookie: Option<bool>,
 }
 
 /// True when a name member of `map` (`Name`, `Key`, `ParameterKey`, ...) names a secret.
@@ -446,5 +496,57 @@ mod tests {
         );
         assert_eq!(report.by_rule, 1);
         assert!(masked.to_string().contains("[REDACTED]"));
+    }
+
+    #[test]
+    fn cookies_labels_keys_and_key_pairs() {
+        let (masked, _) = JsonMasker::new()
+            .mask(&json!({
+                "headers": {"Cookie": "theme=dark; sessionid=abc123secretvalue1"},
+                "multiValueHeaders": {"Cookie": ["sessionid=abc123secretvalue2"]},
+                "cookies": ["connect.sid=s%3Asecretvalue3", "lang=en"],
+                "Set-Cookie": "sid=first-secret; Path=/, token=second-secret; Path=/",
+                "phone": {"countryCode": "1", "number": "4155552671"},
+                "phone1": "4155552672",
+                "balances": {"jane.doe@example.com": 12, "john@example.com": 3},
+                "keys": ["AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+                "SecretString": "plain-s3cr3t-value-xyz"
+            }))
+            .unwrap();
+        let text = masked.to_string();
+        for secret in [
+            "abc123secretvalue1",
+            "abc123secretvalue2",
+            "secretvalue3",
+            "first-secret",
+            "second-secret",
+            "4155552671",
+            "4155552672",
+            "jane.doe@example.com",
+            "john@example.com",
+            "wJalrXUtnFEMI",
+            "plain-s3cr3t",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(
+            masked["headers"]["Cookie"],
+            "theme=dark; sessionid=[REDACTED:SECRET]"
+        );
+        assert_eq!(masked["cookies"][1], "lang=en");
+        assert_eq!(masked["balances"].as_object().map(Map::len), Some(2));
+    }
+
+    #[test]
+    fn the_email_strategy_keeps_a_domain_only_of_an_email() {
+        let masker = JsonMasker::new().rule(path("$.contact"), Strategy::Lab(PiiKind::Email));
+        let (masked, _) = masker
+            .mask(&json!({"contact": "jane.doe@example.com, SSN 123-45-6789, password=hunter2"}))
+            .unwrap();
+        assert_eq!(masked["contact"], "[REDACTED:EMAIL]");
+        let (masked, _) = masker
+            .mask(&json!({"contact": "jane.doe@example.com"}))
+            .unwrap();
+        assert_eq!(masked["contact"], "j***e@example.com");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::detect::{find_labelled, Finding, Label, PiiKind};
+use super::detect::{find_in_cookie_header, find_labelled, Finding, Label, PiiKind};
 use super::format::lab_format;
 
 /// How many values of each kind were replaced.
@@ -47,6 +47,18 @@ pub fn redact_labelled<'a>(
     apply_findings(text, counts, &findings)
 }
 
+/// Redacts the value of a cookie header: session-like cookie values and whatever else the
+/// detectors find.
+pub(crate) fn redact_cookie_header<'a>(
+    text: &'a str,
+    set_cookie: bool,
+    counts: &mut RedactionCounts,
+) -> Cow<'a, str> {
+    let mut findings = Vec::new();
+    find_in_cookie_header(text, set_cookie, &mut findings);
+    apply_findings(text, counts, &findings)
+}
+
 /// Like [`redact_text`], reusing a findings buffer across calls (the log writer's hot path).
 pub fn redact_with<'a>(
     text: &'a str,
@@ -57,7 +69,8 @@ pub fn redact_with<'a>(
     apply_findings(text, counts, findings)
 }
 
-/// `text` with every finding replaced by its kind's default mask.
+/// `text` with every finding replaced by its kind's default mask. A mask that replaces a bare
+/// JSON value (`"card":4111111111111111`) is quoted, so that a JSON line stays JSON.
 fn apply_findings<'a>(
     text: &'a str,
     counts: &mut RedactionCounts,
@@ -68,17 +81,43 @@ fn apply_findings<'a>(
     }
     let mut out = String::with_capacity(text.len() + 16 * findings.len());
     let mut last = 0;
-    for finding in findings.iter() {
+    for finding in findings {
         out.push_str(&text[last..finding.start]);
-        out.push_str(&default_mask(
-            finding.kind,
-            &text[finding.start..finding.end],
-        ));
+        let mask = default_mask(finding.kind, &text[finding.start..finding.end]);
+        if bare_json_value(text.as_bytes(), finding.start, finding.end) {
+            out.push('"');
+            out.push_str(&mask);
+            out.push('"');
+        } else {
+            out.push_str(&mask);
+        }
         counts.add(finding.kind);
         last = finding.end;
     }
     out.push_str(&text[last..]);
     Cow::Owned(out)
+}
+
+/// True when `text[start..end]` is a whole unquoted value of a JSON member: after `"key":`
+/// (the key's quote not escaped) and before `,`, `}`, `]` or the end.
+fn bare_json_value(text: &[u8], start: usize, end: usize) -> bool {
+    let before = text[..start].trim_ascii_end();
+    let Some(before) = before.strip_suffix(b":") else {
+        return false;
+    };
+    let before = before.trim_ascii_end();
+    let escaped = before
+        .iter()
+        .rev()
+        .skip(1)
+        .take_while(|b| **b == b'\\')
+        .count()
+        % 2
+        == 1;
+    let after = text[end..].trim_ascii_start();
+    before.last() == Some(&b'"')
+        && !escaped
+        && matches!(after.first(), None | Some(b',' | b'}' | b']'))
 }
 
 #[cfg(test)]

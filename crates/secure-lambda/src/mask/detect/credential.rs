@@ -255,17 +255,21 @@ const FIXED: [(&str, Trigger); 6] = [
     ("-----BEGIN ", Trigger::Armour),
 ];
 
-/// One searcher for every multi-byte trigger, built once.
+/// One searcher for every multi-byte trigger, built once. Matches may overlap (`AKIAIza...`
+/// holds two triggers), so the search reports them all.
 static SEARCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
     let patterns = FIXED
         .iter()
         .map(|(text, _)| *text)
         .chain(PROVIDERS.iter().map(|p| p.prefix));
     AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostFirst)
+        .match_kind(MatchKind::Standard)
         .build(patterns)
         .ok()
 });
+
+/// How many trigger patterns there are: the fixed ones and one per provider.
+pub(super) const PATTERNS: usize = FIXED.len() + PROVIDERS.len();
 
 fn trigger_of(pattern: usize) -> Trigger {
     match FIXED.get(pattern) {
@@ -274,15 +278,17 @@ fn trigger_of(pattern: usize) -> Trigger {
     }
 }
 
-/// Calls `each` with every trigger in `bytes` and where it starts.
-pub(super) fn rare_triggers(bytes: &[u8], mut each: impl FnMut(Trigger, usize)) {
+/// Calls `each` with every trigger in `bytes`, its pattern's index (`PATTERNS` for `@`) and
+/// where it starts.
+pub(super) fn rare_triggers(bytes: &[u8], mut each: impl FnMut(Trigger, usize, usize)) {
     for at in memchr::memchr_iter(b'@', bytes) {
-        each(Trigger::At, at);
+        each(Trigger::At, PATTERNS, at);
     }
     match SEARCHER.as_ref() {
         Some(searcher) => {
-            for found in searcher.find_iter(bytes) {
-                each(trigger_of(found.pattern().as_usize()), found.start());
+            for found in searcher.find_overlapping_iter(bytes) {
+                let pattern = found.pattern().as_usize();
+                each(trigger_of(pattern), pattern, found.start());
             }
         }
         // Building from constant patterns does not fail; if it ever did, search one by one.
@@ -293,33 +299,61 @@ pub(super) fn rare_triggers(bytes: &[u8], mut each: impl FnMut(Trigger, usize)) 
                 .chain(PROVIDERS.iter().map(|p| p.prefix));
             for (index, pattern) in patterns.enumerate() {
                 for at in memmem::find_iter(bytes, pattern.as_bytes()) {
-                    each(trigger_of(index), at);
+                    each(trigger_of(index), index, at);
                 }
             }
         }
     }
 }
 
-/// The findings a (non-email) trigger at `at` starts.
-pub(super) fn credentials_at(bytes: &[u8], trigger: Trigger, at: usize, out: &mut Vec<Finding>) {
-    match trigger {
-        Trigger::At => {}
-        Trigger::Jwt => out.extend(jwt_at(bytes, at)),
+/// The findings a (non-email) trigger at `at` starts; returns how far it read, so that a later
+/// trigger of the same pattern inside what was read (`AIzaAIzaAIza...`) is not read again.
+pub(super) fn credentials_at(
+    bytes: &[u8],
+    trigger: Trigger,
+    at: usize,
+    out: &mut Vec<Finding>,
+) -> usize {
+    let found = match trigger {
+        Trigger::At => None,
+        Trigger::Jwt => jwt_at(bytes, at),
         Trigger::AccessKey => {
-            if let Some(key_id) = aws_key_at(bytes, at) {
-                out.push(key_id);
+            let key_id = aws_key_at(bytes, at);
+            if let Some(key_id) = key_id {
                 out.extend(secret_key_near(bytes, key_id.start, key_id.end));
             }
+            key_id
         }
         Trigger::AccessKeyMarker => {
             let end = at + FIXED[4].0.len();
             out.extend(secret_key_near(bytes, at, end));
+            return end;
         }
-        Trigger::Bearer => out.extend(bearer_at(bytes, at)),
-        Trigger::Armour => out.extend(private_key_at(bytes, at)),
-        Trigger::Provider(index) => out.extend(provider_token_at(bytes, &PROVIDERS[index], at)),
+        Trigger::Bearer => bearer_at(bytes, at),
+        Trigger::Armour => private_key_at(bytes, at),
+        Trigger::Provider(index) => provider_token_at(bytes, &PROVIDERS[index], at),
+    };
+    match found {
+        Some(finding) => {
+            out.push(finding);
+            finding.end
+        }
+        None => run_end(bytes, at),
     }
 }
+
+/// The end of the run of token characters from `at`, bounded: what a failed trigger read.
+fn run_end(bytes: &[u8], at: usize) -> usize {
+    let limit = (at + MAX_TOKEN_BYTES).min(bytes.len());
+    bytes[at..limit]
+        .iter()
+        .position(|b| !(is_alnum(*b) || matches!(b, b'-' | b'_' | b'.')))
+        .map_or(limit, |len| at + len)
+}
+
+/// Longest token part read: longer runs are no tokens, and reading them whole at every trigger
+/// would cost time quadratic in their length.
+const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 fn is_base64url(b: u8) -> bool {
     is_alnum(b) || b == b'-' || b == b'_'
@@ -330,8 +364,9 @@ fn is_base64url(b: u8) -> bool {
 /// two `eyJ` parts are shape enough, and a token glued to a label is still a token.
 fn jwt_at(bytes: &[u8], start: usize) -> Option<Finding> {
     let part = |from: usize| {
+        let limit = (from + MAX_TOKEN_BYTES).min(bytes.len());
         let mut i = from;
-        while i < bytes.len() && is_base64url(bytes[i]) {
+        while i < limit && is_base64url(bytes[i]) {
             i += 1;
         }
         i
@@ -365,6 +400,24 @@ fn aws_key_at(bytes: &[u8], start: usize) -> Option<Finding> {
         .then(|| Finding::new(PiiKind::AwsAccessKey, start, end))
 }
 
+/// True when `text` holds an AWS access key id (`AKIA`/`ASIA` and 16 more).
+pub(crate) fn holds_access_key_id(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memmem::find_iter(bytes, b"AKIA")
+        .chain(memmem::find_iter(bytes, b"ASIA"))
+        .any(|at| aws_key_at(bytes, at).is_some())
+}
+
+/// True when `text` is, whole, what an AWS secret access key looks like (40 characters of the
+/// base64 alphabet, both cases).
+pub(crate) fn is_secret_access_key(text: &str) -> bool {
+    let bytes = text.trim().as_bytes();
+    bytes.len() == 40
+        && bytes.iter().all(|b| is_secret_key_char(*b))
+        && bytes.iter().any(u8::is_ascii_lowercase)
+        && bytes.iter().any(u8::is_ascii_uppercase)
+}
+
 fn is_secret_key_char(b: u8) -> bool {
     is_alnum(b) || b == b'/' || b == b'+'
 }
@@ -388,10 +441,18 @@ fn secret_key_near(bytes: &[u8], id_start: usize, id_end: usize) -> Vec<Finding>
                 continue;
             }
             let start = i;
-            while i < bytes.len() && is_secret_key_char(bytes[i]) {
+            // Reading past 41 characters tells nothing more, and runs of the alphabet can be the
+            // whole text: the rest of a long run is skipped within the window only.
+            while i < bytes.len() && i - start <= 40 && is_secret_key_char(bytes[i]) {
                 i += 1;
             }
             let run = &bytes[start..i];
+            if run.len() > 40 {
+                while i < to && is_secret_key_char(bytes[i]) {
+                    i += 1;
+                }
+                continue;
+            }
             let standalone =
                 (start == 0 || bytes[start - 1] != b'=') && bytes.get(i).is_none_or(|b| *b != b'=');
             if run.len() == 40
@@ -425,7 +486,8 @@ fn bearer_at(bytes: &[u8], hit: usize) -> Option<Finding> {
         return None;
     }
     let token_start = i;
-    while i < bytes.len() && is_token_char(bytes[i]) {
+    let limit = (token_start + MAX_TOKEN_BYTES).min(bytes.len());
+    while i < limit && is_token_char(bytes[i]) {
         i += 1;
     }
     (i - token_start >= 8).then(|| Finding::new(PiiKind::BearerToken, token_start, i))
@@ -439,8 +501,10 @@ fn provider_token_at(bytes: &[u8], provider: &Provider, start: usize) -> Option<
         return None;
     }
     let body_start = start + provider.prefix.len();
+    // One past the longest body: enough to tell a token from a longer run.
+    let limit = (body_start + provider.max + 1).min(bytes.len());
     let mut end = body_start;
-    while end < bytes.len() && (provider.alphabet)(bytes[end]) {
+    while end < limit && (provider.alphabet)(bytes[end]) {
         end += 1;
     }
     let body = end - body_start;

@@ -55,6 +55,8 @@ const MAX_LABEL_BYTES: usize = 40;
 
 /// The kind a key or field name names: `customerPhone`, `ssn`, `Card-Number`.
 pub fn of_key(key: &str) -> Option<Label> {
+    // `phone1`, `phone_2`: a numbered field names its kind as well.
+    let key = key.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_' || c == '-');
     word_label(key.as_bytes(), key.len())
 }
 
@@ -88,12 +90,46 @@ pub(super) fn before(bytes: &[u8], pos: usize, context: Option<Label>) -> Option
     if k == 0 {
         return context;
     }
+    // `"phone": String("4155552671")`, `Some(...)`: a wrapper's name stands between label and
+    // value.
+    if bytes[k - 1] == b'(' {
+        let mut w = k - 1;
+        while w > 0 && bytes[w - 1].is_ascii_alphabetic() && k - 1 - w < 8 {
+            w -= 1;
+        }
+        if matches!(&bytes[w..k - 1], b"Some" | b"String" | b"Number" | b"Ok") {
+            return before(bytes, w, context);
+        }
+    }
     word_label(bytes, k)
 }
 
-/// The label of the word glued to the digit at `pos` (`SSN123456789`, `card4111...`).
+/// The label of the word glued to the digit at `pos` (`SSN123456789`, `card4111...`). Digits
+/// glued to letters are common (hex ids, `v2`, `T00`): words whose last two letters end no label
+/// word are rejected before they are read.
 pub(super) fn glued_before(bytes: &[u8], pos: usize) -> Option<Label> {
+    if pos < 2 || !ends_like_a_label(bytes[pos - 2], bytes[pos - 1]) {
+        return None;
+    }
     word_label(bytes, pos)
+}
+
+/// True when two letters can end a label word or a label with its suffix.
+fn ends_like_a_label(second: u8, last: u8) -> bool {
+    matches!(
+        (second.to_ascii_lowercase(), last.to_ascii_lowercase()),
+        (b's' | b'i' | b'c' | b'a' | b'd', b'n')
+            | (b's', b's')
+            | (b't', b'y')
+            | (b'e' | b'c', b'c')
+            | (b'i' | b'r', b'd')
+            | (b'e', b'r')
+            | (b'e' | b'l', b'l')
+            | (b'n' | b'l', b'e')
+            | (b'a', b'x')
+            | (b'u', b'm')
+            | (b'n', b'o' | b'r')
+    )
 }
 
 /// The label the word (or phrase) ending at `end` ends with.
@@ -171,6 +207,8 @@ mod tests {
             ("mobileTel", Some(Label::Phone)),
             ("Tel", Some(Label::Phone)),
             ("fax", Some(Label::Phone)),
+            ("phone1", Some(Label::Phone)),
+            ("phone_2", Some(Label::Phone)),
             ("hotel", None),
             ("Japan", None),
             ("account", None),
@@ -197,5 +235,11 @@ mod tests {
         assert_eq!(before(b": ", 2, Some(Label::Card)), Some(Label::Card));
         assert_eq!(glued_before(b"card4", 4), Some(Label::Card));
         assert_eq!(glued_before(b"v4", 1), None);
+        assert_eq!(glued_before(b"SSN1", 3), Some(Label::Ssn));
+        assert_eq!(glued_before(b"ssn_no1", 6), Some(Label::Ssn));
+        assert_eq!(glued_before(b"cardNumber1", 10), Some(Label::Card));
+        assert_eq!(glued_before(b"TEL1", 3), Some(Label::Phone));
+        assert_eq!(glued_before(b"fax1", 3), Some(Label::Phone));
+        assert_eq!(glued_before(b"e89b1", 4), None);
     }
 }

@@ -32,9 +32,10 @@ mod pairs;
 mod scan;
 mod strings;
 
+pub(crate) use credential::{holds_access_key_id, is_secret_access_key};
 pub use label::{of_key as label_of_key, Label};
 pub use number::{known_card, luhn_valid, valid_iban, valid_itin, valid_nanp, valid_ssn};
-pub(crate) use pairs::{is_name_key, is_value_key};
+pub(crate) use pairs::{cookie_key, is_name_key, is_value_key};
 pub use pairs::{is_secret_key, names_secret};
 
 /// How many levels of escaped strings inside strings are decoded before the rest is masked whole.
@@ -150,6 +151,15 @@ pub fn find_into(text: &str, out: &mut Vec<Finding>) {
 pub fn find_labelled(text: &str, label: Option<Label>, out: &mut Vec<Finding>) {
     out.clear();
     strings::find_level(text.as_bytes(), label, 0, out);
+    resolve_overlaps(out);
+}
+
+/// Like [`find_labelled`], for the value of a cookie header (`Cookie`, `Set-Cookie`, an item of
+/// `cookies`): its session-like cookie values are found too.
+pub(crate) fn find_in_cookie_header(text: &str, set_cookie: bool, out: &mut Vec<Finding>) {
+    out.clear();
+    strings::find_level(text.as_bytes(), None, 0, out);
+    pairs::cookie_list(text.as_bytes(), 0, text.len(), set_cookie, out);
     resolve_overlaps(out);
 }
 

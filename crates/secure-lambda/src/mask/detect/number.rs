@@ -191,7 +191,12 @@ fn values_in_groups(
                 && is_alnum(bytes[token_start - 2])));
     let count = groups.len();
     // A label lifts the glue rule and admits bare forms; it is looked for only where it matters.
+    let lens = |expected: &[usize]| {
+        count == expected.len() && groups.iter().zip(expected).all(|(g, n)| g.len() == *n)
+    };
     let bare = count == 1 && (9..=11).contains(&groups[0].len());
+    // `123 45 6789` is an SSN only after a label.
+    let bare = bare || lens(&[3, 2, 4]);
     let label = match labels.glued {
         Some(glued) => Some(glued),
         None if glued_before || bare => label::before(bytes, token_start, labels.context),
@@ -351,8 +356,12 @@ fn classify(bytes: &[u8], token_start: usize, shape: &Shape<'_>) -> Option<PiiKi
         // `+1234` in prose is not a phone.
         return ((8..=15).contains(&count) && digits[0] != 0).then_some(PiiKind::Phone);
     }
-    if separator == Some(b'-') && groups == [3, 2, 4] {
-        return taxpayer_id(digits);
+    // `123-45-6789`; after an SSN label, `123 45 6789` and `123.45.6789` too.
+    let ssn_separator = separator == Some(b'-') || label == Some(Label::Ssn);
+    if ssn_separator && groups == [3, 2, 4] {
+        if let Some(kind) = taxpayer_id(digits) {
+            return Some(kind);
+        }
     }
     if groups == [9] && (label == Some(Label::Ssn) || ssn_context_before(bytes, token_start)) {
         if let Some(kind) = taxpayer_id(digits) {

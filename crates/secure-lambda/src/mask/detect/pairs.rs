@@ -27,22 +27,18 @@ enum KeyKind {
 }
 
 /// Key words, lower-case without `_` and `-`, matched against the end of a key (`Secret`,
-/// `Cookie`) or the whole key (`Name`, `Value`). Grouped by last letter so that most keys are
-/// rejected by one table look-up.
-fn key_words(last: u8) -> &'static [(&'static [u8], KeyKind)] {
+/// `Cookie`) or the whole key (`Name`, `Value`), grouped by their last two letters so that most
+/// keys are rejected after reading two bytes.
+fn key_words(second: u8, last: u8) -> &'static [(&'static [u8], KeyKind)] {
     use KeyKind::{Cookie, Name, Secret, Value};
-    match last {
-        b'd' => &[
-            (b"password", Secret),
-            (b"passwd", Secret),
-            (b"pwd", Secret),
-            (b"secretid", Name),
-            (b"field", Name),
-        ],
-        b't' => &[(b"secret", Secret)],
-        b'n' => &[(b"token", Secret), (b"authorization", Secret)],
-        b'h' => &[(b"auth", Secret)],
-        b'y' => &[
+    match (second, last) {
+        (b'r', b'd') => &[(b"password", Secret)],
+        (b'w', b'd') => &[(b"passwd", Secret), (b"pwd", Secret)],
+        (b'e', b't') => &[(b"secret", Secret)],
+        (b'e', b'n') => &[(b"token", Secret)],
+        (b'o', b'n') => &[(b"authorization", Secret)],
+        (b't', b'h') => &[(b"auth", Secret)],
+        (b'e', b'y') => &[
             (b"secretkey", Secret),
             (b"apikey", Secret),
             (b"privatekey", Secret),
@@ -54,56 +50,105 @@ fn key_words(last: u8) -> &'static [(&'static [u8], KeyKind)] {
             (b"key", Name),
             (b"parameterkey", Name),
             (b"tagkey", Name),
-            (b"secretbinary", Value),
         ],
-        b'l' => &[(b"credential", Secret), (b"label", Name), (b"val", Value)],
-        b's' => &[
-            (b"credentials", Secret),
-            (b"secrets", Secret),
-            (b"passwords", Secret),
-            (b"tokens", Secret),
-        ],
-        b'e' => &[
-            (b"passphrase", Secret),
-            (b"cookie", Cookie),
+        (b'a', b'l') => &[(b"credential", Secret), (b"val", Value)],
+        (b'l', b's') => &[(b"credentials", Secret)],
+        (b't', b's') => &[(b"secrets", Secret)],
+        (b'd', b's') => &[(b"passwords", Secret)],
+        (b'n', b's') => &[(b"tokens", Secret)],
+        (b's', b'e') => &[(b"passphrase", Secret)],
+        (b'i', b'e') => &[(b"cookie", Cookie)],
+        (b'i', b'd') => &[(b"secretid", Name)],
+        (b'l', b'd') => &[(b"field", Name)],
+        (b'e', b'l') => &[(b"label", Name)],
+        (b'm', b'e') => &[
             (b"name", Name),
             (b"parametername", Name),
             (b"optionname", Name),
             (b"secretname", Name),
             (b"keyname", Name),
             (b"fieldname", Name),
-            (b"variable", Name),
+        ],
+        (b'l', b'e') => &[(b"variable", Name)],
+        (b'r', b'y') => &[(b"secretbinary", Secret)],
+        (b'u', b'e') => &[
             (b"value", Value),
             (b"parametervalue", Value),
             (b"optionvalue", Value),
             (b"tagvalue", Value),
-            (b"secretvalue", Value),
+            (b"secretvalue", Secret),
         ],
-        b'g' => &[(b"secretstring", Value)],
+        (b'n', b'g') => &[(b"secretstring", Secret)],
+        (b'e', b's') => &[(b"cookies", Cookie)],
         _ => &[],
     }
 }
 
-/// The key's letters from the end, lower-cased, `_` and `-` skipped.
-fn folded_from_end(key: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    key.iter()
-        .rev()
-        .filter(|b| !matches!(b, b'_' | b'-'))
-        .map(u8::to_ascii_lowercase)
+/// Longest key read back from a separator.
+const MAX_KEY_BYTES: usize = 64;
+
+/// True for the characters keys are made of.
+fn is_key_char(b: u8) -> bool {
+    is_alnum(b) || matches!(b, b'_' | b'-')
+}
+
+/// Where `word` starts if the key ending at `end` ends with it (case folded, `_` and `-`
+/// skipped), compared from the end so that most words fail on their second or third letter.
+fn word_start(bytes: &[u8], end: usize, word: &[u8]) -> Option<usize> {
+    let mut k = end;
+    for &expected in word.iter().rev() {
+        while k > 0 && matches!(bytes[k - 1], b'_' | b'-' | b' ') {
+            k -= 1;
+        }
+        if k == 0 || bytes[k - 1].to_ascii_lowercase() != expected {
+            return None;
+        }
+        k -= 1;
+    }
+    Some(k)
+}
+
+/// Letters that end a key word: keys ending otherwise are rejected by one table look-up.
+const ENDS_A_KEY_WORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let letters = b"dtnhylsegDTNHYLSEG";
+    let mut i = 0;
+    while i < letters.len() {
+        table[letters[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// The last two characters before `end`, folded, `_` and `-` skipped.
+fn last_two(bytes: &[u8], end: usize) -> Option<(u8, u8)> {
+    let mut k = end;
+    let mut next = || {
+        while k > 0 && matches!(bytes[k - 1], b'_' | b'-' | b' ') && end - k < 4 {
+            k -= 1;
+        }
+        k = k.checked_sub(1)?;
+        Some(bytes[k].to_ascii_lowercase())
+    };
+    let last = next()?;
+    Some((next()?, last))
+}
+
+/// What the key ending at `end` says of its value.
+fn kind_of_key_ending(bytes: &[u8], end: usize) -> Option<KeyKind> {
+    if !ENDS_A_KEY_WORD[usize::from(*bytes.get(end.checked_sub(1)?)?)] {
+        return None;
+    }
+    let (second, last) = last_two(bytes, end)?;
+    key_words(second, last).iter().find_map(|&(word, kind)| {
+        let start = word_start(bytes, end, word)?;
+        let whole = matches!(kind, KeyKind::Name | KeyKind::Value);
+        (!whole || start == 0 || !is_key_char(bytes[start - 1])).then_some(kind)
+    })
 }
 
 fn key_kind(key: &[u8]) -> Option<KeyKind> {
-    let last = folded_from_end(key).next()?;
-    key_words(last).iter().find_map(|&(word, kind)| {
-        let mut folded = folded_from_end(key);
-        let suffix = word.iter().rev().all(|w| folded.next() == Some(*w));
-        let whole = folded.next().is_none();
-        let matches = match kind {
-            KeyKind::Secret | KeyKind::Cookie => suffix,
-            KeyKind::Name | KeyKind::Value => suffix && whole,
-        };
-        matches.then_some(kind)
-    })
+    kind_of_key_ending(key, key.len())
 }
 
 /// True when a field or key of this name holds a secret: `password`, `passwd`, `pwd`, `secret`,
@@ -126,6 +171,14 @@ pub fn names_secret(name: &str) -> bool {
     is_secret_key(name) || is_secret_key(last)
 }
 
+/// For a key that holds cookies (`Cookie`, `cookies`, `Set-Cookie`): whether it is a
+/// `Set-Cookie` header.
+pub(crate) fn cookie_key(key: &str) -> Option<bool> {
+    let bytes = key.as_bytes();
+    (key_kind(bytes) == Some(KeyKind::Cookie))
+        .then(|| word_start(bytes, bytes.len(), b"setcookie").is_some())
+}
+
 /// Whether a key's value is to be masked because of what a member beside it says: the value
 /// member of an object whose name member names a secret.
 pub(crate) fn is_value_key(key: &str) -> bool {
@@ -137,65 +190,155 @@ pub(crate) fn is_name_key(key: &str) -> bool {
     key_kind(key.as_bytes()) == Some(KeyKind::Name)
 }
 
-/// Longest key read back from a separator.
-const MAX_KEY_BYTES: usize = 64;
-
-/// Last letters of every key word: keys ending otherwise are rejected before they are read.
-const KEY_LAST_LETTERS: [bool; 256] = {
-    let mut table = [false; 256];
-    let letters = b"dtnhylsegDTNHYLSEG";
-    let mut i = 0;
-    while i < letters.len() {
-        table[letters[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
+/// What one scan has already read, so that no stretch is read twice: the sibling window last
+/// walked and the cookie header last parsed. Without it, text repeating `name=pwd ` or
+/// `cookie:a=b;` costs time quadratic in its length.
+#[derive(Debug, Default)]
+pub(super) struct PairState {
+    siblings_read: Option<(usize, usize)>,
+    cookies_read_until: usize,
+}
 
 /// The findings a pair at the separator `sep` (`:` or `=`) holds, if its key (or, for `://`, its
 /// scheme) says so; returns where the scan resumes.
-pub(super) fn pair_at(bytes: &[u8], sep: usize, out: &mut Vec<Finding>) -> Option<usize> {
+pub(super) fn pair_at(
+    bytes: &[u8],
+    sep: usize,
+    state: &mut PairState,
+    out: &mut Vec<Finding>,
+) -> Option<usize> {
     if bytes[sep] == b':' && bytes[sep + 1..].starts_with(b"//") {
         return url_password_at(bytes, sep, out);
     }
-    let (key_start, key_end) = key_before(bytes, sep)?;
-    match key_kind(&bytes[key_start..key_end])? {
-        KeyKind::Secret => secret_value_at(bytes, sep, out),
-        KeyKind::Cookie => cookies_at(bytes, sep, &bytes[key_start..key_end], out),
-        KeyKind::Name => named_sibling_at(bytes, key_start, sep, out),
+    let key = key_before(bytes, sep)?;
+    match key.kind {
+        KeyKind::Secret => secret_value_at(bytes, sep, &key, out),
+        KeyKind::Cookie => {
+            if sep < state.cookies_read_until {
+                return None;
+            }
+            let (resume, end) = cookies_at(bytes, sep, &key, out)?;
+            state.cookies_read_until = end;
+            Some(resume)
+        }
+        KeyKind::Name => named_sibling_at(bytes, &key, sep, state, out),
         KeyKind::Value => None,
     }
 }
 
-/// The key before a separator: skip spaces and a closing quote (`"`, `'`, or JSON-escaped `\"`),
-/// then read back letters, digits, `_` and `-`.
-fn key_before(bytes: &[u8], sep: usize) -> Option<(usize, usize)> {
+/// A key before a separator, and what it says of its value.
+struct Key {
+    start: usize,
+    end: usize,
+    kind: KeyKind,
+    /// A `Set-Cookie` header (its attributes are not cookies).
+    set_cookie: bool,
+    /// Quoted with escaped quotes (`\"key\":`): it sits inside a string at this level.
+    escaped_quotes: bool,
+}
+
+/// The key before a separator, if it says something of its value. Spaces and a closing quote
+/// (`"`, `'`, or JSON-escaped `\"`) are skipped, and so are the brackets of form keys
+/// (`user[password]=`, `tokens[]=`, `user%5Bpassword%5D=`); a quoted key is read back to its
+/// opening quote (spaces and escapes included), an unquoted one over letters, digits, `_` and `-`.
+fn key_before(bytes: &[u8], sep: usize) -> Option<Key> {
     let mut k = sep;
-    while k > 0 && bytes[k - 1] == b' ' {
+    while k > 0 && matches!(bytes[k - 1], b' ' | b'\t') {
         k -= 1;
     }
+    let mut quote = None;
+    let mut escaped_quotes = false;
     if k > 0 && matches!(bytes[k - 1], b'"' | b'\'') {
+        quote = Some(bytes[k - 1]);
         k -= 1;
         if k > 0 && bytes[k - 1] == b'\\' {
             k -= 1;
+            escaped_quotes = true;
         }
     }
-    let key_end = k;
-    if !KEY_LAST_LETTERS[usize::from(*bytes.get(key_end.checked_sub(1)?)?)] {
+    if bytes[..k].ends_with(b"[]") {
+        k -= 2;
+    } else if bytes[..k].ends_with(b"]") {
+        k -= 1;
+    } else if k >= 3 && bytes[k - 3..k].eq_ignore_ascii_case(b"%5d") {
+        k -= 3;
+    }
+    let end = k;
+    // Cheapest first: most keys are rejected by their last two characters.
+    let plain_kind = kind_of_key_ending(bytes, end);
+    let start = match quote {
+        Some(q) => quoted_key_start(bytes, end, q)?,
+        None => key_start(bytes, end)?,
+    };
+    let raw = &bytes[start..end];
+    let kind = if memchr(b'\\', raw).is_some() {
+        // An escaped key is classified as its reader reads it.
+        let decoded = decode_key(raw);
+        kind_of_key_ending(&decoded, decoded.len())?
+    } else {
+        plain_kind?
+    };
+    if end - start < 3 {
         return None;
     }
-    while k > 0
-        && (is_alnum(bytes[k - 1]) || matches!(bytes[k - 1], b'_' | b'-'))
-        && key_end - k < MAX_KEY_BYTES
-    {
-        k -= 1;
-    }
-    (key_end - k >= 3).then_some((k, key_end))
+    Some(Key {
+        start,
+        end,
+        kind,
+        set_cookie: word_start(raw, raw.len(), b"setcookie").is_some(),
+        escaped_quotes,
+    })
 }
 
-/// Skips spaces from `from`.
+/// The start of a quoted key ending at `end`: after its opening quote (read back at most
+/// [`MAX_KEY_BYTES`]), or where key characters stop when there is none.
+fn quoted_key_start(bytes: &[u8], end: usize, quote: u8) -> Option<usize> {
+    let from = end.saturating_sub(MAX_KEY_BYTES);
+    match memrchr(quote, &bytes[from..end]) {
+        Some(at) => Some(from + at + 1),
+        None => key_start(bytes, end),
+    }
+}
+
+/// The start of an unquoted key ending at `end` (letters, digits, `_` and `-`).
+fn key_start(bytes: &[u8], end: usize) -> Option<usize> {
+    let mut k = end;
+    while k > 0 && is_key_char(bytes[k - 1]) && end - k < MAX_KEY_BYTES {
+        k -= 1;
+    }
+    (k < end).then_some(k)
+}
+
+/// A key's `\uXXXX` and single-character escapes decoded (enough to classify it).
+fn decode_key(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\' && raw.get(i + 1) == Some(&b'u') {
+            let code = raw
+                .get(i + 2..i + 6)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                .and_then(char::from_u32);
+            if let Some(c) = code {
+                let mut buffer = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+                i += 6;
+                continue;
+            }
+        }
+        if raw[i] == b'\\' && i + 1 < raw.len() {
+            i += 1;
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Skips spaces and tabs from `from`.
 fn skip_spaces(bytes: &[u8], mut from: usize) -> usize {
-    while from < bytes.len() && bytes[from] == b' ' {
+    while from < bytes.len() && matches!(bytes[from], b' ' | b'\t') {
         from += 1;
     }
     from
@@ -230,10 +373,9 @@ fn ends_bare_value(b: u8) -> bool {
     )
 }
 
-/// The scalar after `sep`: a quoted string (`"..."`, `'...'`, or `\"...\"` inside an escaped
+/// The scalar at `v`: a quoted string (`"..."`, `'...'`, or `\"...\"` inside an escaped
 /// string), or a bare word. `None` for containers and for nothing.
-fn scalar_after(bytes: &[u8], sep: usize) -> Option<Scalar> {
-    let v = skip_spaces(bytes, sep + 1);
+fn scalar_at(bytes: &[u8], v: usize) -> Option<Scalar> {
     let rest = bytes.get(v..)?;
     if rest.starts_with(b"\\\"") {
         let start = v + 2;
@@ -253,7 +395,7 @@ fn scalar_after(bytes: &[u8], sep: usize) -> Option<Scalar> {
                 resume: end,
             })
         }
-        b'{' | b'[' => None,
+        b'{' | b'[' | b'(' => None,
         _ => {
             let mut end = v;
             while end < bytes.len() && !ends_bare_value(bytes[end]) {
@@ -268,16 +410,100 @@ fn scalar_after(bytes: &[u8], sep: usize) -> Option<Scalar> {
     }
 }
 
-/// The value of a pair whose key names a secret.
-fn secret_value_at(bytes: &[u8], sep: usize, out: &mut Vec<Finding>) -> Option<usize> {
+/// Where a value after `sep` starts: blanks skipped, and the `>` of `=>` (Ruby, PHP).
+fn value_start(bytes: &[u8], sep: usize) -> usize {
     let v = skip_spaces(bytes, sep + 1);
-    if matches!(bytes.get(v), Some(b'{' | b'[')) {
-        if escaped_key(bytes, sep) {
+    if bytes[sep] == b'=' && bytes.get(v) == Some(&b'>') {
+        skip_spaces(bytes, v + 1)
+    } else {
+        v
+    }
+}
+
+/// A value wrapped as `Debug`, reprs and templates write them: `Some("x")`, `String("x")`,
+/// `Password("x")`, `Object {...}`, `map[...]` (Go), `b'x'` (Python bytes). Returns the span of the
+/// wrapper's name and where its content starts (a bracket or a quote).
+fn wrapper_at(bytes: &[u8], v: usize) -> Option<(usize, usize, usize)> {
+    let first = *bytes.get(v)?;
+    if !first.is_ascii_alphabetic() {
+        return None;
+    }
+    let mut end = v;
+    while end < bytes.len() && end - v < 32 && (is_alnum(bytes[end]) || bytes[end] == b'_') {
+        end += 1;
+    }
+    let name = &bytes[v..end];
+    let after = skip_spaces(bytes, end);
+    match bytes.get(end) {
+        Some(b'(' | b'[') => Some((v, end, end)),
+        Some(b' ') if bytes.get(after) == Some(&b'{') => Some((v, end, after)),
+        Some(b'{') => Some((v, end, end)),
+        Some(b'\'' | b'"') if matches!(name, b"b" | b"r" | b"u" | b"f" | b"br" | b"rb") => {
+            Some((v, end, end))
+        }
+        _ => None,
+    }
+}
+
+/// A YAML value on the lines after its key: `key:` then nothing (or a block indicator `|`, `>`,
+/// `|-`, ...) then lines indented deeper than the key's. The span of those lines.
+fn yaml_block(bytes: &[u8], key_start: usize, sep: usize) -> Option<(usize, usize)> {
+    if bytes[sep] != b':' {
+        return None;
+    }
+    let line_end = memchr(b'\n', &bytes[sep..]).map_or(bytes.len(), |at| sep + at);
+    let rest = bytes[sep + 1..line_end].trim_ascii();
+    let block_indicator = matches!(rest, b"" | b"|" | b">" | b"|-" | b">-" | b"|+" | b">+");
+    if !block_indicator || line_end == bytes.len() {
+        return None;
+    }
+    let line_start = memrchr(b'\n', &bytes[..key_start]).map_or(0, |at| at + 1);
+    let indent = bytes[line_start..key_start]
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    let mut end = line_end;
+    let mut first_content = None;
+    while end < bytes.len() {
+        let next_start = end + 1;
+        let next_end =
+            memchr(b'\n', &bytes[next_start..]).map_or(bytes.len(), |at| next_start + at);
+        let line = &bytes[next_start..next_end];
+        let deeper = line
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        if line.trim_ascii().is_empty() && next_end < bytes.len() {
+            end = next_end;
+            continue;
+        }
+        if deeper <= indent || line.trim_ascii().is_empty() {
+            break;
+        }
+        first_content.get_or_insert(next_start + deeper);
+        end = next_end;
+    }
+    first_content.map(|start| (start, end))
+}
+
+/// The value of a pair whose key names a secret.
+fn secret_value_at(bytes: &[u8], sep: usize, key: &Key, out: &mut Vec<Finding>) -> Option<usize> {
+    if let Some((start, end)) = yaml_block(bytes, key.start, sep) {
+        out.push(Finding::new(PiiKind::Secret, start, end));
+        return Some(start);
+    }
+    let mut v = value_start(bytes, sep);
+    if let Some((name_start, name_end, content)) = wrapper_at(bytes, v) {
+        // The wrapper's name is masked too: `abc(def)` may be a value, not a wrapper.
+        out.push(Finding::new(PiiKind::Secret, name_start, name_end));
+        v = content;
+    }
+    if matches!(bytes.get(v), Some(b'{' | b'[' | b'(')) {
+        if key.escaped_quotes {
             // `\"key\":{...}`: a container inside a string, whose quotes are escapes at this
             // level; the string's decoded level reads it.
             return None;
         }
-        let before = out.len();
         let end = walk(bytes, v, |event| {
             if let Event::Value {
                 start, end, depth, ..
@@ -289,22 +515,32 @@ fn secret_value_at(bytes: &[u8], sep: usize, out: &mut Vec<Finding>) -> Option<u
                 }
             }
         });
-        return (out.len() > before).then_some(end);
+        // Every scalar inside was masked: the scan resumes after the container (an unclosed
+        // one ends the text, so a run of them is read once).
+        return Some(end);
     }
-    let mut value = scalar_after(bytes, sep)?;
+    let mut value = scalar_at(bytes, v)?;
     let word = &bytes[value.start..value.end];
     if value.start == v && (word == b"null" || word == b"true" || word == b"false") {
         return None;
     }
-    // `Authorization: Bearer <token>`: the scheme and the credentials are one value.
-    if value.start == v
-        && (word.eq_ignore_ascii_case(b"bearer") || word.eq_ignore_ascii_case(b"basic"))
-        && bytes.get(value.end) == Some(&b' ')
-    {
-        let mut end = skip_spaces(bytes, value.end);
-        while end < bytes.len() && !ends_bare_value(bytes[end]) {
-            end += 1;
-        }
+    // `Authorization: <scheme> <credentials>`: whatever the scheme (`Bearer`, `Basic`, `Token`,
+    // `ApiKey`, `Digest ...`), the rest of the header is the credential.
+    let authorization = word_start(
+        &bytes[key.start..key.end],
+        key.end - key.start,
+        b"authorization",
+    )
+    .is_some()
+        || word.eq_ignore_ascii_case(b"bearer")
+        || word.eq_ignore_ascii_case(b"basic");
+    if value.start == v && authorization && bytes.get(value.end) == Some(&b' ') {
+        // Quotes belong to it (`Digest response="..."`); in a JSON line the string's own end
+        // bounds it (see `strings::keep_structure`).
+        let end = bytes[value.end..]
+            .iter()
+            .position(|b| matches!(b, b'\n' | b'\r' | b'\\'))
+            .map_or(bytes.len(), |at| value.end + at);
         value.end = end;
         value.resume = end;
     }
@@ -319,16 +555,27 @@ fn secret_value_at(bytes: &[u8], sep: usize, out: &mut Vec<Finding>) -> Option<u
 /// (either order), or, in text without braces (`name=API_TOKEN value=...`), anywhere in the text.
 fn named_sibling_at(
     bytes: &[u8],
-    key_start: usize,
+    key: &Key,
     sep: usize,
+    state: &mut PairState,
     out: &mut Vec<Finding>,
 ) -> Option<usize> {
-    let name = scalar_after(bytes, sep)?;
+    let mut v = value_start(bytes, sep);
+    if let Some((_, _, content)) = wrapper_at(bytes, v) {
+        v = content + usize::from(bytes.get(content) == Some(&b'('));
+    }
+    let name = scalar_at(bytes, v)?;
     let name_text = std::str::from_utf8(&bytes[name.start..name.end]).ok()?;
     if name.end - name.start > 256 || !names_secret(name_text) {
         return None;
     }
-    let (from, flat) = match enclosing_object(bytes, key_start) {
+    if let Some((from, to)) = state.siblings_read {
+        if (from..to).contains(&key.start) {
+            // This window's value members are masked already.
+            return Some(name.resume);
+        }
+    }
+    let (from, flat) = match enclosing_object(bytes, key.start) {
         Some(open) => (open, false),
         None => (0, true),
     };
@@ -361,11 +608,12 @@ fn named_sibling_at(
             }
         }
     };
-    if flat {
-        walk_members(bytes, 0, 0, &mut visit);
+    let to = if flat {
+        walk_members(bytes, 0, 0, &mut visit)
     } else {
-        walk(bytes, from, &mut visit);
-    }
+        walk(bytes, from, &mut visit)
+    };
+    state.siblings_read = Some((from, to));
     Some(name.resume)
 }
 
@@ -373,11 +621,18 @@ fn value_key(key: &[u8]) -> bool {
     key_kind(key) == Some(KeyKind::Value)
 }
 
-/// The `{` of the innermost object that holds `pos`, read forward from the start of the text
-/// (backwards, quotes cannot be told from their content).
+/// How far back [`enclosing_object`] reads: an object holding a name member is small, and a
+/// bounded look-back keeps a text full of name members linear.
+const OBJECT_LOOK_BACK: usize = 4096;
+
+/// The `{` of the innermost object that holds `pos`, read forward from at most
+/// [`OBJECT_LOOK_BACK`] bytes before it (backwards, quotes cannot be told from their content).
 fn enclosing_object(bytes: &[u8], pos: usize) -> Option<usize> {
     let mut open: Vec<(usize, u8)> = Vec::new();
-    let mut tokens = Tokens { bytes, i: 0 };
+    let mut tokens = Tokens {
+        bytes,
+        i: pos.saturating_sub(OBJECT_LOOK_BACK),
+    };
     while let Some((at, token)) = tokens.next() {
         if at >= pos {
             break;
@@ -420,23 +675,74 @@ fn is_session_cookie(name: &[u8]) -> bool {
         || lower.ends_with(b"id")
 }
 
-/// True when the key before `sep` is quoted with escaped quotes (`\"key\":`).
-fn escaped_key(bytes: &[u8], sep: usize) -> bool {
-    let mut k = sep;
-    while k > 0 && bytes[k - 1] == b' ' {
-        k -= 1;
-    }
-    k >= 2 && bytes[k - 1] == b'"' && bytes[k - 2] == b'\\'
+/// `Set-Cookie` attributes: what follows a cookie in its header, not another cookie.
+fn is_cookie_attribute(name: &[u8]) -> bool {
+    const ATTRIBUTES: [&[u8]; 9] = [
+        b"path",
+        b"domain",
+        b"expires",
+        b"max-age",
+        b"samesite",
+        b"secure",
+        b"httponly",
+        b"partitioned",
+        b"priority",
+    ];
+    ATTRIBUTES
+        .iter()
+        .any(|attribute| name.eq_ignore_ascii_case(attribute))
 }
 
-/// Session-like cookie values of a `Cookie:` or `Set-Cookie:` header; in `Set-Cookie`, only
-/// the first pair is a cookie (the rest are attributes).
-fn cookies_at(bytes: &[u8], sep: usize, key: &[u8], out: &mut Vec<Finding>) -> Option<usize> {
-    let set_cookie = {
-        let mut folded = folded_from_end(key);
-        b"setcookie".iter().rev().all(|w| folded.next() == Some(*w))
-    };
-    let v = skip_spaces(bytes, sep + 1);
+/// Masks the session-like cookie values of a cookie list in `bytes[start..end]`: `name=value`
+/// pairs split by `;`. In a `Set-Cookie` list, pairs named as attributes (`Path`, `Expires`) are
+/// skipped and a comma may start a further cookie (folded headers).
+pub(super) fn cookie_list(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    set_cookie: bool,
+    out: &mut Vec<Finding>,
+) {
+    let mut part_start = start;
+    for part in bytes[start..end].split(|b| *b == b';' || (set_cookie && *b == b',')) {
+        let part_end = part_start + part.len();
+        if let Some(eq) = memchr(b'=', part) {
+            let name = part[..eq].trim_ascii();
+            let mut value_start = part_start + eq + 1;
+            let mut value_end = part_end;
+            while value_start < value_end && matches!(bytes[value_start], b' ' | b'"') {
+                value_start += 1;
+            }
+            while value_end > value_start && matches!(bytes[value_end - 1], b' ' | b'"') {
+                value_end -= 1;
+            }
+            let attribute = set_cookie && is_cookie_attribute(name);
+            if value_end > value_start && !attribute && is_session_cookie(name) {
+                out.push(Finding::new(PiiKind::Secret, value_start, value_end));
+            }
+        }
+        part_start = part_end + 1;
+    }
+}
+
+/// The session-like cookie values of a `Cookie:` or `Set-Cookie:` header, or of a list of them
+/// (`"cookies": ["sid=...", ...]`). Returns where the scan resumes (inside the header, so that
+/// the rest of it is read too) and where the header ends.
+fn cookies_at(
+    bytes: &[u8],
+    sep: usize,
+    key: &Key,
+    out: &mut Vec<Finding>,
+) -> Option<(usize, usize)> {
+    let v = value_start(bytes, sep);
+    if bytes.get(v) == Some(&b'[') {
+        let end = walk(bytes, v, |event| {
+            if let Event::Value { start, end, .. } = event {
+                cookie_list(bytes, start, end, key.set_cookie, out);
+            }
+        });
+        return Some((v + 1, end));
+    }
     let (start, end) = match bytes.get(v) {
         Some(b'\\') if bytes.get(v + 1) == Some(&b'"') => {
             let start = v + 2;
@@ -447,34 +753,17 @@ fn cookies_at(bytes: &[u8], sep: usize, key: &[u8], out: &mut Vec<Finding>) -> O
         }
         Some(quote @ (b'"' | b'\'')) => (v + 1, string_end(bytes, v + 1, *quote).0),
         _ => {
+            // A header runs to the end of its line; a quoted cookie value (`sid="..."`) is
+            // part of it.
             let end = bytes[v..]
                 .iter()
-                .position(|b| matches!(b, b'\n' | b'\r' | b'"' | b'\\'))
+                .position(|b| matches!(b, b'\n' | b'\r' | b'\\'))
                 .map_or(bytes.len(), |at| v + at);
             (v, end)
         }
     };
-    let before = out.len();
-    let mut part_start = start;
-    for (index, part) in bytes[start..end].split(|b| *b == b';').enumerate() {
-        let part_end = part_start + part.len();
-        if let Some(eq) = memchr(b'=', part) {
-            let name = part[..eq].trim_ascii();
-            let mut value_start = part_start + eq + 1;
-            let mut value_end = part_end;
-            while value_start < value_end && bytes[value_start] == b' ' {
-                value_start += 1;
-            }
-            while value_end > value_start && bytes[value_end - 1] == b' ' {
-                value_end -= 1;
-            }
-            if value_end > value_start && is_session_cookie(name) && !(set_cookie && index > 0) {
-                out.push(Finding::new(PiiKind::Secret, value_start, value_end));
-            }
-        }
-        part_start = part_end + 1;
-    }
-    (out.len() > before).then_some(end)
+    cookie_list(bytes, start, end, key.set_cookie, out);
+    Some((start, end))
 }
 
 /// The password in `scheme://user:password@host`: scheme, user and host stay readable. The
@@ -542,8 +831,8 @@ impl Tokens<'_> {
         }
         let at = self.i;
         let token = match *bytes.get(at)? {
-            b'{' | b'[' => Token::Open,
-            b'}' | b']' => Token::Close,
+            b'{' | b'[' | b'(' => Token::Open,
+            b'}' | b']' | b')' => Token::Close,
             b':' | b'=' => Token::Colon,
             b',' | b';' => Token::Comma,
             quote @ (b'"' | b'\'') => {
@@ -563,6 +852,8 @@ impl Tokens<'_> {
                             | b'}'
                             | b'['
                             | b']'
+                            | b'('
+                            | b')'
                             | b'"'
                             | b':'
                             | b'='

@@ -27,9 +27,17 @@ const CLASS: [u8; 256] = {
 /// finds. `label` is what the text's container calls it.
 pub(super) fn detect(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) {
     scan_digits_and_pairs(bytes, label, out);
-    credential::rare_triggers(bytes, |trigger, at| match trigger {
+    // Per pattern, how far a trigger of it has read: a trigger inside that is not read again.
+    let mut read_until = [0usize; credential::PATTERNS];
+    credential::rare_triggers(bytes, |trigger, pattern, at| match trigger {
         credential::Trigger::At => out.extend(email::email_at(bytes, at)),
-        other => credential::credentials_at(bytes, other, at, out),
+        other => {
+            if let Some(until) = read_until.get_mut(pattern) {
+                if at >= *until {
+                    *until = credential::credentials_at(bytes, other, at, out);
+                }
+            }
+        }
     });
 }
 
@@ -58,6 +66,7 @@ fn next_trigger(bytes: &[u8], from: usize) -> usize {
 
 fn scan_digits_and_pairs(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) {
     let n = bytes.len();
+    let mut pairs = pairs::PairState::default();
     let mut i = next_trigger(bytes, 0);
     while i < n {
         match CLASS[bytes[i] as usize] {
@@ -66,8 +75,10 @@ fn scan_digits_and_pairs(bytes: &[u8], label: Option<Label>, out: &mut Vec<Findi
                     // Glued to a word. A label (`SSN123-45-6789`, `card4111...`) makes it a
                     // candidate; an IBAN starts with its two letters; else it continues the word
                     // (`a456`, `v2`) and is no value.
-                    if bytes[i - 1].is_ascii_alphabetic() {
-                        if let Some(glued) = label::glued_before(bytes, i) {
+                    // `card_4111...`: a label glued by an underscore.
+                    let label_end = if bytes[i - 1] == b'_' { i - 1 } else { i };
+                    if label_end > 0 && bytes[label_end - 1].is_ascii_alphabetic() {
+                        if let Some(glued) = label::glued_before(bytes, label_end) {
                             i = number::number_at(bytes, i, label, Some(glued), out);
                             continue;
                         }
@@ -85,7 +96,7 @@ fn scan_digits_and_pairs(bytes: &[u8], label: Option<Label>, out: &mut Vec<Findi
                 }
                 i = number::number_at(bytes, i, label, None, out);
             }
-            KV_SEPARATOR => match pairs::pair_at(bytes, i, out) {
+            KV_SEPARATOR => match pairs::pair_at(bytes, i, &mut pairs, out) {
                 Some(resume) => i = resume.max(i + 1),
                 None => i = next_trigger(bytes, i + 1),
             },

@@ -11,10 +11,11 @@
 //! Fail closed, from where reading lost track to the end of the text:
 //! - an unterminated string in a value position (after `:`, `=`, `[`, `,`, `{`, `(`), which is
 //!   what a cut preview looks like;
-//! - a string in a JSON position (after `"key":`, `,`, `[` or `{`) whose closing quote is followed
-//!   by something JSON never puts there (`"93... | {"next"`): a cut preview with more text after
+//! - a string in a JSON position (after `"key":`, `,`, `[` or `{`) whose closing quote has a
+//!   letter or another quote glued to it (`"93... | {"next"`): a cut preview with more text after
 //!   it, whose quotes no longer pair up;
-//! - an escaped string nested deeper than [`MAX_NESTING`] (to the end of that string).
+//! - an escaped string nested deeper than [`MAX_NESTING`] (to the end of that string);
+//! - a number cut at the end of the text where JSON holds a value (`"card":41111111111...`).
 
 use memchr::{memchr, memchr_iter};
 
@@ -31,27 +32,31 @@ pub(super) fn find_level(bytes: &[u8], label: Option<Label>, depth: usize, out: 
         // Without escapes, strings are the quotes taken in pairs: one walk, no allocation.
         let mut open: Option<usize> = None;
         let mut lost: Option<usize> = None;
-        for quote in memchr_iter(b'"', bytes) {
+        for_each_quote(bytes, |quote| {
             match open {
                 None => open = Some(quote),
                 Some(start) => {
-                    if json_position(bytes, start) && !closes_json(bytes, quote) {
+                    // Checked cheapest first: in a JSON line every string is followed by one of
+                    // `,:}]`, so the position is looked at only when it is not.
+                    if !closes_json(bytes, quote) && json_position(bytes, start) {
                         lost = Some(start);
-                        break;
+                        return false;
                     }
                     open = None;
                 }
             }
-        }
+            true
+        });
         if lost.is_none() {
             lost = open.filter(|start| value_position(bytes, *start));
         }
-        if out[own..].iter().any(|f| f.end == bytes.len()) {
-            clamp_to_strings(&plain_strings(bytes), &mut out[own..]);
+        if depth == 0 && out.len() > own && is_json_text(bytes) {
+            keep_structure(bytes, &plain_strings(bytes), &mut out[own..]);
         }
         if let Some(start) = lost {
             out.push(Finding::new(PiiKind::Unreadable, start + 1, bytes.len()));
         }
+        out.extend(cut_number(bytes));
         return;
     }
 
@@ -70,7 +75,10 @@ pub(super) fn find_level(bytes: &[u8], label: Option<Label>, depth: usize, out: 
         finding.start = escape_start(bytes, finding.start);
         finding.end = escape_end(bytes, finding.end);
     }
-    clamp_to_strings(&strings, &mut out[own..]);
+    if depth == 0 && is_json_text(bytes) {
+        keep_structure(bytes, &strings, &mut out[own..]);
+    }
+    out.extend(cut_number(bytes));
     for string in &strings {
         let content = string.open + 1;
         match string.close {
@@ -158,6 +166,37 @@ struct Quoted {
     escaped: bool,
 }
 
+/// Calls `each` with the index of every `"` in `bytes`, in order, until it returns `false`.
+///
+/// A log line holds a quote every few bytes, and a substring search restarted at every hit costs
+/// more than the hit: eight bytes at a time, a quote becomes a zero byte (`^ 0x22`), and the
+/// exact zero-byte mask (high bit set where the byte was a quote) is walked bit by bit.
+fn for_each_quote(bytes: &[u8], mut each: impl FnMut(usize) -> bool) {
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const LOW_SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word) ^ QUOTES;
+        let mut mask = !(((word & LOW_SEVEN) + LOW_SEVEN) | word | LOW_SEVEN);
+        while mask != 0 {
+            let byte = mask.trailing_zeros() as usize / 8;
+            mask &= mask - 1;
+            if !each(base + byte) {
+                return;
+            }
+        }
+        base += 8;
+    }
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        if b == b'"' && !each(base + i) {
+            return;
+        }
+    }
+}
+
 /// Quote pairs of a text without escapes.
 fn plain_strings(bytes: &[u8]) -> Vec<Quoted> {
     let quotes: Vec<usize> = memchr_iter(b'"', bytes).collect();
@@ -192,24 +231,63 @@ fn escaped_strings(bytes: &[u8]) -> Vec<Quoted> {
     strings
 }
 
-/// A finding that starts inside a string ends at that string's closing quote at the latest; one
-/// that starts outside every string ends before the next string opens. So no finding takes a
-/// quote of the text's own structure with it.
-fn clamp_to_strings(strings: &[Quoted], findings: &mut [Finding]) {
+/// True when a text is a JSON document at its top (`{...}` or `[...]`), as every log line of the
+/// functions is: its structure is then kept intact by [`keep_structure`].
+fn is_json_text(bytes: &[u8]) -> bool {
+    let text = bytes.trim_ascii();
+    matches!(
+        (text.first(), text.last()),
+        (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']'))
+    )
+}
+
+/// Keeps a JSON text's own structure out of its findings, so that the masked text is still JSON:
+/// a finding that starts inside a string ends at that string's closing quote at the latest; one
+/// that starts outside every string (a bare number) ends before the next string opens, and is
+/// dropped if it holds structure (`,`, `:`, brackets, quotes), which only a detector that took a
+/// closing quote for an opening one finds there (`"...password:","next":...`).
+fn keep_structure(bytes: &[u8], strings: &[Quoted], findings: &mut [Finding]) {
     for finding in findings {
         let index = strings.partition_point(|s| s.open < finding.start);
         let inside = index
             .checked_sub(1)
             .map(|i| &strings[i])
             .and_then(|string| string.close.filter(|close| finding.start <= *close));
-        let limit = match inside {
-            Some(close) => Some(close),
-            None => strings.get(index).map(|next| next.open),
-        };
-        if let Some(limit) = limit {
-            finding.end = finding.end.min(limit).max(finding.start);
+        if let Some(close) = inside {
+            finding.end = finding.end.min(close).max(finding.start);
+            continue;
+        }
+        if let Some(next) = strings.get(index) {
+            finding.end = finding.end.min(next.open).max(finding.start);
+        }
+        let structural = bytes[finding.start..finding.end]
+            .iter()
+            .any(|b| matches!(b, b',' | b':' | b'{' | b'}' | b'[' | b']' | b'"'));
+        if structural {
+            finding.end = finding.start;
         }
     }
+}
+
+/// A number cut at the end of a text where JSON would hold a value (`"card":41111111111...`, a
+/// preview cut inside a number): masked from its first digit, since what is left of it cannot be
+/// validated.
+fn cut_number(bytes: &[u8]) -> Option<Finding> {
+    let text = bytes.trim_ascii_end();
+    let text = text.strip_suffix(b"...").unwrap_or(text);
+    let digits = text.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    if digits < 4 {
+        return None;
+    }
+    let start = text.len() - digits;
+    let before = text[..start].trim_ascii_end();
+    let json_start = matches!(bytes.trim_ascii_start().first(), Some(b'{' | b'['));
+    let in_value = match before.last() {
+        Some(b':') => before[..before.len() - 1].trim_ascii_end().last() == Some(&b'"'),
+        Some(b'[' | b',') => json_start,
+        _ => false,
+    };
+    in_value.then(|| Finding::new(PiiKind::Unreadable, start, bytes.len()))
 }
 
 /// True when a quote at `open` starts a value: after `:`, `=`, `[`, `,`, `{` or `(`, or at the
@@ -238,13 +316,14 @@ fn json_position(bytes: &[u8], open: usize) -> bool {
     }
 }
 
-/// True when what follows the quote at `close` is what follows a JSON string: `,`, `:`, `}`,
-/// `]`, or the end of the text.
+/// True when what follows the quote at `close` may follow a string: `,`, `:`, `}`, `]`,
+/// whitespace (prose may go on after a quoted value), or the end of the text. A letter or another
+/// quote glued to it means the quotes no longer pair up.
 fn closes_json(bytes: &[u8], close: usize) -> bool {
-    bytes[close + 1..]
-        .iter()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        .is_none_or(|b| matches!(b, b',' | b':' | b'}' | b']'))
+    matches!(
+        bytes.get(close + 1),
+        None | Some(b',' | b':' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+    )
 }
 
 /// True when the backslash at `at` starts an escape (is not itself escaped).
@@ -426,6 +505,25 @@ mod tests {
             let decoded = decode(raw.as_bytes(), 0);
             assert!(String::from_utf8(decoded.bytes).is_ok(), "{raw}");
         }
+    }
+
+    #[test]
+    fn quotes_are_found_wherever_they_fall() {
+        let text = br#""a" "b\"c" "" x""y"z"#;
+        let mut seen = Vec::new();
+        for_each_quote(text, |at| {
+            seen.push(at);
+            true
+        });
+        let expected: Vec<usize> = memchr_iter(b'"', text).collect();
+        assert_eq!(seen, expected);
+        let all = [b'"'; 19];
+        let mut count = 0;
+        for_each_quote(&all, |_| {
+            count += 1;
+            true
+        });
+        assert_eq!(count, 19);
     }
 
     #[test]

@@ -589,3 +589,168 @@ fn credentials_in_text() {
     );
     assert_clean("version 2024.1111.2222.3333 and 10.0.0.1");
 }
+
+/// Shapes an attacker's read of the first version found: each leaked a value whole.
+#[test]
+fn wrapped_bracketed_and_block_values() {
+    for (text, secret) in [
+        (
+            r#"Url { username: "app", password: Some("pg-hunter2-secret"), host: Some("db") }"#,
+            "pg-hunter2-secret",
+        ),
+        (
+            r#"{"password": String("hunter2-secret-pw"), "phone": String("4155552671")}"#,
+            "hunter2-secret-pw",
+        ),
+        (r#"{"phone": String("4155552671")}"#, "4155552671"),
+        (
+            r#"{"Name": String("/prod/db/password"), "Value": String("pg-secret-value")}"#,
+            "pg-secret-value",
+        ),
+        (
+            r#"{"credentials": Object {"current": String("cur-secret-123")}}"#,
+            "cur-secret-123",
+        ),
+        (r#"password: Password("secret-pw-42")"#, "secret-pw-42"),
+        (r#"{'password': b'bytes-secret-9'}"#, "bytes-secret-9"),
+        (r#"'password' => 'php-secret-77'"#, "php-secret-77"),
+        (r#"{:password=>"ruby-secret-88"}"#, "ruby-secret-88"),
+        (
+            "map[password:map[current:go-secret-1 previous:letmein-old-pw]]",
+            "letmein-old-pw",
+        ),
+        (
+            "Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
+            "9944b09199c62bcf",
+        ),
+        (
+            "authorization: ApiKey k-1234567890abcdef",
+            "k-1234567890abcdef",
+        ),
+        (
+            r#"Authorization: Digest username="u", response="6629fae49393a05397450978507c4ef1""#,
+            "6629fae49393a053",
+        ),
+        (
+            "user[email]=bob&user[password]=hunter2-secret-pw&commit=Sign+in",
+            "hunter2-secret-pw",
+        ),
+        ("user%5Bpassword%5D=hunter2-secret-pw", "hunter2-secret-pw"),
+        ("tokens[]=tok-secret-123456", "tok-secret-123456"),
+        (
+            r#"{"API Key": "spaced-key-secret-1"}"#,
+            "spaced-key-secret-1",
+        ),
+        ("password:\thunter2-tabbed", "hunter2-tabbed"),
+        (
+            "private_key: |\n  MIIEpAIBAAKCAQEA1234\n  abcdefghijk\nnext: 1",
+            "MIIEpAIBAAKCAQEA1234",
+        ),
+        (
+            "password:\n  hunter2-on-next-line\nuser: bob",
+            "hunter2-on-next-line",
+        ),
+        (
+            r#"{"pass\u0077ord":"escaped-key-secret"}"#,
+            "escaped-key-secret",
+        ),
+        (
+            "Cookie: sessionid=\"abcdef123456secret\"; theme=dark",
+            "abcdef123456secret",
+        ),
+        (
+            r#"{"cookies":["connect.sid=s%3Asecretvalue3.sig"],"x":1}"#,
+            "s%3Asecretvalue3",
+        ),
+        (
+            "Set-Cookie: sid=abc123first; Path=/, token=xyz789secret2; Path=/",
+            "xyz789secret2",
+        ),
+        ("card_4111111111111111", "4111111111111111"),
+        ("SSN: 123 45 6789", "123 45 6789"),
+        ("ssn: 123.45.6789", "123.45.6789"),
+        (
+            r#"{"SecretString":"plain-s3cr3t-value-xyz","Name":"prod/app"}"#,
+            "plain-s3cr3t-value-xyz",
+        ),
+        (
+            "AKIAIzaSyA1234567890abcdefghijklmnopqrstuv",
+            "SyA1234567890abcdefghijk",
+        ),
+    ] {
+        assert_masked(text, &[secret]);
+    }
+    // What the cookie header holds besides its cookies is read too.
+    assert_masked(
+        "Cookie: sessionid=abc123456789; theme=dark; card 4111 1111 1111 1111",
+        &["abc123456789", "4111 1111 1111 1111"],
+    );
+    // A preview cut inside a number.
+    assert_masked(r#"{"user":"a","card_number":41111111111"#, &["41111111111"]);
+    assert_masked(
+        r#"[{"user":"a","card_number":41111111111..."#,
+        &["41111111111"],
+    );
+    // A stray quote in prose does not cut a single-quoted secret short.
+    assert_masked(
+        r#"5" screen password='it"s-secret-value' session token=abcdefgh12345"#,
+        &["s-secret-value", "abcdefgh12345"],
+    );
+}
+
+/// A JSON log line stays JSON, whatever its fields hold.
+#[test]
+fn json_lines_stay_json() {
+    for line in [
+        r#"{"card":4111111111111111,"level":"INFO"}"#,
+        r#"{"phone":4155552671}"#,
+        r#"{"message":"missing password:","target":"x"}"#,
+        r#"{"reason":"no Authorization:","target":"x"}"#,
+        r#"{"message":"bad token=","target":"x"}"#,
+        r#"{"message":"credentials: [","target":"x"}"#,
+        r#"{"preview":"password: 'abc","user":"O'Brien"}"#,
+        r#"{"message":"Cookie: sid=abc123456","level":"INFO"}"#,
+        r#"{"span":{"card":4111111111111111},"message":"x"}"#,
+    ] {
+        let out = redacted(line);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+            "{line} became {out}"
+        );
+        assert!(
+            !out.contains("4111111111111111") && !out.contains("4155552671"),
+            "{out}"
+        );
+        assert!(!out.contains("abc123456"), "{out}");
+    }
+    assert_eq!(
+        redacted(r#"{"card":4111111111111111,"n":1}"#),
+        r#"{"card":"****-****-****-1111","n":1}"#
+    );
+}
+
+/// Text that repeats a trigger thousands of times costs time in proportion to its length (each
+/// of these took seconds at 128 KB when every trigger re-read the rest of the text).
+#[test]
+fn repeated_triggers_cost_linear_time() {
+    let started = std::time::Instant::now();
+    for unit in [
+        "name=pwd ",
+        "cookie:a=b;",
+        "AIza",
+        "xoxb-",
+        "password=[",
+        "eyJ",
+        "AKIAIOSFODNN7EXAMPLE/",
+        "key=pwd ",
+        "\"Name\":\"/a/password\",\"Value\":\"x\"},{",
+    ] {
+        let text = unit.repeat(128 * 1024 / unit.len());
+        let _ = redacted(&text);
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
