@@ -11,6 +11,67 @@ use suite_tests::{
 };
 
 const FUNCTION: &str = "loadtest";
+const TARGET: &str = "multi-tenant-query";
+
+/// The tests here time runs and count invocations: run them one at a time, not side by side on
+/// the same two cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// moto, the target (multi-tenant-query) on one emulator and loadtest on another, both logging
+/// every invoke request they receive: loadtest's emulator log holds loadtest's lines only, and
+/// calls to the target are counted where they arrive.
+struct SplitStack {
+    stack: SeededMoto,
+    target: LambdaEmulator,
+    loadtest: LambdaEmulator,
+}
+
+impl SplitStack {
+    fn start(name: &str, loadtest_instances: u32, extra_env: &[(&str, &str)]) -> Result<Self> {
+        let stack = SeededMoto::start(name)?;
+        let target = LambdaEmulator::start_with(
+            &stack.dir,
+            "target-watch",
+            &[TARGET],
+            &stack.function_env(),
+            EmulatorOptions {
+                concurrency: 4,
+                log_invocations: true,
+                ..EmulatorOptions::default()
+            },
+        )?;
+        let port = free_port()?;
+        let mut env = stack.function_env();
+        env.extend(stack.loadtest_env_split(target.port, port, "student")?);
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let loadtest = LambdaEmulator::start_with(
+            &stack.dir,
+            "loadtest-watch",
+            &[FUNCTION],
+            &env,
+            EmulatorOptions {
+                port: Some(port),
+                concurrency: loadtest_instances,
+                log_invocations: true,
+            },
+        )?;
+        Ok(Self {
+            stack,
+            target,
+            loadtest,
+        })
+    }
+}
 
 fn result_of(response: &Value) -> Result<Value> {
     assert_eq!(response["statusCode"], 200, "{response}");
@@ -31,6 +92,7 @@ fn loadtest_end_to_end() -> Result<()> {
         EmulatorOptions {
             port: Some(port),
             concurrency: 6,
+            ..EmulatorOptions::default()
         },
     )?;
 
@@ -164,5 +226,50 @@ fn loadtest_end_to_end() -> Result<()> {
         "{message}"
     );
     assert!(!message.contains("student"), "{message}");
+    Ok(())
+}
+
+/// Issue 10, hole 1: a worker that runs longer than the suite's 3 s attempt timeout must be
+/// invoked exactly once. Counted at the emulator (the invoke requests it received), not from the
+/// coordinator's report.
+#[test]
+fn fan_out_invokes_each_worker_exactly_once() -> Result<()> {
+    let _serial = serial();
+    let split = SplitStack::start("loadtest-fan-out", 6, &[])?;
+    // 4 calls/s for 6 s over 4 workers: each worker sends 6 calls, the last about 5.75 s after
+    // the shared start, which is itself 2 s after the fan-out: every worker runs about 8 s.
+    let event = serde_json::json!({
+        "RequestsPerSecond": 4, "DurationSeconds": 6, "Workers": 4, "Concurrency": 4
+    });
+    let before = split.loadtest.invocations_received(FUNCTION);
+    let response = split.loadtest.invoke(FUNCTION, &event)?;
+    // Anything retried behind the coordinator's back would arrive within its own timeouts; give
+    // the emulator a moment more before counting.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let invocations = split.loadtest.invocations_received(FUNCTION) - before;
+    println!(
+        "loadtest invocations received by the emulator: {invocations} (1 coordinator + workers)"
+    );
+    println!("coordinator's answer: {response}");
+    assert_eq!(
+        invocations - 1,
+        4,
+        "worker invocations counted at the emulator: {} for 4 workers; answer: {response}",
+        invocations - 1
+    );
+    let body = result_of(&response)?;
+    let workers = body["workers"].as_array().cloned().unwrap_or_default();
+    assert_eq!(workers.len(), 4, "{body}");
+    for worker in &workers {
+        assert_eq!(worker["ok"], true, "{body}");
+        assert_eq!(worker["calls"], 6, "{body}");
+    }
+    assert_eq!(body["result"]["calls"], 24, "{body}");
+    assert_eq!(
+        body["result"]["statusCounts"],
+        serde_json::json!({"200": 24})
+    );
+    assert_eq!(split.target.invocations_received(TARGET), 24);
+    let _ = &split.stack;
     Ok(())
 }
