@@ -353,6 +353,13 @@ impl LambdaEmulator {
             .filter(|l| l.trim_end().ends_with(&line))
             .count()
     }
+
+    /// Requests to `function`'s function URL the emulator has received so far. Needs
+    /// [`EmulatorOptions::log_invocations`].
+    pub fn function_url_requests_received(&self, function: &str) -> usize {
+        let prefix = format!("http invocation received path=/lambda-url/{function}/");
+        self.log().lines().filter(|l| l.contains(&prefix)).count()
+    }
 }
 
 /// The environment every function gets on the local stack.
