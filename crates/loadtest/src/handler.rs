@@ -266,7 +266,7 @@ where
         let key = self.worker_key().await?;
         let run_id = worker::new_run_id();
         let start_at_ms =
-            now_millis() + u64::try_from(worker::START_DELAY.as_millis()).unwrap_or(u64::MAX);
+            now_millis().saturating_add(worker::START_DELAY.as_millis().try_into().unwrap_or(0));
         let caps = &self.config.caps;
         let events =
             fanout::worker_events(request, caps, &key, &self.function, &run_id, start_at_ms)
