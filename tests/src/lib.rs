@@ -186,6 +186,9 @@ pub struct EmulatorOptions {
     pub port: Option<u16>,
     /// Instances per function (at least 1).
     pub concurrency: u32,
+    /// Have the emulator log every invoke request it receives (its own debug line), so that a test
+    /// can count invocations from what the emulator saw rather than from what a function claims.
+    pub log_invocations: bool,
 }
 
 /// `cargo lambda watch`: the Lambda Runtime API and invoke API emulator, running the binaries.
@@ -233,6 +236,9 @@ impl LambdaEmulator {
             None => free_port()?,
         };
         let mut command = Command::new(venv_tool("cargo-lambda")?);
+        if options.log_invocations {
+            command.env("RUST_LOG", "info,cargo_lambda_watch=debug");
+        }
         command
             .args([
                 "lambda",
@@ -337,6 +343,23 @@ impl LambdaEmulator {
     pub fn log(&self) -> String {
         self.process.log()
     }
+
+    /// Invoke requests for `function` the emulator has received so far (retries included).
+    /// Needs [`EmulatorOptions::log_invocations`].
+    pub fn invocations_received(&self, function: &str) -> usize {
+        let line = format!("invocation received function_name={function}");
+        self.log()
+            .lines()
+            .filter(|l| l.trim_end().ends_with(&line))
+            .count()
+    }
+
+    /// Requests to `function`'s function URL the emulator has received so far. Needs
+    /// [`EmulatorOptions::log_invocations`].
+    pub fn function_url_requests_received(&self, function: &str) -> usize {
+        let prefix = format!("http invocation received path=/lambda-url/{function}/");
+        self.log().lines().filter(|l| l.contains(&prefix)).count()
+    }
 }
 
 /// The environment every function gets on the local stack.
@@ -413,6 +436,18 @@ impl SeededMoto {
     /// multi-tenant-query's function URL there, `USER_NAME` is `users` encrypted for the function
     /// `loadtest` with `suitectl`'s code, and Lambda calls (fan-out) go to the emulator.
     pub fn loadtest_env(&self, emulator_port: u16, users: &str) -> Result<Vec<(String, String)>> {
+        self.loadtest_env_split(emulator_port, emulator_port, users)
+    }
+
+    /// [`SeededMoto::loadtest_env`] with the API (multi-tenant-query's function URL) on one
+    /// emulator and loadtest's own Lambda API (fan-out) on another: then the second emulator's log
+    /// holds loadtest's lines only.
+    pub fn loadtest_env_split(
+        &self,
+        api_port: u16,
+        lambda_port: u16,
+        users: &str,
+    ) -> Result<Vec<(String, String)>> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -426,16 +461,18 @@ impl SeededMoto {
             )
             .await
         })?;
-        let emulator = format!("http://127.0.0.1:{emulator_port}");
         Ok(vec![
             (
                 "API_URL".into(),
-                format!("{emulator}/lambda-url/multi-tenant-query/orders"),
+                format!("http://127.0.0.1:{api_port}/lambda-url/multi-tenant-query/orders"),
             ),
             ("CLIENT_ID".into(), self.outputs.app_client_id.clone()),
             ("USERPOOL_ID".into(), self.outputs.user_pool_id.clone()),
             ("USER_NAME".into(), ciphertext),
-            ("AWS_ENDPOINT_URL_LAMBDA".into(), emulator),
+            (
+                "AWS_ENDPOINT_URL_LAMBDA".into(),
+                format!("http://127.0.0.1:{lambda_port}"),
+            ),
         ])
     }
 

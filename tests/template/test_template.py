@@ -173,8 +173,26 @@ class TemplateTest(unittest.TestCase):
         by_action = {a: s for s in statements for a in as_list(s["Action"])}
         self.assertIn("-loadtest", str(by_action["lambda:InvokeFunction"]["Resource"]))
         self.assertIn("kms:EncryptionContext:LambdaFunctionName", by_action["kms:Decrypt"]["Condition"]["StringEquals"])
-        self.assertIn("${LoadTestUserSecretPattern}", str(by_action["secretsmanager:GetSecretValue"]["Resource"]))
+        secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
+        resources = sorted(str(r) for s in secret_reads for r in as_list(s["Resource"]))
+        self.assertEqual(len(resources), 2, resources)
+        self.assertIn("${LoadTestUserSecretPattern}", resources[0])
+        self.assertEqual(resources[1], str({"Ref": "LoadTestWorkerKeySecret"}))
         self.assertFalse([a for a in by_action if a.startswith(("dynamodb:", "ssm:"))])
+
+    def test_only_loadtest_reads_its_generated_worker_key(self):
+        key = self.resources["LoadTestWorkerKeySecret"]
+        self.assertEqual(key["Type"], "AWS::SecretsManager::Secret")
+        self.assertGreaterEqual(key["Properties"]["GenerateSecretString"]["PasswordLength"], 32)
+        readers = {role for role, s in role_statements(self.template) if {"Ref": "LoadTestWorkerKeySecret"} in as_list(s.get("Resource"))}
+        self.assertEqual(readers, {"LoadTestRole"})
+        env = self.resources["LoadTestFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(env["WORKER_KEY_SECRET_ID"], {"Ref": "LoadTestWorkerKeySecret"})
+
+    def test_loadtest_concurrency_is_reserved_for_one_full_run(self):
+        props = self.resources["LoadTestFunction"]["Properties"]
+        workers = int(props["Environment"]["Variables"]["MAX_WORKERS"])
+        self.assertEqual(props["ReservedConcurrentExecutions"], workers + 1)
 
 
 if __name__ == "__main__":

@@ -109,10 +109,13 @@ async fn parameters_batch_by_ten_and_path_reads_every_page() -> Result<()> {
         } else {
             aws_sdk_ssm::types::ParameterType::String
         };
+        // Overwrite: moto's first SSM call can take longer than the suite's 3 s attempt timeout
+        // on a busy machine, and the SDK's retry of a create that did succeed would fail.
         ssm.put_parameter()
             .name(&name)
             .value(format!("v{i}"))
             .r#type(kind)
+            .overwrite(true)
             .send()
             .await?;
         names.push(name);

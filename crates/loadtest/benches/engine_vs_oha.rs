@@ -16,7 +16,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Response};
 use hyper_util::rt::TokioIo;
 use loadtest::engine::{Caller, Engine, Plan};
-use loadtest::request::Schedule;
+use loadtest::request::{Limits, Schedule};
 
 const CONCURRENCY: u32 = 50;
 const SECONDS: u64 = 10;
@@ -92,6 +92,12 @@ fn engine_run(port: u16, seconds: u64) -> Result<(f64, f64, u64), String> {
             schedule: Schedule::For(Duration::from_secs(seconds)),
             concurrency: CONCURRENCY,
             slice: None,
+            // The engine's own speed: no call or rate cap beyond the schedule.
+            limits: Limits {
+                calls: u64::MAX,
+                rate: f64::MAX,
+                duration: Duration::from_secs(seconds),
+            },
             log_calls: 0,
         };
         let (stats, _) = engine.run(plan, &callers).await;

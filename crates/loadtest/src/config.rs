@@ -28,9 +28,28 @@ pub struct Config {
     pub log_calls: u64,
     /// `KMS_RETRY_WITHOUT_CONTEXT`: also try decrypting without a context (off).
     pub kms_retry_without_context: bool,
-    /// `MAX_DURATION_SECONDS` and the other caps.
+    /// `WORKER_KEY_SECRET_ID`: the secret whose generated value signs worker messages.
+    pub worker_key_secret_id: String,
+    /// `LOG_USER_NAMES`: show user names in full in logs and responses (off: masked).
+    pub log_user_names: bool,
+    /// `MAX_DURATION_SECONDS`, `MAX_CALLS`, `MAX_CALLS_PER_SECOND`, `MAX_CONCURRENCY`,
+    /// `MAX_WORKERS`: the caps of every run, all workers together.
     pub caps: Caps,
     pub cache: CachePolicy,
+}
+
+/// The secret `suitectl seed` generates for the local stack.
+pub const DEFAULT_WORKER_KEY_SECRET_ID: &str = "loadtest/worker-key";
+
+/// A whole number from 1 to `max`, `default` when unset. The upper bounds keep a cap a cap: the
+/// duration within Lambda's 15 minutes less set-up, the others near what one function can drive.
+fn bounded(name: &str, default: u64, max: u64) -> Result<u64, ConfigError> {
+    let value = env_parse(name, default, "a whole number")?;
+    if (1..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(name, format!("must be 1 to {max}")))
+    }
 }
 
 impl Config {
@@ -41,13 +60,21 @@ impl Config {
         {
             return Err(ConfigError::new("API_URL", "must be an http(s) URL"));
         }
-        let max_duration = env_parse("MAX_DURATION_SECONDS", 600u64, "a whole number of seconds")?;
-        if !(1..=840).contains(&max_duration) {
-            return Err(ConfigError::new(
-                "MAX_DURATION_SECONDS",
-                "must be 1 to 840 (Lambda's 15-minute limit, minus set-up)",
-            ));
-        }
+        let defaults = Caps::default();
+        let max_duration = bounded("MAX_DURATION_SECONDS", defaults.max_duration.as_secs(), 840)?;
+        let caps = Caps {
+            max_duration: Duration::from_secs(max_duration),
+            max_calls: bounded("MAX_CALLS", defaults.max_calls, 10_000_000)?,
+            max_rate: bounded("MAX_CALLS_PER_SECOND", defaults.max_rate.into(), 20_000)?
+                .try_into()
+                .map_err(|_| ConfigError::new("MAX_CALLS_PER_SECOND", "is too large"))?,
+            max_concurrency: bounded("MAX_CONCURRENCY", defaults.max_concurrency.into(), 1024)?
+                .try_into()
+                .map_err(|_| ConfigError::new("MAX_CONCURRENCY", "is too large"))?,
+            max_workers: bounded("MAX_WORKERS", defaults.max_workers.into(), 32)?
+                .try_into()
+                .map_err(|_| ConfigError::new("MAX_WORKERS", "is too large"))?,
+        };
         Ok(Self {
             api_url,
             client_id: env_required("CLIENT_ID")?,
@@ -60,21 +87,16 @@ impl Config {
                 200,
                 "a whole number of milliseconds",
             )?),
-            request_timeout: Duration::from_millis(env_parse(
-                "REQUEST_TIMEOUT_MS",
-                10_000,
-                "a whole number of milliseconds",
-            )?),
+            request_timeout: Duration::from_millis(bounded("REQUEST_TIMEOUT_MS", 10_000, 300_000)?),
             log_calls: env_parse("LOG_CALLS", 20, "a whole number")?,
             kms_retry_without_context: env_parse(
                 "KMS_RETRY_WITHOUT_CONTEXT",
                 false,
                 "true or false",
             )?,
-            caps: Caps {
-                max_duration: Duration::from_secs(max_duration),
-                ..Caps::default()
-            },
+            worker_key_secret_id: env_string("WORKER_KEY_SECRET_ID", DEFAULT_WORKER_KEY_SECRET_ID)?,
+            log_user_names: env_parse("LOG_USER_NAMES", false, "true or false")?,
+            caps,
             cache: CachePolicy::from_env()?,
         })
     }

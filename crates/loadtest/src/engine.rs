@@ -2,6 +2,9 @@
 //! sending its next call when the previous one answered) and an open model (a global schedule;
 //! latency counted from each call's intended send time, so queueing behind a slow server shows).
 //!
+//! Whatever the schedule, a run keeps to its [`Limits`]: at most `calls` calls, sent no faster
+//! than `rate` (the closed model is paced), and none sent after `duration`.
+//!
 //! Workers keep their own histograms and merge at the end: recording takes no lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +20,7 @@ use hyper_util::client::legacy::Client;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
-use crate::request::{Schedule, WorkerSlice};
+use crate::request::{Limits, Schedule, WorkerSlice};
 use crate::stats::{ErrorClass, RunStats};
 
 /// Most of a response body read (the rest is dropped with the connection).
@@ -70,8 +73,18 @@ pub struct Plan {
     pub schedule: Schedule,
     pub concurrency: u32,
     pub slice: Option<WorkerSlice>,
+    /// This invocation's caps.
+    pub limits: Limits,
     /// Log every call when the run has at most this many; otherwise about this many samples.
     pub log_calls: u64,
+}
+
+/// When the `k`-th call of a run paced at `rate` calls per second may be sent at the earliest.
+fn not_before(start: Instant, rate: f64, k: u64) -> Instant {
+    let offset = Duration::try_from_secs_f64(k as f64 / rate).unwrap_or(Duration::MAX);
+    start
+        .checked_add(offset)
+        .unwrap_or(start + Duration::from_secs(86_400 * 365))
 }
 
 impl Engine {
@@ -155,28 +168,43 @@ impl Engine {
             Schedule::Open { rate, duration } => self.run_open(plan, rate, duration, callers).await,
             Schedule::Count { calls_per_user } => {
                 let total = calls_per_user.saturating_mul(callers.len() as u64);
-                self.run_closed(plan, Some(total), None, callers).await
+                self.run_closed(plan, Some(total), plan.limits.duration, callers)
+                    .await
             }
-            Schedule::For(duration) => self.run_closed(plan, None, Some(duration), callers).await,
+            Schedule::For(duration) => {
+                let duration = duration.min(plan.limits.duration);
+                self.run_closed(plan, None, duration, callers).await
+            }
         }
     }
 
+    /// The closed model: `concurrency` loops, each sending its next call when the previous one
+    /// answered, until this worker's share of `total` (or of the call cap) is sent or `duration`
+    /// is over; no faster than the rate cap.
     async fn run_closed(
         self: &Arc<Self>,
         plan: Plan,
         total: Option<u64>,
-        duration: Option<Duration>,
+        duration: Duration,
         callers: &[Caller],
     ) -> (RunStats, Vec<CallLog>) {
         let (slice_index, slice_of) = plan
             .slice
             .map_or((0, 1), |s| (u64::from(s.index), u64::from(s.of)));
-        // This worker's calls: every `slice_of`-th index of the global sequence.
-        let mine = total.map(|t| (t + slice_of - slice_index - 1) / slice_of);
+        // This worker's calls: every `slice_of`-th index of the global sequence, at most its
+        // share of the call cap.
+        let mine = total
+            .map_or(plan.limits.calls, |t| {
+                (t + slice_of - slice_index - 1) / slice_of
+            })
+            .min(plan.limits.calls);
         let next = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
-        let deadline = duration.map(|d| start + d);
-        let sample_every = sample_interval(mine, plan.log_calls);
+        let deadline = start + duration;
+        let rate = plan.limits.rate;
+        // A timed run has no known count, unless its call cap is small enough to log whole.
+        let known = total.is_some() || mine <= plan.log_calls;
+        let sample_every = sample_interval(known.then_some(mine), plan.log_calls);
         let callers: Arc<[Caller]> = callers.into();
         let mut tasks = Vec::new();
         for _ in 0..plan.concurrency {
@@ -187,9 +215,17 @@ impl Engine {
                 let mut logs = Vec::new();
                 loop {
                     let local = next.fetch_add(1, Ordering::Relaxed);
-                    if mine.is_some_and(|m| local >= m)
-                        || deadline.is_some_and(|d| Instant::now() >= d)
-                    {
+                    if local >= mine {
+                        break;
+                    }
+                    let due = not_before(start, rate, local);
+                    if due >= deadline {
+                        break;
+                    }
+                    if due > Instant::now() {
+                        tokio::time::sleep_until(due).await;
+                    }
+                    if Instant::now() >= deadline {
                         break;
                     }
                     let index = local * slice_of + slice_index;
@@ -226,11 +262,13 @@ impl Engine {
         duration: Duration,
         callers: &[Caller],
     ) -> (RunStats, Vec<CallLog>) {
-        let total = (rate * duration.as_secs_f64()).floor() as u64;
         let (slice_index, slice_of) = plan
             .slice
             .map_or((0, 1), |s| (u64::from(s.index), u64::from(s.of)));
-        let interval = Duration::from_secs_f64(1.0 / rate);
+        // The request was validated against the caps; these keep to them even if it was not.
+        let rate = rate.min(plan.limits.rate * slice_of as f64);
+        let duration = duration.min(plan.limits.duration);
+        let total = (rate * duration.as_secs_f64()).floor() as u64;
         // A fanned-out run shares one schedule: call i of the global sequence is due at
         // start + i / rate, and this worker sends the calls i with i mod workers = its index.
         let start = match plan.slice {
@@ -240,7 +278,7 @@ impl Engine {
             }
             None => Instant::now(),
         };
-        let mine = (total + slice_of - slice_index - 1) / slice_of;
+        let mine = ((total + slice_of - slice_index - 1) / slice_of).min(plan.limits.calls);
         let sample_every = sample_interval(Some(mine), plan.log_calls);
         let permits = Arc::new(Semaphore::new(
             usize::try_from(plan.concurrency).unwrap_or(1),
@@ -252,7 +290,7 @@ impl Engine {
         let dispatcher = tokio::spawn(async move {
             for local in 0..mine {
                 let index = local * slice_of + slice_index;
-                let due = start + interval.mul_f64(index as f64);
+                let due = not_before(start, rate, index);
                 tokio::time::sleep_until(due).await;
                 // Waiting for a free slot delays the send but not the clock: the wait is latency.
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
@@ -360,12 +398,14 @@ fn summarize(user: &str, status: u16, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::Caps;
+    use std::convert::Infallible;
 
     #[test]
     fn summaries_follow_the_lab() {
         assert_eq!(
-            summarize("student", 200, br#"{"orderCount":5,"orders":[]}"#),
-            "# of orders available for 'student': 5"
+            summarize("s*****t", 200, br#"{"orderCount":5,"orders":[]}"#),
+            "# of orders available for 's*****t': 5"
         );
         assert_eq!(
             summarize("student", 401, br#"{"error":{"code":"Unauthorized"}}"#),
@@ -378,5 +418,118 @@ mod tests {
     fn sampling_logs_small_runs_fully() {
         assert_eq!(sample_interval(Some(3), 20), 1);
         assert_eq!(sample_interval(Some(2000), 20), 100);
+    }
+
+    #[test]
+    fn pacing_spaces_calls_by_the_rate() {
+        let start = Instant::now();
+        assert_eq!(not_before(start, 20.0, 0), start);
+        assert_eq!(
+            not_before(start, 20.0, 10),
+            start + Duration::from_millis(500)
+        );
+        // A rate too small to compute with never panics; the call is simply never due.
+        assert!(not_before(start, 1e-300, 5) > start + Duration::from_secs(86_000));
+    }
+
+    /// An HTTP/1.1 server answering like the orders API, on this test's runtime.
+    async fn orders_server() -> Uri {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(|_request| async {
+                        Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
+                            Bytes::from_static(br#"{"orderCount":5,"orders":[]}"#),
+                        )))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        format!("http://{address}/orders").parse().unwrap()
+    }
+
+    async fn run(schedule: Schedule, concurrency: u32, limits: Limits) -> RunStats {
+        let engine = Arc::new(
+            Engine::new(orders_server().await, Method::GET, Duration::from_secs(5)).unwrap(),
+        );
+        let plan = Plan {
+            schedule,
+            concurrency,
+            slice: None,
+            limits,
+            log_calls: 20,
+        };
+        let (stats, _) = engine.run(plan, &[Caller::new("s*****t", None)]).await;
+        stats
+    }
+
+    #[tokio::test]
+    async fn a_timed_closed_run_stops_at_the_call_cap() {
+        let limits = Limits {
+            calls: 25,
+            ..Caps::default().limits()
+        };
+        let stats = run(Schedule::For(Duration::from_secs(30)), 4, limits).await;
+        assert_eq!(stats.calls(), 25);
+        assert!(
+            stats.elapsed < Duration::from_secs(10),
+            "{:?}",
+            stats.elapsed
+        );
+    }
+
+    #[tokio::test]
+    async fn the_closed_model_is_paced_to_the_rate_cap() {
+        let limits = Limits {
+            rate: 20.0,
+            ..Caps::default().limits()
+        };
+        let schedule = Schedule::Count { calls_per_user: 10 };
+        let stats = run(schedule, 8, limits).await;
+        assert_eq!(stats.calls(), 10);
+        // Ten calls at 20/s: the last is due 450 ms after the first, whatever the concurrency.
+        assert!(
+            stats.elapsed >= Duration::from_millis(450),
+            "{:?}",
+            stats.elapsed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_count_stops_at_the_duration_cap() {
+        let limits = Limits {
+            rate: 50.0,
+            duration: Duration::from_millis(300),
+            ..Caps::default().limits()
+        };
+        let schedule = Schedule::Count {
+            calls_per_user: 1_000_000,
+        };
+        let stats = run(schedule, 2, limits).await;
+        assert!((1..=15).contains(&stats.calls()), "{}", stats.calls());
+        assert!(
+            stats.elapsed < Duration::from_secs(5),
+            "{:?}",
+            stats.elapsed
+        );
+    }
+
+    #[tokio::test]
+    async fn the_open_model_keeps_to_the_call_cap_of_its_slice() {
+        let limits = Limits {
+            calls: 3,
+            ..Caps::default().limits()
+        };
+        let schedule = Schedule::Open {
+            rate: 100.0,
+            duration: Duration::from_secs(1),
+        };
+        let stats = run(schedule, 4, limits).await;
+        assert_eq!(stats.calls(), 3);
     }
 }

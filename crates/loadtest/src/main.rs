@@ -10,6 +10,7 @@ use loadtest::config::Config;
 use loadtest::engine::Engine;
 use loadtest::fanout::LambdaInvoker;
 use loadtest::handler::LoadTest;
+use loadtest::names::{ScrubbingMakeWriter, UserNames};
 use loadtest::signin::{Cognito, PasswordSecrets, SignIns};
 use secure_lambda::kms_env::{AwsKms, EncryptedEnv, EncryptionContext};
 use secure_lambda::secrets::AwsSecretStore;
@@ -17,7 +18,9 @@ use secure_lambda::{aws, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init_logging();
+    // Every log line, the library's included, passes through the user-name mask.
+    let names = UserNames::default();
+    telemetry::init_logging_to(ScrubbingMakeWriter::new(names.clone(), std::io::stdout));
     let config = Config::from_env()?;
     let context = EncryptionContext::from_env()?;
     let sdk_config = aws::load_sdk_config().await;
@@ -36,14 +39,12 @@ async fn main() -> Result<(), Error> {
         config.sign_in_interval,
     );
     let engine = Engine::new(config.api_url.parse()?, Method::GET, config.request_timeout)?;
-    let invoker = LambdaInvoker {
-        client: aws_sdk_lambda::Client::new(&sdk_config),
-        function_name: telemetry::function_name(),
-    };
+    let invoker = LambdaInvoker::new(&sdk_config, telemetry::function_name());
     tracing::info!(
         user_pool = config.user_pool_id.as_str(),
         api = config.api_url.as_str(),
         "loadtest ready"
     );
-    secure_lambda::runtime::run(LoadTest::new(env, sign_ins, engine, invoker, config)).await
+    let function = LoadTest::new(env, sign_ins, engine, invoker, config, &names);
+    secure_lambda::runtime::run(function).await
 }

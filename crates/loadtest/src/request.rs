@@ -7,14 +7,17 @@
 //! latency is measured from each call's intended send time, so a slow server cannot hide its
 //! queueing (coordinated omission). `DurationSeconds` alone runs the closed model for that long.
 //! `Path` and `Method` change the request; `Workers` fans the run out over that many invocations.
+//!
+//! Whatever the fields, a run is bounded by [`Limits`]: a call cap, a rate cap and a duration cap
+//! (the closed model is paced to the rate cap, and a count-based run stops at the duration cap).
 
 use std::time::Duration;
 
 use secure_lambda::ApiError;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
-/// Fields a caller may send (`_worker` is set by the function itself on fan-out).
-pub const FIELDS: [&str; 8] = [
+/// Fields a caller may send. (A worker event holds `_worker` only: see [`crate::worker`].)
+pub const FIELDS: [&str; 7] = [
     "NumberOfCallsPerUser",
     "Concurrency",
     "RequestsPerSecond",
@@ -22,14 +25,14 @@ pub const FIELDS: [&str; 8] = [
     "Path",
     "Method",
     "Workers",
-    "_worker",
 ];
 
-/// Upper bounds of a run.
+/// Upper bounds of a run, all workers together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
     pub max_duration: Duration,
     pub max_concurrency: u32,
+    /// Calls per second.
     pub max_rate: u32,
     pub max_calls: u64,
     pub max_workers: u32,
@@ -42,8 +45,55 @@ impl Default for Caps {
             max_concurrency: 256,
             max_rate: 5000,
             max_calls: 1_000_000,
-            max_workers: 32,
+            max_workers: 10,
         }
+    }
+}
+
+impl Caps {
+    /// The limits of a run that is not fanned out.
+    pub fn limits(&self) -> Limits {
+        self.share(0, 1)
+    }
+
+    /// Worker `index` of `of`'s part of the caps: the calls whose global index is `index` modulo
+    /// `of`, and an equal share of the rate, so that the workers together stay within the caps.
+    pub fn share(&self, index: u32, of: u32) -> Limits {
+        let of = u64::from(of.max(1));
+        let index = u64::from(index).min(of - 1);
+        Limits {
+            calls: (self.max_calls + of - index - 1) / of,
+            rate: f64::from(self.max_rate.max(1)) / of as f64,
+            duration: self.max_duration,
+        }
+    }
+}
+
+/// What one invocation may do, whatever its schedule asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub calls: u64,
+    /// Calls per second (above 0).
+    pub rate: f64,
+    pub duration: Duration,
+}
+
+impl Limits {
+    /// The tighter of two limits.
+    pub fn min(self, other: Limits) -> Limits {
+        Limits {
+            calls: self.calls.min(other.calls),
+            rate: self.rate.min(other.rate),
+            duration: self.duration.min(other.duration),
+        }
+    }
+
+    pub fn to_json(self) -> Value {
+        json!({
+            "calls": self.calls,
+            "callsPerSecond": self.rate,
+            "durationSeconds": self.duration.as_secs_f64(),
+        })
     }
 }
 
@@ -76,6 +126,7 @@ pub struct LoadRequest {
     pub method: String,
     pub workers: u32,
     pub slice: Option<WorkerSlice>,
+    pub limits: Limits,
 }
 
 fn invalid(field: &str, message: String) -> ApiError {
@@ -122,11 +173,13 @@ fn positive(payload: &Map<String, Value>, field: &str, max: f64) -> Result<Optio
 }
 
 impl LoadRequest {
-    pub fn parse(payload: &Map<String, Value>, caps: &Caps, users: u64) -> Result<Self, ApiError> {
+    /// Validates a caller's event against `caps`. The per-user call count is checked once the
+    /// users are known ([`LoadRequest::check_users`]).
+    pub fn parse(payload: &Map<String, Value>, caps: &Caps) -> Result<Self, ApiError> {
         if let Some(unknown) = payload.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(ApiError::bad_request(
                 "UnknownField",
-                format!("unknown field; accepted: {}", FIELDS[..7].join(", ")),
+                format!("unknown field; accepted: {}", FIELDS.join(", ")),
             )
             .with_field(unknown.chars().take(64).collect::<String>()));
         }
@@ -161,15 +214,7 @@ impl LoadRequest {
                 }
                 Schedule::Open { rate, duration }
             }
-            (Some(n), None, None) => {
-                if n.saturating_mul(users.max(1)) > caps.max_calls {
-                    return Err(invalid(
-                        "NumberOfCallsPerUser",
-                        format!("{n} calls for each of {users} users is over the cap of {} calls", caps.max_calls),
-                    ));
-                }
-                Schedule::Count { calls_per_user: n }
-            }
+            (Some(n), None, None) => Schedule::Count { calls_per_user: n },
             (Some(_), None, Some(_)) => {
                 return Err(invalid(
                     "DurationSeconds",
@@ -209,37 +254,80 @@ impl LoadRequest {
                 ))
             }
         };
-        let slice = match payload.get("_worker") {
-            None | Some(Value::Null) => None,
-            Some(worker) => {
-                let field = |name: &str| worker.get(name).and_then(Value::as_u64);
-                match (field("index"), field("of"), field("startAtMs")) {
-                    (Some(index), Some(of), Some(start_at_ms))
-                        if index < of && of <= u64::from(caps.max_workers) =>
-                    {
-                        Some(WorkerSlice {
-                            index: u32::try_from(index).unwrap_or(0),
-                            of: u32::try_from(of).unwrap_or(1),
-                            start_at_ms,
-                        })
-                    }
-                    _ => {
-                        return Err(invalid(
-                            "_worker",
-                            "`_worker` is set by the function for its own workers".into(),
-                        ))
-                    }
-                }
-            }
-        };
         Ok(Self {
             schedule,
             concurrency,
             path,
             method,
             workers,
-            slice,
+            slice: None,
+            limits: caps.limits(),
         })
+    }
+
+    /// A worker's request: its signed run fields, validated like a caller's (so a coordinator bug
+    /// cannot exceed the caps either), within its signed limits and its own share of the caps.
+    pub fn for_worker(
+        run: &Map<String, Value>,
+        slice: WorkerSlice,
+        signed: Limits,
+        caps: &Caps,
+    ) -> Result<Self, ApiError> {
+        let mut request = Self::parse(run, caps)?;
+        if request.workers != 1 {
+            return Err(invalid("Workers", "a worker does not fan out again".into()));
+        }
+        request.slice = Some(slice);
+        request.limits = signed.min(caps.share(slice.index, slice.of));
+        Ok(request)
+    }
+
+    /// The closed model's calls per user must fit the call cap.
+    pub fn check_users(&self, users: u64) -> Result<(), ApiError> {
+        if let Schedule::Count { calls_per_user } = self.schedule {
+            let of = self.slice.map_or(1, |s| u64::from(s.of));
+            let cap = self.limits.calls.saturating_mul(of);
+            if calls_per_user.saturating_mul(users.max(1)) > cap {
+                return Err(invalid(
+                    "NumberOfCallsPerUser",
+                    format!("{calls_per_user} calls for each of {users} users is over the cap of {cap} calls"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The request fields that reproduce this run (less `Workers`), as a worker receives them.
+    pub fn run_fields(&self, concurrency: u32) -> Map<String, Value> {
+        let mut fields = Map::new();
+        match self.schedule {
+            Schedule::Count { calls_per_user } => {
+                fields.insert("NumberOfCallsPerUser".into(), json!(calls_per_user));
+            }
+            Schedule::For(duration) => {
+                fields.insert("DurationSeconds".into(), json!(duration.as_secs()));
+            }
+            Schedule::Open { rate, duration } => {
+                fields.insert("RequestsPerSecond".into(), json!(rate));
+                fields.insert("DurationSeconds".into(), json!(duration.as_secs()));
+            }
+        }
+        fields.insert("Concurrency".into(), json!(concurrency));
+        fields.insert("Method".into(), json!(self.method));
+        if let Some(path) = &self.path {
+            fields.insert("Path".into(), json!(path));
+        }
+        fields
+    }
+
+    /// The longest this run's schedule lasts: its duration, or the duration cap for a count.
+    pub fn run_bound(&self) -> Duration {
+        match self.schedule {
+            Schedule::For(duration) | Schedule::Open { duration, .. } => {
+                duration.min(self.limits.duration)
+            }
+            Schedule::Count { .. } => self.limits.duration,
+        }
     }
 }
 
@@ -249,7 +337,9 @@ mod tests {
     use serde_json::json;
 
     fn parse(event: Value) -> Result<LoadRequest, ApiError> {
-        LoadRequest::parse(event.as_object().unwrap(), &Caps::default(), 2)
+        let request = LoadRequest::parse(event.as_object().unwrap(), &Caps::default())?;
+        request.check_users(2)?;
+        Ok(request)
     }
 
     #[test]
@@ -323,6 +413,7 @@ mod tests {
                 json!({"_worker": {"index": 3, "of": 2, "startAtMs": 1}}),
                 "_worker",
             ),
+            (json!({"Workers": 11}), "Workers"),
             (json!({"Users": 3}), "Users"),
         ] {
             let error = parse(event.clone()).unwrap_err();
@@ -332,5 +423,124 @@ mod tests {
                 "{event}"
             );
         }
+    }
+
+    #[test]
+    fn every_run_has_a_call_cap_and_a_rate_cap() {
+        let caps = Caps::default();
+        for event in [
+            json!({"DurationSeconds": 5}),
+            json!({"NumberOfCallsPerUser": 3}),
+            json!({"RequestsPerSecond": 10, "DurationSeconds": 5}),
+            json!({}),
+        ] {
+            let request = parse(event.clone()).unwrap();
+            assert_eq!(request.limits, caps.limits(), "{event}");
+            assert_eq!(request.limits.calls, 1_000_000);
+            assert_eq!(request.limits.rate, 5000.0);
+        }
+        // A timed run lasts its duration; a count at most the duration cap.
+        assert_eq!(
+            parse(json!({"DurationSeconds": 5})).unwrap().run_bound(),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            parse(json!({"NumberOfCallsPerUser": 3}))
+                .unwrap()
+                .run_bound(),
+            caps.max_duration
+        );
+    }
+
+    #[test]
+    fn worker_shares_add_up_to_the_caps() {
+        let caps = Caps {
+            max_calls: 1_000_003,
+            max_rate: 5000,
+            ..Caps::default()
+        };
+        for of in 1..=10 {
+            let shares: Vec<Limits> = (0..of).map(|i| caps.share(i, of)).collect();
+            assert_eq!(shares.iter().map(|l| l.calls).sum::<u64>(), caps.max_calls);
+            let rate: f64 = shares.iter().map(|l| l.rate).sum();
+            assert!((rate - 5000.0).abs() < 1e-6, "{of}: {rate}");
+        }
+    }
+
+    #[test]
+    fn the_call_cap_covers_all_users() {
+        let caps = Caps {
+            max_calls: 10,
+            ..Caps::default()
+        };
+        let request = LoadRequest::parse(
+            json!({"NumberOfCallsPerUser": 4}).as_object().unwrap(),
+            &caps,
+        )
+        .unwrap();
+        assert!(request.check_users(2).is_ok());
+        let error = request.check_users(3).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("NumberOfCallsPerUser"));
+    }
+
+    #[test]
+    fn run_fields_give_a_worker_the_same_run() {
+        let caps = Caps::default();
+        for event in [
+            json!({"NumberOfCallsPerUser": "3", "Workers": 2, "Concurrency": 4}),
+            json!({"DurationSeconds": 7, "Workers": 3, "Path": "/orders?x=1", "Method": "head"}),
+            json!({"RequestsPerSecond": "0.1", "DurationSeconds": 600, "Workers": 10}),
+            json!({"RequestsPerSecond": 1234.5678, "DurationSeconds": 60, "Workers": 4}),
+        ] {
+            let request = parse(event.clone()).unwrap();
+            let slice = WorkerSlice {
+                index: 1,
+                of: request.workers,
+                start_at_ms: 5,
+            };
+            let share = caps.share(1, request.workers);
+            let worker =
+                LoadRequest::for_worker(&request.run_fields(2), slice, share, &caps).unwrap();
+            assert_eq!(
+                worker,
+                LoadRequest {
+                    concurrency: 2,
+                    workers: 1,
+                    slice: Some(slice),
+                    limits: share,
+                    ..request
+                },
+                "{event}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_worker_keeps_to_its_signed_limits_and_its_own_share() {
+        let caps = Caps::default();
+        let run = json!({"DurationSeconds": 5}).as_object().unwrap().clone();
+        let slice = WorkerSlice {
+            index: 0,
+            of: 4,
+            start_at_ms: 0,
+        };
+        let generous = Limits {
+            calls: u64::MAX,
+            rate: f64::MAX,
+            duration: Duration::MAX,
+        };
+        let worker = LoadRequest::for_worker(&run, slice, generous, &caps).unwrap();
+        assert_eq!(worker.limits, caps.share(0, 4));
+        let tight = Limits {
+            calls: 7,
+            rate: 1.0,
+            duration: Duration::from_secs(9),
+        };
+        let worker = LoadRequest::for_worker(&run, slice, tight, &caps).unwrap();
+        assert_eq!(worker.limits, tight);
+        let mut again = run.clone();
+        again.insert("Workers".into(), json!(2));
+        let error = LoadRequest::for_worker(&again, slice, tight, &caps).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("Workers"));
     }
 }

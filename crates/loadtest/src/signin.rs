@@ -3,7 +3,9 @@
 //! Tokens are cached per user and renewed a minute before they expire; sign-ins are spaced by a
 //! minimum interval so that a run does not load-test Cognito; each sign-in's latency goes into
 //! its own histogram. `NEW_PASSWORD_REQUIRED`, a wrong password or a missing secret is an error
-//! for that user only: the run goes on with the others. Passwords and tokens never reach a log.
+//! for that user only: the run goes on with the others. Passwords and tokens never reach a log;
+//! user names reach logs masked (see [`crate::names`]), and errors carry codes, not AWS's
+//! messages or secret names, which can hold the user name.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,15 +16,18 @@ use hdrhistogram::Histogram;
 use secrecy::{ExposeSecret, SecretString};
 use secure_lambda::aws::classify;
 use secure_lambda::secrets::{ParameterSource, SecretSource, SecretStore};
+use secure_lambda::ApiError;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::names::UserNames;
 use crate::stats::new_histogram;
 
 /// Renew tokens this long before they expire.
 const RENEW_BEFORE: Duration = Duration::from_secs(60);
 
-/// Why a user could not sign in. Never holds the password.
+/// Why a user could not sign in. Never holds the password, nor the user name: the details (which
+/// may) go to the log, which masks the name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignInError {
     #[error("the user must set a new password first (NEW_PASSWORD_REQUIRED)")]
@@ -31,9 +36,11 @@ pub enum SignInError {
     Challenge(String),
     #[error("wrong user name or password")]
     NotAuthorized,
-    #[error("the password could not be read: {0}")]
+    /// The error code of the read (e.g. `SecretNotFound`): the secret is named after the user.
+    #[error("the password secret could not be read ({0})")]
     PasswordUnavailable(String),
-    #[error("sign-in failed: {0}")]
+    /// The AWS error code, or the kind of transport failure.
+    #[error("sign-in failed ({0})")]
     Failed(String),
 }
 
@@ -72,11 +79,18 @@ impl IdentityProvider for Cognito {
             .await
             .map_err(|e| {
                 let failure = classify(&e);
-                match failure.code.as_deref() {
-                    Some("NotAuthorizedException") | Some("UserNotFoundException") => {
+                tracing::warn!(
+                    detail = failure.detail.as_str(),
+                    "Cognito InitiateAuth failed"
+                );
+                match failure.code {
+                    Some(code)
+                        if code == "NotAuthorizedException" || code == "UserNotFoundException" =>
+                    {
                         SignInError::NotAuthorized
                     }
-                    _ => SignInError::Failed(failure.detail),
+                    // Without a code, the detail describes the transport failure only.
+                    code => SignInError::Failed(code.unwrap_or(failure.detail)),
                 }
             })?;
         if let Some(challenge) = output.challenge_name() {
@@ -119,6 +133,7 @@ pub struct SignIns<I, S, P> {
     store: SecretStore<S, P>,
     passwords: PasswordSecrets,
     min_interval: Duration,
+    names: UserNames,
     state: Mutex<State>,
 }
 
@@ -134,6 +149,7 @@ impl<I: IdentityProvider, S: SecretSource, P: ParameterSource> SignIns<I, S, P> 
             store,
             passwords,
             min_interval,
+            names: UserNames::default(),
             state: Mutex::new(State {
                 sessions: HashMap::new(),
                 last_sign_in: None,
@@ -141,6 +157,12 @@ impl<I: IdentityProvider, S: SecretSource, P: ParameterSource> SignIns<I, S, P> 
                 attempts: 0,
             }),
         }
+    }
+
+    /// How user names appear in this module's log lines (masked by default).
+    pub fn user_names(mut self, names: UserNames) -> Self {
+        self.names = names;
+        self
     }
 
     pub fn store(&self) -> &SecretStore<S, P> {
@@ -160,7 +182,7 @@ impl<I: IdentityProvider, S: SecretSource, P: ParameterSource> SignIns<I, S, P> 
             .store
             .secret_field(&secret_id, &self.passwords.key)
             .await
-            .map_err(|e| SignInError::PasswordUnavailable(e.to_string()))?;
+            .map_err(|e| SignInError::PasswordUnavailable(ApiError::from(&e).code))?;
         if let Some(last) = state.last_sign_in {
             tokio::time::sleep_until(last + self.min_interval).await;
         }
@@ -173,7 +195,7 @@ impl<I: IdentityProvider, S: SecretSource, P: ParameterSource> SignIns<I, S, P> 
             .max(1);
         state.latency.saturating_record(micros);
         let session = result?;
-        tracing::info!(user, "signed in");
+        tracing::info!(user = self.names.display(user).as_str(), "signed in");
         let token = session.id_token.clone();
         state.sessions.insert(user.to_owned(), session);
         Ok(token)
@@ -273,10 +295,12 @@ mod tests {
             SignInError::NewPasswordRequired
         );
         let missing = s.token("nobody").await.unwrap_err();
-        assert!(
-            matches!(missing, SignInError::PasswordUnavailable(_)),
-            "{missing}"
+        assert_eq!(
+            missing,
+            SignInError::PasswordUnavailable("SecretNotFound".into())
         );
+        // The secret is named after the user: its name stays out of the error.
+        assert!(!missing.to_string().contains("nobody"), "{missing}");
         assert!(!missing.to_string().contains("lab_password"));
     }
 }

@@ -24,6 +24,10 @@ pub const MASKING_KEY_SECRET_ID: &str = "data-masking/token-key";
 /// Secret holding the key that seals multi-tenant-query's pagination cursors (generated).
 pub const CURSOR_KEY_SECRET_ID: &str = "multi-tenant-query/cursor-key";
 
+/// Secret holding the key that signs loadtest's worker messages (generated; only loadtest
+/// reads it).
+pub const WORKER_KEY_SECRET_ID: &str = "loadtest/worker-key";
+
 /// A tenant-scoped role ARN for the local stack, where any ARN works: the emulator does not
 /// evaluate IAM. On AWS the function gets the stack's role.
 pub const LOCAL_TENANT_ROLE_ARN: &str =

@@ -45,6 +45,7 @@ pub struct SeedOutputs {
     pub db_secret_id: String,
     pub masking_key_secret_id: String,
     pub cursor_key_secret_id: String,
+    pub worker_key_secret_id: String,
     pub kms_key_id: String,
     pub kms_key_arn: String,
     pub kms_alias: String,
@@ -106,7 +107,11 @@ pub async fn seed_into(
 ) -> Result<SeedOutputs> {
     let change = put_db_secret(clients, values.db_password.as_ref()).await?;
     progress(&format!("secret {}: {change}", lab::DB_SECRET_ID));
-    for id in [lab::MASKING_KEY_SECRET_ID, lab::CURSOR_KEY_SECRET_ID] {
+    for id in [
+        lab::MASKING_KEY_SECRET_ID,
+        lab::CURSOR_KEY_SECRET_ID,
+        lab::WORKER_KEY_SECRET_ID,
+    ] {
         let change = ensure_generated_key(clients, id).await?;
         progress(&format!("secret {id}: {change}"));
     }
@@ -197,6 +202,7 @@ pub async fn seed_into(
         db_secret_id: lab::DB_SECRET_ID.to_owned(),
         masking_key_secret_id: lab::MASKING_KEY_SECRET_ID.to_owned(),
         cursor_key_secret_id: lab::CURSOR_KEY_SECRET_ID.to_owned(),
+        worker_key_secret_id: lab::WORKER_KEY_SECRET_ID.to_owned(),
         kms_key_id,
         kms_key_arn,
         kms_alias: format!("alias/{}", lab::KMS_ALIAS),
@@ -219,9 +225,9 @@ where
     classify(error).kind == FailureKind::NotFound
 }
 
-/// A key secret (data-masking's token key, multi-tenant-query's cursor key): 64 random
-/// characters from Secrets Manager's own generator. An existing key is never replaced: tokens and
-/// cursors made with it would stop matching.
+/// A key secret (data-masking's token key, multi-tenant-query's cursor key, loadtest's worker
+/// key): 64 random characters from Secrets Manager's own generator. An existing key is never
+/// replaced: tokens and cursors made with it would stop matching.
 async fn ensure_generated_key(clients: &Clients, id: &str) -> Result<Change> {
     match clients
         .secrets
@@ -244,11 +250,11 @@ async fn ensure_generated_key(clients: &Clients, id: &str) -> Result<Change> {
         .exclude_punctuation(true)
         .send()
         .await
-        .map_err(|e| anyhow!("generating the masking key: {}", DisplayErrorContext(&e)))?;
+        .map_err(|e| anyhow!("generating the key {id}: {}", DisplayErrorContext(&e)))?;
     let key = SecretString::from(random.random_password().unwrap_or_default().to_owned());
     if key.expose_secret().len() < 16 {
         return Err(anyhow!(
-            "generating the masking key: Secrets Manager returned no password"
+            "generating the key {id}: Secrets Manager returned no password"
         ));
     }
     put_json_secret(clients, id, &key).await

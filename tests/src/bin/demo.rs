@@ -45,6 +45,7 @@ fn run() -> Result<()> {
         EmulatorOptions {
             port: Some(port),
             concurrency: 6,
+            ..EmulatorOptions::default()
         },
     )?;
     println!("Lambda emulator on 127.0.0.1:{}\n", lambda.port);
