@@ -103,6 +103,11 @@ pub enum MaskError {
 /// Masks `value` with `strategy`; `key` is needed for [`Strategy::Token`] only.
 pub fn apply(strategy: Strategy, value: &str, key: Option<&TokenKey>) -> Result<String, MaskError> {
     Ok(match strategy {
+        // Only a value that is one email keeps its domain: a rule may point `email` at any text
+        // (`"jane@example.com, SSN ..."` would keep everything after the `@`).
+        Strategy::Lab(PiiKind::Email) if !is_one_email(value) => {
+            redaction_marker(Some(PiiKind::Email))
+        }
         Strategy::Lab(kind) => lab_format(kind, value),
         Strategy::Redact(kind) => redaction_marker(kind),
         Strategy::KeepLast(n) => keep_last(value, n),
@@ -124,9 +129,8 @@ pub fn redaction_marker(kind: Option<PiiKind>) -> String {
 /// A value that does not have the kind's shape is redacted whole rather than half-masked.
 pub fn lab_format(kind: PiiKind, value: &str) -> String {
     match kind {
-        // Only a value that is one email keeps its domain: a rule may point `email` at any text.
         PiiKind::Email => match value.rsplit_once('@') {
-            Some((local, domain)) if is_one_email(value) && !local.is_empty() => {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
                 // Only a letter or digit is kept: a quote or a backslash (the start of an escape
                 // the value was glued to) would change what the masked text means.
                 let shown = |c: Option<char>| c.filter(char::is_ascii_alphanumeric).unwrap_or('*');

@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use memchr::memmem;
 
 use super::{is_alnum, Finding, PiiKind};
@@ -255,15 +255,15 @@ const FIXED: [(&str, Trigger); 6] = [
     ("-----BEGIN ", Trigger::Armour),
 ];
 
-/// One searcher for every multi-byte trigger, built once. Matches may overlap (`AKIAIza...`
-/// holds two triggers), so the search reports them all.
+/// One searcher for every multi-byte trigger, built once (leftmost-first, so that its SIMD
+/// prefilter does the scanning; no pattern is a prefix of another).
 static SEARCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
     let patterns = FIXED
         .iter()
         .map(|(text, _)| *text)
         .chain(PROVIDERS.iter().map(|p| p.prefix));
     AhoCorasick::builder()
-        .match_kind(MatchKind::Standard)
+        .match_kind(MatchKind::LeftmostFirst)
         .build(patterns)
         .ok()
 });
@@ -286,9 +286,13 @@ pub(super) fn rare_triggers(bytes: &[u8], mut each: impl FnMut(Trigger, usize, u
     }
     match SEARCHER.as_ref() {
         Some(searcher) => {
-            for found in searcher.find_overlapping_iter(bytes) {
+            // Each search resumes one byte after the last match's start, not after its end:
+            // triggers may overlap (`AKIAIza...` holds `AKIA` and `AIza`).
+            let mut from = 0;
+            while let Some(found) = searcher.find(Input::new(bytes).range(from..)) {
                 let pattern = found.pattern().as_usize();
                 each(trigger_of(pattern), pattern, found.start());
+                from = found.start() + 1;
             }
         }
         // Building from constant patterns does not fail; if it ever did, search one by one.

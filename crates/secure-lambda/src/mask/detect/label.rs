@@ -132,59 +132,49 @@ fn ends_like_a_label(second: u8, last: u8) -> bool {
     )
 }
 
-/// The label the word (or phrase) ending at `end` ends with.
+/// The label the word (or phrase) ending at `end` ends with, read backwards in place: letters
+/// compared case-folded, a single `_`, `-` or space between letters skipped.
 fn word_label(bytes: &[u8], end: usize) -> Option<Label> {
-    // The letters before `end`, lower-cased and reversed, skipping `_`, `-` and single spaces
-    // between letters; `origin` keeps where each came from, for the word-start check.
-    let mut reversed = [0u8; MAX_LABEL_BYTES];
-    let mut origin = [0usize; MAX_LABEL_BYTES];
-    let mut len = 0;
-    let mut k = end;
-    while k > 0 && len < MAX_LABEL_BYTES {
-        let b = bytes[k - 1];
-        if b.is_ascii_alphabetic() {
-            reversed[len] = b.to_ascii_lowercase();
-            origin[len] = k - 1;
-            len += 1;
-            k -= 1;
-        } else if len > 0
-            && matches!(b, b'_' | b'-' | b' ')
-            && k >= 2
-            && bytes[k - 2].is_ascii_alphabetic()
-        {
-            k -= 1;
-        } else {
-            break;
-        }
-    }
-    if len == 0 {
-        return None;
-    }
-    let word = &reversed[..len];
     SUFFIXES.iter().find_map(|suffix| {
-        let rest = strip_reversed(word, suffix)?;
-        LABELS.iter().find_map(|(label_word, label)| {
-            if suffix.is_empty() && *label_word == b"ss" {
+        let mut rest = match_back(bytes, end, suffix)?;
+        // `card_number`, `phone no`: a separator may stand between label and suffix.
+        if !suffix.is_empty() && rest > 0 && matches!(bytes[rest - 1], b'_' | b'-' | b' ') {
+            rest -= 1;
+        }
+        LABELS.iter().find_map(|(word, label)| {
+            if suffix.is_empty() && *word == b"ss" {
                 return None;
             }
-            let matched = strip_reversed(rest, label_word)?;
-            // `matched` is what precedes the label word; its first character is at
-            // `origin[word.len() - matched.len() - 1]`.
-            let first = origin[word.len() - matched.len() - 1];
+            let first = match_back(bytes, rest, word)?;
             let starts_word = first == 0 || {
                 let previous = bytes[first - 1];
                 !previous.is_ascii_alphabetic()
                     || (previous.is_ascii_lowercase() && bytes[first].is_ascii_uppercase())
             };
-            starts_word.then_some(*label)
+            (starts_word && end - first <= MAX_LABEL_BYTES).then_some(*label)
         })
     })
 }
 
-/// `reversed` without the reversed `word` at its front (the word at the end of the text).
-fn strip_reversed<'a>(reversed: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
-    (reversed.len() >= word.len() && word.iter().rev().eq(&reversed[..word.len()]))
-        .then(|| &reversed[word.len()..])
+/// Where `word` starts if the text before `end` ends with it (see [`word_label`]); `end` itself
+/// for the empty word.
+fn match_back(bytes: &[u8], end: usize, word: &[u8]) -> Option<usize> {
+    let mut k = end;
+    for (i, &expected) in word.iter().rev().enumerate() {
+        // A separator may stand between two letters of a phrase, not at its end.
+        if i > 0
+            && k >= 2
+            && matches!(bytes[k - 1], b'_' | b'-' | b' ')
+            && bytes[k - 2].is_ascii_alphabetic()
+        {
+            k -= 1;
+        }
+        if k == 0 || bytes[k - 1].to_ascii_lowercase() != expected {
+            return None;
+        }
+        k -= 1;
+    }
+    Some(k)
 }
 
 #[cfg(test)]

@@ -120,8 +120,15 @@ const ENDS_A_KEY_WORD: [bool; 256] = {
     table
 };
 
-/// The last two characters before `end`, folded, `_` and `-` skipped.
+/// The last two characters before `end`, folded, `_`, `-` and spaces skipped.
 fn last_two(bytes: &[u8], end: usize) -> Option<(u8, u8)> {
+    // The common case: two letters.
+    if end >= 2 && bytes[end - 1].is_ascii_alphabetic() && bytes[end - 2].is_ascii_alphabetic() {
+        return Some((
+            bytes[end - 2].to_ascii_lowercase(),
+            bytes[end - 1].to_ascii_lowercase(),
+        ));
+    }
     let mut k = end;
     let mut next = || {
         while k > 0 && matches!(bytes[k - 1], b'_' | b'-' | b' ') && end - k < 4 {
@@ -197,6 +204,17 @@ pub(crate) fn is_name_key(key: &str) -> bool {
 pub(super) struct PairState {
     siblings_read: Option<(usize, usize)>,
     cookies_read_until: usize,
+    /// The text holds a backslash, so a key may be escaped.
+    escaped: bool,
+}
+
+impl PairState {
+    pub(super) fn new(escaped: bool) -> Self {
+        Self {
+            escaped,
+            ..Self::default()
+        }
+    }
 }
 
 /// The findings a pair at the separator `sep` (`:` or `=`) holds, if its key (or, for `://`, its
@@ -210,7 +228,7 @@ pub(super) fn pair_at(
     if bytes[sep] == b':' && bytes[sep + 1..].starts_with(b"//") {
         return url_password_at(bytes, sep, out);
     }
-    let key = key_before(bytes, sep)?;
+    let key = key_before(bytes, sep, state.escaped)?;
     match key.kind {
         KeyKind::Secret => secret_value_at(bytes, sep, &key, out),
         KeyKind::Cookie => {
@@ -241,7 +259,7 @@ struct Key {
 /// (`"`, `'`, or JSON-escaped `\"`) are skipped, and so are the brackets of form keys
 /// (`user[password]=`, `tokens[]=`, `user%5Bpassword%5D=`); a quoted key is read back to its
 /// opening quote (spaces and escapes included), an unquoted one over letters, digits, `_` and `-`.
-fn key_before(bytes: &[u8], sep: usize) -> Option<Key> {
+fn key_before(bytes: &[u8], sep: usize, escaped: bool) -> Option<Key> {
     let mut k = sep;
     while k > 0 && matches!(bytes[k - 1], b' ' | b'\t') {
         k -= 1;
@@ -264,19 +282,25 @@ fn key_before(bytes: &[u8], sep: usize) -> Option<Key> {
         k -= 3;
     }
     let end = k;
-    // Cheapest first: most keys are rejected by their last two characters.
+    // Cheapest first: most keys are rejected by their last two characters. Only a text with
+    // backslashes can hide a key word behind an escape (`"pass\u0077ord"`).
     let plain_kind = kind_of_key_ending(bytes, end);
+    if plain_kind.is_none() && !escaped {
+        return None;
+    }
     let start = match quote {
         Some(q) => quoted_key_start(bytes, end, q)?,
         None => key_start(bytes, end)?,
     };
     let raw = &bytes[start..end];
-    let kind = if memchr(b'\\', raw).is_some() {
-        // An escaped key is classified as its reader reads it.
-        let decoded = decode_key(raw);
-        kind_of_key_ending(&decoded, decoded.len())?
-    } else {
-        plain_kind?
+    let kind = match plain_kind {
+        Some(kind) => kind,
+        None if memchr(b'\\', raw).is_some() => {
+            // An escaped key is classified as its reader reads it.
+            let decoded = decode_key(raw);
+            kind_of_key_ending(&decoded, decoded.len())?
+        }
+        None => return None,
     };
     if end - start < 3 {
         return None;
@@ -285,7 +309,7 @@ fn key_before(bytes: &[u8], sep: usize) -> Option<Key> {
         start,
         end,
         kind,
-        set_cookie: word_start(raw, raw.len(), b"setcookie").is_some(),
+        set_cookie: kind == KeyKind::Cookie && word_start(raw, raw.len(), b"setcookie").is_some(),
         escaped_quotes,
     })
 }

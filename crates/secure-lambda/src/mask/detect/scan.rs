@@ -25,14 +25,19 @@ const CLASS: [u8; 256] = {
 
 /// Runs every detector over `bytes` (one level: escapes are not decoded here), appending what it
 /// finds. `label` is what the text's container calls it.
-pub(super) fn detect(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) {
-    scan_digits_and_pairs(bytes, label, out);
+///
+/// `escaped` says whether the text holds a backslash: only then can a key be escaped
+/// (`"pass\u0077ord":`), which costs a second look at every key.
+pub(super) fn detect(bytes: &[u8], label: Option<Label>, escaped: bool, out: &mut Vec<Finding>) {
+    scan_digits_and_pairs(bytes, label, escaped, out);
     // Per pattern, how far a trigger of it has read: a trigger inside that is not read again.
-    let mut read_until = [0usize; credential::PATTERNS];
+    // Most texts hold no trigger, so the table is made at the first.
+    let mut read_until: Option<[usize; credential::PATTERNS]> = None;
     credential::rare_triggers(bytes, |trigger, pattern, at| match trigger {
         credential::Trigger::At => out.extend(email::email_at(bytes, at)),
         other => {
-            if let Some(until) = read_until.get_mut(pattern) {
+            let table = read_until.get_or_insert([0; credential::PATTERNS]);
+            if let Some(until) = table.get_mut(pattern) {
                 if at >= *until {
                     *until = credential::credentials_at(bytes, other, at, out);
                 }
@@ -64,9 +69,14 @@ fn next_trigger(bytes: &[u8], from: usize) -> usize {
     i
 }
 
-fn scan_digits_and_pairs(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) {
+fn scan_digits_and_pairs(
+    bytes: &[u8],
+    label: Option<Label>,
+    escaped: bool,
+    out: &mut Vec<Finding>,
+) {
     let n = bytes.len();
-    let mut pairs = pairs::PairState::default();
+    let mut pairs = pairs::PairState::new(escaped);
     let mut i = next_trigger(bytes, 0);
     while i < n {
         match CLASS[bytes[i] as usize] {

@@ -27,8 +27,9 @@ use super::{resolve_overlaps, scan, Finding, PiiKind, MAX_NESTING};
 /// coordinates.
 pub(super) fn find_level(bytes: &[u8], label: Option<Label>, depth: usize, out: &mut Vec<Finding>) {
     let own = out.len();
-    scan::detect(bytes, label, out);
-    if memchr(b'\\', bytes).is_none() {
+    let escaped = memchr(b'\\', bytes).is_some();
+    scan::detect(bytes, label, escaped, out);
+    if !escaped {
         // Without escapes, strings are the quotes taken in pairs: one walk, no allocation.
         let mut open: Option<usize> = None;
         let mut lost: Option<usize> = None;
@@ -145,7 +146,8 @@ fn whole_text_views(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) 
         }
         let view = decode(current, 0);
         let mut found = Vec::new();
-        scan::detect(&view.bytes, label, &mut found);
+        let escaped = memchr(b'\\', &view.bytes).is_some();
+        scan::detect(&view.bytes, label, escaped, &mut found);
         views.push(view);
         for finding in found {
             let (mut start, mut end) = (finding.start, finding.end);
