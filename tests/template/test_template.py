@@ -27,12 +27,19 @@ def as_list(value):
 
 
 def role_statements(template):
-    for name, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                yield name, statement
+    """(role, statement) for every statement a role gets: its inline policies, and the
+    AWS::IAM::Policy resources attached to it (used where a grant names a resource whose own
+    policy names the role)."""
+    resources = template["Resources"]
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    yield name, statement
+        elif resource["Type"] == "AWS::IAM::Policy":
+            for role in resource["Properties"]["Roles"]:
+                for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                    yield role["Ref"], statement
 
 
 class TemplateTest(unittest.TestCase):
@@ -136,7 +143,10 @@ class TemplateTest(unittest.TestCase):
         self.assertFalse([a for a in actions if a.startswith("dynamodb:")], actions)
         assume = [s for s in statements if "sts:AssumeRole" in as_list(s["Action"])]
         self.assertEqual(len(assume), 1)
-        self.assertIn("-tenant-query", str(assume[0]["Resource"]))
+        self.assertEqual(assume[0]["Resource"], {"Fn::GetAtt": ["TenantQueryRole", "Arn"]})
+        function = self.resources["MultiTenantQueryFunction"]
+        self.assertEqual(function["Properties"]["Environment"]["Variables"]["TENANT_ROLE_ARN"], {"Fn::GetAtt": ["TenantQueryRole", "Arn"]})
+        self.assertEqual(function["DependsOn"], "MultiTenantQueryAssumesTenantRole", "invocable before it may assume the role")
 
     def test_orders_table_and_user_pool_settings(self):
         table = self.resources["OrdersTable"]["Properties"]
