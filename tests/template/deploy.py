@@ -11,6 +11,7 @@ resolves with the SAM CLI's implementation of the transform.
 import copy
 import io
 import json
+import logging
 import os
 import pathlib
 import socket
@@ -30,6 +31,8 @@ REGION = "us-east-1"
 
 os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
 os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
+# The translator warns of metrics nobody publishes here.
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
 
 LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
 POLICY_ATTRIBUTES = ("DeletionPolicy", "UpdateReplacePolicy")
@@ -50,18 +53,48 @@ def config_envs():
     return config.get_stage_configuration_names()
 
 
-def deploy_config(env):
+def deploy_config(env, samconfig=SAMCONFIG):
     """`sam deploy --config-env <env>`'s settings: stack name, capabilities, parameter overrides,
     read and normalised by the SAM CLI's own config loader and option types."""
     from samcli.cli.types import CfnParameterOverridesType
     from samcli.lib.config.samconfig import SamConfig
 
-    merged = SamConfig(str(SAMCONFIG.parent), SAMCONFIG.name).get_all(["deploy"], "parameters", env=env)
+    samconfig = pathlib.Path(samconfig)
+    merged = SamConfig(str(samconfig.parent), samconfig.name).get_all(["deploy"], "parameters", env=env)
     capabilities = merged.get("capabilities", "")
     if isinstance(capabilities, str):
         capabilities = capabilities.split()
     overrides = CfnParameterOverridesType().convert(merged.get("parameter_overrides", ""), None, None)
     return {"stack_name": merged.get("stack_name"), "capabilities": list(capabilities), "overrides": overrides}
+
+
+# The resource types CloudFormation makes a stack acknowledge with CAPABILITY_IAM, and the property
+# that gives each a custom name, which needs CAPABILITY_NAMED_IAM instead ("Acknowledging IAM
+# resources in CloudFormation templates").
+IAM_TYPES = {
+    "AWS::IAM::AccessKey": None,
+    "AWS::IAM::Group": "GroupName",
+    "AWS::IAM::GroupPolicy": None,
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::Policy": None,
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::RolePolicy": None,
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::UserPolicy": None,
+    "AWS::IAM::UserToGroupAddition": None,
+}
+
+
+def missing_capabilities(cfn_template, granted):
+    """The capabilities CloudFormation would name in InsufficientCapabilitiesException."""
+    iam = [r for r in cfn_template["Resources"].values() if r["Type"] in IAM_TYPES]
+    named = [r for r in iam if IAM_TYPES[r["Type"]] in r.get("Properties", {})]
+    if named and "CAPABILITY_NAMED_IAM" not in granted:
+        return {"CAPABILITY_NAMED_IAM"}
+    if iam and not {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"} & set(granted):
+        return {"CAPABILITY_IAM"}
+    return set()
 
 
 def parameter_values(template, overrides):

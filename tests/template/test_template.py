@@ -5,11 +5,13 @@ Run: .venv/bin/python -m unittest discover -s tests/template
 """
 
 import pathlib
+import re
 import unittest
 
 from cfnlint.decode import decode
 
-TEMPLATE = pathlib.Path(__file__).resolve().parents[2] / "template.yaml"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
 
 # Data-plane actions that must name their resources: a "*" resource for these is a finding.
 SCOPED_PREFIXES = ("secretsmanager:", "ssm:", "kms:", "dynamodb:", "logs:", "lambda:", "sts:", "cognito-idp:")
@@ -100,8 +102,11 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(secret[0]["Resource"], {"Ref": "DbCredentialsSecret"})
         ssm = [s for s in statements if any(a.startswith("ssm:") for a in as_list(s["Action"]))]
         self.assertEqual(len(ssm), 1)
-        for resource in as_list(ssm[0]["Resource"]):
-            self.assertIn("parameter${AppParameterPath}", str(resource))
+        arns = sorted(r["Fn::Sub"][0] for r in as_list(ssm[0]["Resource"]))
+        self.assertEqual([arn.split(":parameter", 1)[1] for arn in arns], ["${Path}", "${Path}/*"])
+        # ...where ${Path} is the stack's parameter path, as the parameters' own names use it.
+        path = {str(r["Fn::Sub"][1]["Path"]) for r in as_list(ssm[0]["Resource"])}
+        self.assertEqual(path, {str(self.resources["ApiUrlParameter"]["Properties"]["Name"]["Fn::Sub"][1]["Path"])})
         writes = [a for s in statements for a in as_list(s["Action"]) if a.startswith(("secretsmanager:Put", "ssm:Put"))]
         self.assertEqual(writes, [], "secure-config must not write secrets or parameters")
 
@@ -183,7 +188,13 @@ class TemplateTest(unittest.TestCase):
         by_action = {a: s for s in statements for a in as_list(s["Action"])}
         self.assertIn("-loadtest", str(by_action["lambda:InvokeFunction"]["Resource"]))
         self.assertIn("kms:EncryptionContext:LambdaFunctionName", by_action["kms:Decrypt"]["Condition"]["StringEquals"])
-        self.assertIn("${LoadTestUserSecretPattern}", str(by_action["secretsmanager:GetSecretValue"]["Resource"]))
+        self.assertEqual(by_action["kms:Decrypt"]["Resource"], {"Fn::GetAtt": ["UserNameKey", "Arn"]})
+        self.assertTrue(
+            str(by_action["secretsmanager:GetSecretValue"]["Resource"]).endswith(":secret:${AWS::StackName}/loadtest-users/*'}")
+        )
+        variables = self.resources["LoadTestFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["PASSWORD_SECRET_PREFIX"], {"Fn::Sub": "${AWS::StackName}/loadtest-users/"})
+        self.assertEqual(self.resources["LoadTestFunction"]["DependsOn"], "LoadTestDecryptsUserName")
         self.assertFalse([a for a in by_action if a.startswith(("dynamodb:", "ssm:"))])
 
 

@@ -21,7 +21,7 @@ fn result_of(response: &Value) -> Result<Value> {
 fn loadtest_end_to_end() -> Result<()> {
     let stack = SeededMoto::start("loadtest")?;
     let port = free_port()?;
-    let mut env = stack.function_env();
+    let mut env = stack.function_env()?;
     env.extend(stack.loadtest_env(port, "student")?);
     let lambda = LambdaEmulator::start_with(
         &stack.dir,
@@ -124,7 +124,7 @@ fn loadtest_end_to_end() -> Result<()> {
     assert_no_seeded_secret("the function logs", &logs);
 
     // A ciphertext made for another function name fails with a message naming the context.
-    let mut wrong = stack.function_env();
+    let mut wrong = stack.function_env()?;
     let mut other = stack.loadtest_env(port, "student")?;
     let foreign = {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -164,5 +164,6 @@ fn loadtest_end_to_end() -> Result<()> {
         "{message}"
     );
     assert!(!message.contains("student"), "{message}");
+
     Ok(())
 }
