@@ -106,5 +106,66 @@ class NamesTest(unittest.TestCase):
         self.assertEqual(first["OrdersTable"], physical_names(template, "suite-b", values)["OrdersTable"])
 
 
+# Deletion protection by type: the property, and the value that turns it on.
+PROTECTION = {
+    "AWS::DynamoDB::Table": ("DeletionProtectionEnabled", True),
+    "AWS::Cognito::UserPool": ("DeletionProtection", "ACTIVE"),
+    "AWS::RDS::DBInstance": ("DeletionProtection", True),
+    "AWS::RDS::DBCluster": ("DeletionProtection", True),
+}
+
+
+def protected(cfn_template, values):
+    """The logical ids of the resources created deletion-protected."""
+    ids = set()
+    for logical_id, resource in cfn_template["Resources"].items():
+        if resource["Type"] in PROTECTION:
+            prop, on = PROTECTION[resource["Type"]]
+            value = resource.get("Properties", {}).get(prop)
+            if value is not None and deploy.resolve(cfn_template, "suite", values, value) == on:
+                ids.add(logical_id)
+    return ids
+
+
+def protected_but_deletable(cfn_template, values):
+    """Protected resources without DeletionPolicy and UpdateReplacePolicy Retain: `sam delete` (or an
+    update that replaces them) would end in DELETE_FAILED."""
+    resources = cfn_template["Resources"]
+    return {
+        logical_id
+        for logical_id in protected(cfn_template, values)
+        if any(resources[logical_id].get(a) != "Retain" for a in deploy.POLICY_ATTRIBUTES)
+    }
+
+
+class DeletionTest(unittest.TestCase):
+    def test_deletion_protection_comes_with_retain_in_every_env_and_stage(self):
+        template = deploy.load_template()
+        for env in deploy.config_envs():
+            for stage in ("dev", "prod"):
+                with self.subTest(env=env, stage=stage):
+                    overrides = {**deploy.deploy_config(env)["overrides"], "Stage": stage}
+                    values = deploy.parameter_values(template, overrides)
+                    cfn = deploy.translate(deploy.code_uris(template, "artifacts")[0], values)
+                    self.assertEqual(protected_but_deletable(cfn, values), set())
+                    data = {"OrdersTable", "UserPool"}
+                    if stage == "prod":
+                        self.assertEqual(protected(cfn, values), data)
+                    else:
+                        self.assertEqual(protected(cfn, values), set())
+                        for logical_id in data:
+                            self.assertEqual(cfn["Resources"][logical_id]["DeletionPolicy"], "Delete")
+
+    def test_protection_without_retain_is_caught(self):
+        template = deploy.load_template()
+        values = deploy.parameter_values(template, {"Stage": "prod"})
+        cfn = deploy.translate(deploy.code_uris(template, "artifacts")[0], values)
+        cfn["Resources"]["OrdersTable"]["DeletionPolicy"] = "Delete"
+        self.assertEqual(protected_but_deletable(cfn, values), {"OrdersTable"})
+
+    def test_the_default_is_protected(self):
+        self.assertEqual(deploy.load_template()["Parameters"]["Stage"]["Default"], "prod")
+
+
 if __name__ == "__main__":
     unittest.main()
