@@ -298,6 +298,32 @@ impl LambdaEmulator {
         invoke_on(self.port, function, event)
     }
 
+    /// Invokes `function` and waits for `needle` in the emulator's log instead of an answer: for a
+    /// function that exits during init, which the emulator never answers (AWS answers
+    /// `Runtime.ExitError`; the function's message is in the log either way). The request is
+    /// abandoned when the emulator stops.
+    pub fn invoke_until_logged(
+        &self,
+        function: &str,
+        event: &Value,
+        needle: &str,
+        timeout: Duration,
+    ) -> Result<String> {
+        let (port, function, event) = (self.port, function.to_owned(), event.clone());
+        std::thread::spawn(move || invoke_on(port, &function, &event));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return Ok(log);
+            }
+            if Instant::now() > deadline {
+                bail!("no `{needle}` in the log within {timeout:?}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// `GET` through the emulator's function URL (`/lambda-url/<function><path>`), with an
     /// optional bearer token. Returns the status and the body parsed as JSON.
     pub fn get_function_url(

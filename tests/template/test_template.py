@@ -197,6 +197,16 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(self.resources["LoadTestFunction"]["DependsOn"], "LoadTestDecryptsUserName")
         self.assertFalse([a for a in by_action if a.startswith(("dynamodb:", "ssm:"))])
 
+    def test_user_name_is_a_no_echo_parameter_whose_default_loadtest_refuses(self):
+        parameter = self.template["Parameters"]["LoadTestUserName"]
+        self.assertTrue(parameter["NoEcho"])
+        variables = self.resources["LoadTestFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["USER_NAME"], {"Ref": "LoadTestUserName"})
+        config = (ROOT / "crates/loadtest/src/config.rs").read_text()
+        placeholder = re.search(r'pub const USER_NAME_PLACEHOLDER: &str = "([^"]*)";', config)
+        self.assertIsNotNone(placeholder, "USER_NAME_PLACEHOLDER not found in loadtest's config.rs")
+        self.assertEqual(parameter["Default"], placeholder.group(1))
+
 
 if __name__ == "__main__":
     unittest.main()

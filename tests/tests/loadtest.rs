@@ -165,5 +165,25 @@ fn loadtest_end_to_end() -> Result<()> {
     );
     assert!(!message.contains("student"), "{message}");
 
+    // The template's placeholder, before `suitectl encrypt-env` has run: the function refuses to
+    // start, naming the variable and the command that sets it.
+    let mut unset = stack.function_env()?;
+    unset.extend(
+        stack
+            .loadtest_env(port, "student")?
+            .into_iter()
+            .map(|(key, value)| match key.as_str() {
+                "USER_NAME" => (key, "set-me-with-suitectl-encrypt-env".to_owned()),
+                _ => (key, value),
+            }),
+    );
+    let unset = LambdaEmulator::start(&stack.dir, "lambda-watch-unset", &[FUNCTION], &unset)?;
+    let logs = unset.invoke_until_logged(
+        FUNCTION,
+        &serde_json::json!({"NumberOfCallsPerUser": 1}),
+        "suitectl encrypt-env --stack-name",
+        std::time::Duration::from_secs(120),
+    )?;
+    assert!(logs.contains(r#"variable: "USER_NAME""#), "{logs}");
     Ok(())
 }

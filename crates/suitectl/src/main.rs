@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
-use suitectl::stack::{keys, Names, StackOutputs};
-use suitectl::{encrypt_env, endpoint, seed, values};
+use suitectl::stack::{keys, Names, StackOutputs, USER_NAME_PARAMETER};
+use suitectl::{encrypt_env, endpoint, samconfig, seed, values};
 
 #[derive(Parser)]
 #[command(
@@ -30,8 +30,9 @@ enum Command {
     /// resources themselves). Changes only what differs; never prints a secret value.
     Seed(SeedArgs),
     /// Encrypt a value with the stack's KMS key for one function (encryption context
-    /// LambdaFunctionName=<function>) and set it as an environment variable of that function,
-    /// or write it to a local env file. The plaintext is never printed.
+    /// LambdaFunctionName=<function>) and record it where that function's environment comes from:
+    /// samconfig.toml's parameter_overrides for a deployed stack (applied by the next `sam
+    /// deploy`), or an env file on the local stack. The plaintext is never printed.
     EncryptEnv(EncryptEnvArgs),
 }
 
@@ -100,23 +101,31 @@ struct EncryptEnvArgs {
     target: Target,
     #[command(flatten)]
     stack: StackSource,
-    /// The variable to set.
+    /// The variable to encrypt.
     #[arg(long, default_value = "USER_NAME")]
     var: String,
     /// The plaintext (or env SUITECTL_ENCRYPT_VALUE; prefer that, it stays out of shell history).
     #[arg(long, env = "SUITECTL_ENCRYPT_VALUE", hide_env_values = true)]
     value: String,
-    /// The function whose name is the encryption context and whose variable is set. Defaults to
-    /// the stack's LoadTestFunctionName.
+    /// The encryption context: the function's name as Lambda gives it to the function. Defaults
+    /// to the stack's LoadTestFunctionName; under `sam local invoke` it is the logical id,
+    /// LoadTestFunction.
     #[arg(long)]
     function: Option<String>,
     /// The KMS key (id, ARN or alias). Defaults to the stack's UserNameKeyAlias.
     #[arg(long)]
     key: Option<String>,
-    /// Write `VAR=<ciphertext>` into this env file (for `cargo lambda watch --env-file`) instead
-    /// of updating the deployed function.
+    /// Write the ciphertext into this env file instead of samconfig.toml: `KEY=VALUE` lines for
+    /// `cargo lambda watch --env-file`, or, for a `.json` file, SAM local's `--env-vars` (under
+    /// the function's name).
     #[arg(long)]
     env_file: Option<PathBuf>,
+    /// The samconfig.toml whose parameter_overrides `sam deploy` reads.
+    #[arg(long, default_value = "samconfig.toml")]
+    samconfig: PathBuf,
+    /// Its configuration environment: the one `sam deploy --config-env` deploys the stack with.
+    #[arg(long, default_value = "default")]
+    config_env: String,
 }
 
 #[tokio::main]
@@ -200,21 +209,37 @@ async fn run_encrypt_env(args: EncryptEnvArgs) -> anyhow::Result<()> {
         "{} encrypted with {key} for LambdaFunctionName={function}",
         args.var
     );
-    match &args.env_file {
-        Some(path) => {
-            encrypt_env::set_in_env_file(path, &args.var, &ciphertext)?;
-            eprintln!("suitectl: {encrypted}, written to {}", path.display());
-        }
-        None => {
-            encrypt_env::set_on_function(
-                &aws_sdk_lambda::Client::new(&config),
-                &function,
-                &args.var,
-                &ciphertext,
-            )
-            .await?;
-            eprintln!("suitectl: {encrypted}, set on function {function}");
-        }
+    if let Some(path) = &args.env_file {
+        encrypt_env::set_in_env_file(path, &function, &args.var, &ciphertext)?;
+        eprintln!("suitectl: {encrypted}, written to {}", path.display());
+        return Ok(());
     }
+    let Some(stack_name) = outputs.stack_name() else {
+        bail!("stack outputs from a file name no deployed stack: pass --env-file, or --stack-name");
+    };
+    if args.var != "USER_NAME" {
+        bail!(
+            "the template has a parameter for USER_NAME only ({USER_NAME_PARAMETER}); \
+             write {} to an --env-file instead",
+            args.var
+        );
+    }
+    samconfig::record_parameter_override(
+        &args.samconfig,
+        &args.config_env,
+        stack_name,
+        USER_NAME_PARAMETER,
+        &ciphertext,
+    )?;
+    let deploy = match args.config_env.as_str() {
+        "default" => "sam deploy".to_owned(),
+        env => format!("sam deploy --config-env {env}"),
+    };
+    eprintln!(
+        "suitectl: {encrypted}, recorded as {USER_NAME_PARAMETER} in {} [{}]",
+        args.samconfig.display(),
+        args.config_env
+    );
+    eprintln!("suitectl: apply it to stack {stack_name} with: {deploy}");
     Ok(())
 }
