@@ -207,6 +207,24 @@ class TemplateTest(unittest.TestCase):
         self.assertIsNotNone(placeholder, "USER_NAME_PLACEHOLDER not found in loadtest's config.rs")
         self.assertEqual(parameter["Default"], placeholder.group(1))
 
+    def test_log_permissions_name_the_log_streams_of_the_functions_own_group(self):
+        groups = {n for n, r in self.resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+        granted = set()
+        for role, statement in role_statements(self.template):
+            if "logs:PutLogEvents" not in as_list(statement["Action"]):
+                continue
+            # A log group's Arn attribute already ends in ":*"; the stream ARN is spelled out.
+            match = re.fullmatch(
+                r"arn:\$\{AWS::Partition\}:logs:\$\{AWS::Region\}:\$\{AWS::AccountId\}:log-group:\$\{(\w+)\}:log-stream:\*",
+                statement["Resource"]["Fn::Sub"],
+            )
+            self.assertIsNotNone(match, f"{role}: {statement['Resource']}")
+            self.assertIn(match.group(1), groups)
+            granted.add((role, match.group(1)))
+        functions = self.functions().values()
+        owned = {(f["Properties"]["Role"]["Fn::GetAtt"][0], f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]) for f in functions}
+        self.assertEqual(granted, owned)
+
 
 if __name__ == "__main__":
     unittest.main()
