@@ -225,6 +225,11 @@ class TemplateTest(unittest.TestCase):
         owned = {(f["Properties"]["Role"]["Fn::GetAtt"][0], f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]) for f in functions}
         self.assertEqual(granted, owned)
 
+    def test_api_stage_throttling_is_set_by_parameters(self):
+        settings = self.resources["SuiteHttpApi"]["Properties"]["DefaultRouteSettings"]
+        self.assertEqual(settings["ThrottlingRateLimit"], {"Ref": "ApiThrottlingRateLimit"})
+        self.assertEqual(settings["ThrottlingBurstLimit"], {"Ref": "ApiThrottlingBurstLimit"})
+
 
 if __name__ == "__main__":
     unittest.main()
