@@ -4,6 +4,7 @@ configuration environment on the template as CloudFormation receives it (SAM-tra
 Run: .venv/bin/python -m unittest discover -s tests/template
 """
 
+import json
 import unittest
 
 import deploy
@@ -165,6 +166,66 @@ class DeletionTest(unittest.TestCase):
 
     def test_the_default_is_protected(self):
         self.assertEqual(deploy.load_template()["Parameters"]["Stage"]["Default"], "prod")
+
+
+# Each function's variables that name a local-stack resource, by tests/local-stack.json's key.
+LOCAL_NAMES = {
+    "DB_SECRET_ID": "DbSecretId",
+    "MASKING_KEY_SECRET_ID": "MaskingKeySecretId",
+    "CURSOR_KEY_SECRET_ID": "CursorKeySecretId",
+    "TABLE_NAME": "OrdersTableName",
+    "TENANT_ROLE_ARN": "TenantQueryRoleArn",
+    "PASSWORD_SECRET_PREFIX": "LoadTestUserSecretPrefix",
+}
+
+
+class SamLocalTest(unittest.TestCase):
+    """env.json as `sam local invoke --env-vars env.json` applies it, by the SAM CLI's own code."""
+
+    @classmethod
+    def setUpClass(cls):
+        from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+        from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+        stacks, _ = SamLocalStackProvider.get_stacks(str(deploy.TEMPLATE))
+        cls.functions = list(SamFunctionProvider(stacks).get_all())
+        cls.env_json = json.loads(deploy.ENV_JSON.read_text())
+        cls.local = json.loads(deploy.LOCAL_STACK.read_text())
+
+    def resolved(self, function):
+        from samcli.local.lambdafn.env_vars import EnvironmentVariables
+
+        return EnvironmentVariables(
+            function_name=function.name,
+            variables=function.environment["Variables"],
+            override_values=self.env_json.get(function.name, {}),
+        ).resolve()
+
+    def test_env_json_sets_every_declared_variable_of_every_function(self):
+        self.assertEqual(set(self.env_json), {f.name for f in self.functions})
+        for function in self.functions:
+            with self.subTest(function=function.name):
+                declared = set(function.environment["Variables"])
+                # SAM local ignores a variable the template does not declare.
+                self.assertEqual(set(self.env_json[function.name]), declared)
+                self.assertIn("AWS_ENDPOINT_URL", declared)
+
+    def test_names_are_the_local_stacks(self):
+        path = self.local["AppParameterPath"]
+        for function in self.functions:
+            env = self.resolved(function)
+            with self.subTest(function=function.name):
+                self.assertTrue(env["AWS_ENDPOINT_URL"].startswith("http://"), env["AWS_ENDPOINT_URL"])
+                for variable, key in LOCAL_NAMES.items():
+                    if variable in env:
+                        self.assertEqual(env[variable], self.local[key], variable)
+                for variable in ("API_URL_PARAMETER", "API_KEY_PARAMETER", "MAX_ITEMS_PARAMETER", "FEATURE_FLAGS_PATH"):
+                    if variable in env:
+                        self.assertTrue(env[variable].startswith(path + "/"), variable)
+
+    def test_loadtest_decrypts_with_its_logical_id_under_sam_local(self):
+        loadtest = next(f for f in self.functions if f.name == "LoadTestFunction")
+        self.assertEqual(self.resolved(loadtest)["AWS_LAMBDA_FUNCTION_NAME"], "LoadTestFunction")
 
 
 if __name__ == "__main__":
