@@ -95,7 +95,7 @@ class TemplateTest(unittest.TestCase):
                 self.assertNotIn("SecretString", props, f"{name} has a literal value")
                 self.assertIn("GenerateSecretString", props, name)
 
-    def test_secure_config_reads_one_secret_and_one_parameter_path(self):
+    def test_secure_config_reads_one_secret_its_config_subtree_and_its_api_key(self):
         statements = [s for role, s in role_statements(self.template) if role == "SecureConfigRole"]
         secret = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
         self.assertEqual(len(secret), 1)
@@ -103,7 +103,10 @@ class TemplateTest(unittest.TestCase):
         ssm = [s for s in statements if any(a.startswith("ssm:") for a in as_list(s["Action"]))]
         self.assertEqual(len(ssm), 1)
         arns = sorted(r["Fn::Sub"][0] for r in as_list(ssm[0]["Resource"]))
-        self.assertEqual([arn.split(":parameter", 1)[1] for arn in arns], ["${Path}", "${Path}/*"])
+        self.assertEqual(
+            [arn.split(":parameter", 1)[1] for arn in arns],
+            ["${Path}/config/*", "${Path}/secrets/api-key"],
+        )
         # ...where ${Path} is the stack's parameter path, as the parameters' own names use it.
         path = {str(r["Fn::Sub"][1]["Path"]) for r in as_list(ssm[0]["Resource"])}
         self.assertEqual(path, {str(self.resources["ApiUrlParameter"]["Properties"]["Name"]["Fn::Sub"][1]["Path"])})
