@@ -3,9 +3,10 @@
 Everything that has an implementation in the pinned tools is read from there rather than written
 again here: samconfig.toml and its parameter_overrides through the SAM CLI's own config and option
 types, parameter merging through `sam deploy`'s own `merge_parameters`, the SAM transform through
-aws-sam-translator, and CloudFormation itself (intrinsic functions included) through moto's. The one piece CloudFormation runs that moto does not is AWS::LanguageExtensions;
-the template uses it only for DeletionPolicy and UpdateReplacePolicy, which `language_extensions`
-resolves with the SAM CLI's implementation of the transform.
+aws-sam-translator, and CloudFormation itself (intrinsic functions included) through moto's. The
+one piece CloudFormation runs that moto does not is AWS::LanguageExtensions; the template uses it
+only for DeletionPolicy and UpdateReplacePolicy, which `language_extensions` resolves with the SAM
+CLI's implementation of the transform.
 """
 
 import copy
