@@ -108,6 +108,27 @@ class NamesTest(unittest.TestCase):
         self.assertEqual(first["OrdersTable"], physical_names(template, "suite-b", values)["OrdersTable"])
 
 
+# Keys of tests/local-stack.json with no output in the template: the local stack's user pool and
+# app client, which `suitectl seed` creates by name there (a deployed stack has ids instead).
+LOCAL_ONLY_KEYS = {"UserPoolName", "UserPoolClientName"}
+
+
+class OutputsTest(unittest.TestCase):
+    """suitectl finds every name in the stack's outputs; the local stack's file stands in for them
+    under the same keys (suitectl's own test reads its names from that file)."""
+
+    def test_the_local_stack_file_has_the_templates_output_keys(self):
+        outputs = deploy.load_template()["Outputs"]
+        local = json.loads(deploy.LOCAL_STACK.read_text())
+        self.assertEqual(set(local) - LOCAL_ONLY_KEYS - set(outputs), set())
+
+    def test_every_secret_of_the_stack_is_an_output(self):
+        template = deploy.load_template()
+        secrets = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret"}
+        given = {o["Value"]["Ref"] for o in template["Outputs"].values() if isinstance(o["Value"], dict) and "Ref" in o["Value"]}
+        self.assertEqual(secrets - given, set(), "secrets suitectl could not find")
+
+
 # Deletion protection by type: the property, and the value that turns it on.
 PROTECTION = {
     "AWS::DynamoDB::Table": ("DeletionProtectionEnabled", True),

@@ -9,7 +9,9 @@ parameters, the DynamoDB table, the log groups, the Lambda functions and their p
 passes over the Secrets Manager secrets, the HTTP API and its stage, and the Cognito pool and client
 (test_deploy.py checks their names and policies on the template), leaves `${SuiteHttpApi}`
 unresolved in outputs, and checks no capability: `deploy.missing_capabilities` stands in for
-CloudFormation's check before each create and update.
+CloudFormation's check before each create and update. The secrets are the passed-over resources
+whose names two stacks can collide on, so the rehearsal creates them itself in moto's Secrets
+Manager, under the names the template gives them in that stack, and deletes them with the stack.
 
 Run: .venv/bin/python -m unittest discover -s tests/template
 """
@@ -68,6 +70,7 @@ class RehearsalTest(unittest.TestCase):
             for key in set(keys.values()):
                 s3.put_object(Bucket=build, Key=key, Body=deploy.bootstrap_zip() + build.encode())
             cls.builds[build] = packaged
+        cls.secrets = {}
 
     def cfn(self, build, values):
         template = deploy.translate(self.builds[build], values)
@@ -77,17 +80,35 @@ class RehearsalTest(unittest.TestCase):
 
     def create(self, stack_name, overrides):
         values = deploy.parameter_values(self.template, overrides)
+        template = self.cfn("build-1", values)
         # Every parameter given: moto keeps only given values for UsePreviousValue on update, where
         # CloudFormation also keeps defaulted ones.
         self.cloudformation.create_stack(
             StackName=stack_name,
-            TemplateBody=self.cfn("build-1", values),
+            TemplateBody=template,
             Capabilities=self.config["capabilities"],
             Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in values.items()],
         )
         stack = self.describe(stack_name)
         self.assertEqual(stack["StackStatus"], "CREATE_COMPLETE", stack.get("StackStatusReason"))
+        self.secrets[stack_name] = self.create_secrets(stack_name, json.loads(template), values)
         return stack
+
+    def create_secrets(self, stack_name, cfn, values):
+        """CloudFormation's part for the stack's secrets: each created under the name the template
+        gives it in this stack (evaluated by moto's CloudFormation), so that a name another stack
+        holds fails as the second stack's create fails on AWS (ResourceExistsException). The values
+        are random, as generated ones are. Returns {logical id: name}."""
+        secrets = self.moto.client("secretsmanager")
+        names = {}
+        for logical_id, resource in cfn["Resources"].items():
+            if resource["Type"] != "AWS::SecretsManager::Secret":
+                continue
+            name = deploy.resolve(cfn, stack_name, values, resource["Properties"]["Name"])
+            value = secrets.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
+            secrets.create_secret(Name=name, SecretString=value)
+            names[logical_id] = name
+        return names
 
     def update(self, stack_name, build, overrides):
         """`sam deploy` on an existing stack: its `merge_parameters` passes the overrides and asks
@@ -119,6 +140,10 @@ class RehearsalTest(unittest.TestCase):
         self.cloudformation.delete_stack(StackName=stack_name)
         stack = self.cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]
         self.assertEqual(stack["StackStatus"], "DELETE_COMPLETE", stack.get("StackStatusReason"))
+        # CloudFormation deletes a stack's secrets without a recovery window (README).
+        secrets = self.moto.client("secretsmanager")
+        for name in self.secrets.pop(stack_name).values():
+            secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
 
     def test_two_stacks_created_updated_and_deleted(self):
         first = self.config["stack_name"]
@@ -137,6 +162,18 @@ class RehearsalTest(unittest.TestCase):
                 self.assertEqual(resources[logical_id]["ResourceStatus"], "CREATE_COMPLETE", logical_id)
             physical[stack_name] = {r["PhysicalResourceId"] for r in resources.values() if r["PhysicalResourceId"]}
         self.assertEqual(physical[first] & physical[second], set(), "two stacks share a physical resource")
+        # The secrets, loadtest's worker key among them, are the stack's own too.
+        self.assertIn("LoadTestWorkerKeySecret", self.secrets[first])
+        for stack_name in (first, second):
+            for logical_id, name in self.secrets[stack_name].items():
+                self.assertTrue(name.startswith(f"{stack_name}/"), f"{stack_name}: {logical_id} is {name}")
+
+        # loadtest's reserved concurrency holds one full-width run: a coordinator and MAX_WORKERS.
+        lambda_ = self.moto.client("lambda")
+        function = self.outputs(first)["LoadTestFunctionName"]
+        workers = int(lambda_.get_function_configuration(FunctionName=function)["Environment"]["Variables"]["MAX_WORKERS"])
+        reserved = lambda_.get_function_concurrency(FunctionName=function)["ReservedConcurrentExecutions"]
+        self.assertEqual(reserved, workers + 1)
 
         # `suitectl encrypt-env` finds the function and key in the stack's outputs and records the
         # ciphertext in (a copy of) samconfig.toml.
@@ -163,8 +200,6 @@ class RehearsalTest(unittest.TestCase):
 
         # `sam deploy`: the variable reaches the function, encrypted for that function.
         self.update(first, "build-1", overrides)
-        function = self.outputs(first)["LoadTestFunctionName"]
-        lambda_ = self.moto.client("lambda")
         variables = lambda_.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
         self.assertEqual(variables["USER_NAME"], ciphertext)
         plaintext = self.moto.client("kms").decrypt(
