@@ -60,16 +60,17 @@ fuzz: ## fuzz the redactor and the JSON masker (nightly + cargo-fuzz; FUZZ_SECON
 	  PATH="$(CURDIR)/.tools/bin:$$PATH" cargo +nightly fuzz run --fuzz-dir fuzz $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
 
-deploy: setup ## build for Lambda (arm64) and deploy with SAM to the account of your credentials
-	sam build
-	sam deploy
+# samconfig.toml's configuration environment: `default` (names from the stack) or `lab`.
+CONFIG_ENV ?= default
 
-STACK ?= secure-lambda-suite
-seed: setup ## after deploy: fill what CloudFormation cannot (SecureString, users) into the stack's pool
-	@outputs="$$(sam list stack-outputs --stack-name $(STACK) --output json)"; \
-	output() { printf '%s' "$$outputs" | $(VENV)/bin/python -c 'import json, sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == sys.argv[1]))' "$$1"; }; \
-	SUITECTL_USER_POOL_ID="$$(output UserPoolId)" SUITECTL_APP_CLIENT_ID="$$(output UserPoolClientId)" \
-	  cargo run --quiet --locked -p suitectl -- seed
+deploy: setup ## build for Lambda (arm64) and deploy with SAM to the account of your credentials (CONFIG_ENV=lab: the labs' names)
+	sam build
+	sam deploy --config-env $(CONFIG_ENV)
+
+seed: setup ## after deploy: fill what CloudFormation cannot (secret values, SecureString, users) into the stack's resources
+	@stack="$$($(VENV)/bin/python -c 'import sys; from samcli.lib.config.samconfig import SamConfig; print(SamConfig(".", "samconfig.toml").get_all(["deploy"], "parameters", env=sys.argv[1]).get("stack_name", ""))' $(CONFIG_ENV))"; \
+	test -n "$$stack" || { echo "samconfig.toml has no stack_name for config env $(CONFIG_ENV)"; exit 1; }; \
+	cargo run --quiet --locked --bin suitectl -- seed --stack-name "$$stack"
 
 clean: ## remove build output and the tool environment
 	cargo clean

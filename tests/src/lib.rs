@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 use suitectl::seed::SeedOutputs;
+use suitectl::stack::{Names, StackOutputs};
 
 use crate::process::ManagedProcess;
 
@@ -30,6 +31,11 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The local stack's names, in the keys of a deployed stack's outputs (what `suitectl` reads).
+pub fn local_stack_outputs() -> Result<StackOutputs> {
+    StackOutputs::read(&repo_root().join("tests/local-stack.json"))
 }
 
 /// A tool installed by `make setup` into `.venv/bin`.
@@ -295,23 +301,33 @@ impl LambdaEmulator {
 
     /// Invokes `function` with `event` through the Lambda invoke API.
     pub fn invoke(&self, function: &str, event: &Value) -> Result<Value> {
-        let url = format!(
-            "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
-            self.port
-        );
-        let mut response = ureq::post(url)
-            .config()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(300)))
-            .build()
-            .send(event.to_string().as_bytes())
-            .with_context(|| format!("invoking {function}"))?;
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string()?;
-        if status != 200 {
-            bail!("invoking {function}: emulator answered {status}: {text}");
+        invoke_on(self.port, function, event)
+    }
+
+    /// Invokes `function` and waits for `needle` in the emulator's log instead of an answer: for a
+    /// function that exits during init, which the emulator never answers (AWS answers
+    /// `Runtime.ExitError`; the function's message is in the log either way). The request is
+    /// abandoned when the emulator stops.
+    pub fn invoke_until_logged(
+        &self,
+        function: &str,
+        event: &Value,
+        needle: &str,
+        timeout: Duration,
+    ) -> Result<String> {
+        let (port, function, event) = (self.port, function.to_owned(), event.clone());
+        std::thread::spawn(move || invoke_on(port, &function, &event));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return Ok(log);
+            }
+            if Instant::now() > deadline {
+                bail!("no `{needle}` in the log within {timeout:?}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
-        serde_json::from_str(&text).with_context(|| format!("{function} answered non-JSON: {text}"))
     }
 
     /// `GET` through the emulator's function URL (`/lambda-url/<function><path>`), with an
@@ -362,6 +378,23 @@ impl LambdaEmulator {
     }
 }
 
+fn invoke_on(port: u16, function: &str, event: &Value) -> Result<Value> {
+    let url = format!("http://127.0.0.1:{port}/2015-03-31/functions/{function}/invocations");
+    let mut response = ureq::post(url)
+        .config()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(300)))
+        .build()
+        .send(event.to_string().as_bytes())
+        .with_context(|| format!("invoking {function}"))?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string()?;
+    if status != 200 {
+        bail!("invoking {function}: emulator answered {status}: {text}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("{function} answered non-JSON: {text}"))
+}
+
 /// The environment every function gets on the local stack.
 pub fn function_env(moto: &Moto) -> Vec<(String, String)> {
     [
@@ -376,9 +409,11 @@ pub fn function_env(moto: &Moto) -> Vec<(String, String)> {
     .collect()
 }
 
-/// moto seeded by `suitectl seed` with the lab values.
+/// moto seeded by `suitectl seed` with the lab values, under the names of tests/local-stack.json.
 pub struct SeededMoto {
     pub moto: Moto,
+    pub stack: StackOutputs,
+    pub names: Names,
     pub outputs: SeedOutputs,
     pub dir: PathBuf,
     pub seed_log: Vec<String>,
@@ -387,6 +422,8 @@ pub struct SeededMoto {
 impl SeededMoto {
     pub fn start(name: &str) -> Result<Self> {
         let dir = run_dir(name)?;
+        let stack = local_stack_outputs()?;
+        let names = Names::from_outputs(&stack)?;
         let moto = Moto::start(&dir)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -396,7 +433,8 @@ impl SeededMoto {
         let outputs = runtime.block_on(async {
             let config = suitectl::endpoint::sdk_config(Some(&moto.endpoint), None).await;
             let clients = suitectl::seed::Clients::new(&config);
-            suitectl::seed::seed(&clients, &suitectl::values::SeedValues::lab(), &|line| {
+            let values = suitectl::values::SeedValues::lab();
+            suitectl::seed::seed(&clients, &names, &values, &|line| {
                 if let Ok(mut lines) = lines.lock() {
                     lines.push(line.to_owned());
                 }
@@ -408,6 +446,8 @@ impl SeededMoto {
             .map_err(|_| anyhow!("seed log lock poisoned"))?;
         Ok(Self {
             moto,
+            stack,
+            names,
             outputs,
             dir,
             seed_log,
@@ -419,22 +459,54 @@ impl SeededMoto {
         suitectl::endpoint::sdk_config(Some(&self.moto.endpoint), None).await
     }
 
-    /// [`function_env`] plus what the seed created that functions are configured with.
-    pub fn function_env(&self) -> Vec<(String, String)> {
+    /// [`function_env`] plus the functions' configuration: every name the template gives a
+    /// deployed function, here the local stack's, and what the seed created.
+    pub fn function_env(&self) -> Result<Vec<(String, String)>> {
+        use suitectl::lab;
+        let names = &self.names;
         let mut env = function_env(&self.moto);
         for (key, value) in [
-            ("USER_POOL_ID", self.outputs.user_pool_id.as_str()),
-            ("APP_CLIENT_ID", self.outputs.app_client_id.as_str()),
-            ("TENANT_ROLE_ARN", suitectl::lab::LOCAL_TENANT_ROLE_ARN),
+            ("DB_SECRET_ID", names.db_secret_id.clone()),
+            ("API_URL_PARAMETER", names.parameter(lab::API_URL_PARAMETER)),
+            ("API_KEY_PARAMETER", names.parameter(lab::API_KEY_PARAMETER)),
+            (
+                "MAX_ITEMS_PARAMETER",
+                names.parameter(lab::MAX_ITEMS_PARAMETER),
+            ),
+            (
+                "FEATURE_FLAGS_PATH",
+                names.parameter(lab::FEATURE_FLAGS_PATH),
+            ),
+            ("MASKING_KEY_SECRET_ID", names.masking_key_secret_id.clone()),
+            ("TABLE_NAME", names.table_name.clone()),
+            ("CURSOR_KEY_SECRET_ID", names.cursor_key_secret_id.clone()),
+            (
+                "TENANT_ROLE_ARN",
+                self.stack.get("TenantQueryRoleArn")?.to_owned(),
+            ),
+            ("USER_POOL_ID", self.outputs.user_pool_id.clone()),
+            ("APP_CLIENT_ID", self.outputs.app_client_id.clone()),
+            ("PASSWORD_SECRET_PREFIX", names.user_secret_prefix.clone()),
+            ("WORKER_KEY_SECRET_ID", names.worker_key_secret_id.clone()),
         ] {
-            env.push((key.to_owned(), value.to_owned()));
+            // `cargo lambda watch` refuses `--env-var KEY=`; unset means the same to a function.
+            if !value.is_empty() {
+                env.push((key.to_owned(), value));
+            }
         }
-        env
+        Ok(env)
+    }
+
+    /// The local stack's loadtest function: its name is the encryption context of `USER_NAME`.
+    pub fn loadtest_function(&self) -> Result<&str> {
+        self.stack
+            .get(suitectl::stack::keys::LOAD_TEST_FUNCTION_NAME)
     }
 
     /// The environment of `loadtest` on an emulator listening on `emulator_port`: `API_URL` is
-    /// multi-tenant-query's function URL there, `USER_NAME` is `users` encrypted for the function
-    /// `loadtest` with `suitectl`'s code, and Lambda calls (fan-out) go to the emulator.
+    /// multi-tenant-query's function URL there, `USER_NAME` is `users` encrypted for the local
+    /// stack's loadtest function with `suitectl`'s code, and Lambda calls (fan-out) go to the
+    /// emulator.
     pub fn loadtest_env(&self, emulator_port: u16, users: &str) -> Result<Vec<(String, String)>> {
         self.loadtest_env_split(emulator_port, emulator_port, users)
     }
@@ -456,7 +528,7 @@ impl SeededMoto {
             suitectl::encrypt_env::encrypt_for_function(
                 &aws_sdk_kms::Client::new(&config),
                 &self.outputs.kms_alias,
-                "loadtest",
+                self.loadtest_function()?,
                 &secrecy::SecretString::from(users.to_owned()),
             )
             .await

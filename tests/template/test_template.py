@@ -5,11 +5,13 @@ Run: .venv/bin/python -m unittest discover -s tests/template
 """
 
 import pathlib
+import re
 import unittest
 
 from cfnlint.decode import decode
 
-TEMPLATE = pathlib.Path(__file__).resolve().parents[2] / "template.yaml"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
 
 # Data-plane actions that must name their resources: a "*" resource for these is a finding.
 SCOPED_PREFIXES = ("secretsmanager:", "ssm:", "kms:", "dynamodb:", "logs:", "lambda:", "sts:", "cognito-idp:")
@@ -27,12 +29,19 @@ def as_list(value):
 
 
 def role_statements(template):
-    for name, resource in template["Resources"].items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                yield name, statement
+    """(role, statement) for every statement a role gets: its inline policies, and the
+    AWS::IAM::Policy resources attached to it (used where a grant names a resource whose own
+    policy names the role)."""
+    resources = template["Resources"]
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    yield name, statement
+        elif resource["Type"] == "AWS::IAM::Policy":
+            for role in resource["Properties"]["Roles"]:
+                for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                    yield role["Ref"], statement
 
 
 class TemplateTest(unittest.TestCase):
@@ -86,15 +95,21 @@ class TemplateTest(unittest.TestCase):
                 self.assertNotIn("SecretString", props, f"{name} has a literal value")
                 self.assertIn("GenerateSecretString", props, name)
 
-    def test_secure_config_reads_one_secret_and_one_parameter_path(self):
+    def test_secure_config_reads_one_secret_its_config_subtree_and_its_api_key(self):
         statements = [s for role, s in role_statements(self.template) if role == "SecureConfigRole"]
         secret = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
         self.assertEqual(len(secret), 1)
         self.assertEqual(secret[0]["Resource"], {"Ref": "DbCredentialsSecret"})
         ssm = [s for s in statements if any(a.startswith("ssm:") for a in as_list(s["Action"]))]
         self.assertEqual(len(ssm), 1)
-        for resource in as_list(ssm[0]["Resource"]):
-            self.assertIn("parameter${AppParameterPath}", str(resource))
+        arns = sorted(r["Fn::Sub"][0] for r in as_list(ssm[0]["Resource"]))
+        self.assertEqual(
+            [arn.split(":parameter", 1)[1] for arn in arns],
+            ["${Path}/config/*", "${Path}/secrets/api-key"],
+        )
+        # ...where ${Path} is the stack's parameter path, as the parameters' own names use it.
+        path = {str(r["Fn::Sub"][1]["Path"]) for r in as_list(ssm[0]["Resource"])}
+        self.assertEqual(path, {str(self.resources["ApiUrlParameter"]["Properties"]["Name"]["Fn::Sub"][1]["Path"])})
         writes = [a for s in statements for a in as_list(s["Action"]) if a.startswith(("secretsmanager:Put", "ssm:Put"))]
         self.assertEqual(writes, [], "secure-config must not write secrets or parameters")
 
@@ -136,7 +151,10 @@ class TemplateTest(unittest.TestCase):
         self.assertFalse([a for a in actions if a.startswith("dynamodb:")], actions)
         assume = [s for s in statements if "sts:AssumeRole" in as_list(s["Action"])]
         self.assertEqual(len(assume), 1)
-        self.assertIn("-tenant-query", str(assume[0]["Resource"]))
+        self.assertEqual(assume[0]["Resource"], {"Fn::GetAtt": ["TenantQueryRole", "Arn"]})
+        function = self.resources["MultiTenantQueryFunction"]
+        self.assertEqual(function["Properties"]["Environment"]["Variables"]["TENANT_ROLE_ARN"], {"Fn::GetAtt": ["TenantQueryRole", "Arn"]})
+        self.assertEqual(function["DependsOn"], "MultiTenantQueryAssumesTenantRole", "invocable before it may assume the role")
 
     def test_orders_table_and_user_pool_settings(self):
         table = self.resources["OrdersTable"]["Properties"]
@@ -173,11 +191,19 @@ class TemplateTest(unittest.TestCase):
         by_action = {a: s for s in statements for a in as_list(s["Action"])}
         self.assertIn("-loadtest", str(by_action["lambda:InvokeFunction"]["Resource"]))
         self.assertIn("kms:EncryptionContext:LambdaFunctionName", by_action["kms:Decrypt"]["Condition"]["StringEquals"])
+        self.assertEqual(by_action["kms:Decrypt"]["Resource"], {"Fn::GetAtt": ["UserNameKey", "Arn"]})
         secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
         resources = sorted(str(r) for s in secret_reads for r in as_list(s["Resource"]))
-        self.assertEqual(len(resources), 2, resources)
-        self.assertIn("${LoadTestUserSecretPattern}", resources[0])
-        self.assertEqual(resources[1], str({"Ref": "LoadTestWorkerKeySecret"}))
+        self.assertEqual(
+            resources,
+            sorted([
+                str({"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/loadtest-users/*"}),
+                str({"Ref": "LoadTestWorkerKeySecret"}),
+            ]),
+        )
+        variables = self.resources["LoadTestFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["PASSWORD_SECRET_PREFIX"], {"Fn::Sub": "${AWS::StackName}/loadtest-users/"})
+        self.assertEqual(self.resources["LoadTestFunction"]["DependsOn"], "LoadTestDecryptsUserName")
         self.assertFalse([a for a in by_action if a.startswith(("dynamodb:", "ssm:"))])
 
     def test_only_loadtest_reads_its_generated_worker_key(self):
@@ -193,6 +219,39 @@ class TemplateTest(unittest.TestCase):
         props = self.resources["LoadTestFunction"]["Properties"]
         workers = int(props["Environment"]["Variables"]["MAX_WORKERS"])
         self.assertEqual(props["ReservedConcurrentExecutions"], workers + 1)
+
+    def test_user_name_is_a_no_echo_parameter_whose_default_loadtest_refuses(self):
+        parameter = self.template["Parameters"]["LoadTestUserName"]
+        self.assertTrue(parameter["NoEcho"])
+        variables = self.resources["LoadTestFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["USER_NAME"], {"Ref": "LoadTestUserName"})
+        config = (ROOT / "crates/loadtest/src/config.rs").read_text()
+        placeholder = re.search(r'pub const USER_NAME_PLACEHOLDER: &str = "([^"]*)";', config)
+        self.assertIsNotNone(placeholder, "USER_NAME_PLACEHOLDER not found in loadtest's config.rs")
+        self.assertEqual(parameter["Default"], placeholder.group(1))
+
+    def test_log_permissions_name_the_log_streams_of_the_functions_own_group(self):
+        groups = {n for n, r in self.resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+        granted = set()
+        for role, statement in role_statements(self.template):
+            if "logs:PutLogEvents" not in as_list(statement["Action"]):
+                continue
+            # A log group's Arn attribute already ends in ":*"; the stream ARN is spelled out.
+            match = re.fullmatch(
+                r"arn:\$\{AWS::Partition\}:logs:\$\{AWS::Region\}:\$\{AWS::AccountId\}:log-group:\$\{(\w+)\}:log-stream:\*",
+                statement["Resource"]["Fn::Sub"],
+            )
+            self.assertIsNotNone(match, f"{role}: {statement['Resource']}")
+            self.assertIn(match.group(1), groups)
+            granted.add((role, match.group(1)))
+        functions = self.functions().values()
+        owned = {(f["Properties"]["Role"]["Fn::GetAtt"][0], f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]) for f in functions}
+        self.assertEqual(granted, owned)
+
+    def test_api_stage_throttling_is_set_by_parameters(self):
+        settings = self.resources["SuiteHttpApi"]["Properties"]["DefaultRouteSettings"]
+        self.assertEqual(settings["ThrottlingRateLimit"], {"Ref": "ApiThrottlingRateLimit"})
+        self.assertEqual(settings["ThrottlingBurstLimit"], {"Ref": "ApiThrottlingBurstLimit"})
 
 
 if __name__ == "__main__":

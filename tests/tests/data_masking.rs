@@ -4,9 +4,7 @@
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use suite_tests::{
-    assert_no_seeded_secret, body_of, event_files, function_env, LambdaEmulator, SeededMoto,
-};
+use suite_tests::{assert_no_seeded_secret, body_of, event_files, LambdaEmulator, SeededMoto};
 
 const FUNCTION: &str = "data-masking";
 
@@ -86,7 +84,7 @@ fn data_masking_end_to_end() -> Result<()> {
         &stack.dir,
         "lambda-watch",
         &[FUNCTION],
-        &function_env(&stack.moto),
+        &stack.function_env()?,
     )?;
 
     // 1. Every documented event. Only the first use of the `token` strategy reads AWS (the key).

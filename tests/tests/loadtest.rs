@@ -58,7 +58,7 @@ impl SplitStack {
             &stack.dir,
             "target-watch",
             &[TARGET],
-            &stack.function_env(),
+            &stack.function_env()?,
             EmulatorOptions {
                 concurrency: 4,
                 log_invocations: true,
@@ -66,7 +66,7 @@ impl SplitStack {
             },
         )?;
         let port = free_port()?;
-        let mut env = stack.function_env();
+        let mut env = stack.function_env()?;
         env.extend(stack.loadtest_env_split(target.port, port, USER)?);
         env.extend(
             extra_env
@@ -250,7 +250,7 @@ fn loadtest_end_to_end() -> Result<()> {
     assert!(!logs.contains(&key) && !responses.contains(&key));
 
     // A ciphertext made for another function name fails with a message naming the context.
-    let mut wrong = split.stack.function_env();
+    let mut wrong = split.stack.function_env()?;
     let mut other = split.stack.loadtest_env(free_port()?, USER)?;
     let foreign = runtime()?.block_on(async {
         let config = split.stack.sdk_config().await;
@@ -285,6 +285,28 @@ fn loadtest_end_to_end() -> Result<()> {
         "{message}"
     );
     assert!(!message.contains(USER), "{message}");
+
+    // The template's placeholder, before `suitectl encrypt-env` has run: the function refuses to
+    // start, naming the variable and the command that sets it.
+    let mut unset = split.stack.function_env()?;
+    unset.extend(
+        split
+            .stack
+            .loadtest_env(free_port()?, USER)?
+            .into_iter()
+            .map(|(key, value)| match key.as_str() {
+                "USER_NAME" => (key, "set-me-with-suitectl-encrypt-env".to_owned()),
+                _ => (key, value),
+            }),
+    );
+    let unset = LambdaEmulator::start(&split.stack.dir, "lambda-watch-unset", &[FUNCTION], &unset)?;
+    let logs = unset.invoke_until_logged(
+        FUNCTION,
+        &json!({"NumberOfCallsPerUser": 1}),
+        "suitectl encrypt-env --stack-name",
+        std::time::Duration::from_secs(120),
+    )?;
+    assert!(logs.contains(r#"variable: "USER_NAME""#), "{logs}");
     Ok(())
 }
 

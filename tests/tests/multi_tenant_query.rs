@@ -73,7 +73,7 @@ fn seed_pager(stack: &SeededMoto) -> Result<()> {
         for chunk in items.chunks(25) {
             client
                 .batch_write_item()
-                .request_items(suitectl::lab::TABLE_NAME, chunk.to_vec())
+                .request_items(&stack.names.table_name, chunk.to_vec())
                 .send()
                 .await?;
         }
@@ -89,7 +89,7 @@ fn multi_tenant_query_isolation_end_to_end() -> Result<()> {
         &stack.dir,
         "lambda-watch",
         &[FUNCTION],
-        &stack.function_env(),
+        &stack.function_env()?,
     )?;
     let mut refusals = Vec::new();
 
@@ -374,7 +374,7 @@ fn multi_tenant_query_isolation_end_to_end() -> Result<()> {
     assert_eq!(status, 403, "valid token, other tenant requested: {body}");
 
     // Same genuine token, function configured for another app client: wrong audience.
-    let mut env = stack.function_env();
+    let mut env = stack.function_env()?;
     for (key, value) in env.iter_mut() {
         if key == "APP_CLIENT_ID" {
             *value = "another-app-client".into();

@@ -68,7 +68,7 @@ fn secure_config_end_to_end() -> Result<()> {
         &stack.dir,
         "lambda-watch",
         &[FUNCTION],
-        &function_env(&stack.moto),
+        &stack.function_env()?,
     )?;
 
     // 1. Every documented event, exactly as a developer invokes it; the first invocation of each

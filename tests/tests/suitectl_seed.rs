@@ -1,15 +1,20 @@
-//! `suitectl seed` against moto: a second run changes nothing, and a run told to use an existing
-//! user pool and app client (a deployed stack's) fills those instead of creating its own.
+//! `suitectl seed` against moto: a second run changes nothing; a run given a deployed stack's
+//! outputs (pool and client ids, secret ARNs) fills that pool and those secrets instead of
+//! creating its own, and never creates a secret it was given by ARN.
+
+use std::collections::BTreeMap;
 
 use anyhow::Result;
-use suite_tests::{run_dir, Moto};
-use suitectl::seed::{seed, seed_into, Clients, Existing};
+use suite_tests::{local_stack_outputs, run_dir, Moto};
+use suitectl::seed::{seed, Clients};
+use suitectl::stack::{keys, Names, StackOutputs};
 use suitectl::values::SeedValues;
 
 #[test]
-fn seed_is_idempotent_and_can_fill_an_existing_pool() -> Result<()> {
+fn seed_is_idempotent_and_fills_a_deployed_stacks_resources() -> Result<()> {
     let dir = run_dir("suitectl-seed")?;
     let moto = Moto::start(&dir)?;
+    let local = local_stack_outputs()?;
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
@@ -18,7 +23,40 @@ fn seed_is_idempotent_and_can_fill_an_existing_pool() -> Result<()> {
             let clients = Clients::new(&config);
             let values = SeedValues::lab();
             let quiet = |_: &str| {};
-            let first = seed(&clients, &values, &quiet).await?;
+            let first = seed(&clients, &Names::from_outputs(&local)?, &values, &quiet).await?;
+
+            // The same resources as a deployed stack reports them: secrets by ARN, the pool and
+            // client by id.
+            let secrets = aws_sdk_secretsmanager::Client::new(&config);
+            let mut deployed: BTreeMap<String, String> = BTreeMap::new();
+            for key in [
+                keys::APP_PARAMETER_PATH,
+                keys::ORDERS_TABLE_NAME,
+                keys::USER_NAME_KEY_ALIAS,
+                keys::LOAD_TEST_USER_SECRET_PREFIX,
+            ] {
+                deployed.insert(key.into(), local.get(key)?.into());
+            }
+            for key in [
+                keys::DB_SECRET_ID,
+                keys::MASKING_KEY_SECRET_ID,
+                keys::CURSOR_KEY_SECRET_ID,
+                keys::WORKER_KEY_SECRET_ID,
+            ] {
+                let described = secrets
+                    .describe_secret()
+                    .secret_id(local.get(key)?)
+                    .send()
+                    .await?;
+                deployed.insert(key.into(), described.arn().unwrap_or_default().into());
+            }
+            deployed.insert(keys::USER_POOL_ID.into(), first.user_pool_id.clone());
+            deployed.insert(
+                keys::USER_POOL_CLIENT_ID.into(),
+                first.app_client_id.clone(),
+            );
+            let names =
+                Names::from_outputs(&StackOutputs::from_values("stack s", deployed.clone()))?;
 
             let lines = std::sync::Mutex::new(Vec::new());
             let record = |line: &str| {
@@ -27,12 +65,16 @@ fn seed_is_idempotent_and_can_fill_an_existing_pool() -> Result<()> {
                     .map(|mut l| l.push(line.to_owned()))
                     .unwrap_or(())
             };
-            let existing = Existing {
-                user_pool_id: Some(first.user_pool_id.clone()),
-                app_client_id: Some(first.app_client_id.clone()),
-            };
-            let second = seed_into(&clients, &values, &existing, &record).await?;
-            assert_eq!(second, first);
+            let second = seed(&clients, &names, &values, &record).await?;
+            assert_eq!(second.user_pool_id, first.user_pool_id);
+            assert_eq!(second.app_client_id, first.app_client_id);
+            assert_eq!(second.kms_key_id, first.kms_key_id);
+            // Every key secret, loadtest's worker key too, is the one the stack's outputs name, kept
+            // as generated (the lines below say `unchanged`).
+            assert_eq!(
+                Some(&second.worker_key_secret_id),
+                deployed.get(keys::WORKER_KEY_SECRET_ID)
+            );
             let lines = lines.into_inner().unwrap_or_default();
             assert!(
                 lines
@@ -41,15 +83,27 @@ fn seed_is_idempotent_and_can_fill_an_existing_pool() -> Result<()> {
                 "{lines:#?}"
             );
 
-            let missing = Existing {
-                user_pool_id: Some("us-east-1_doesnotexist".into()),
-                app_client_id: None,
-            };
-            let error = seed_into(&clients, &values, &missing, &quiet)
-                .await
-                .unwrap_err();
+            let mut missing = deployed.clone();
+            missing.insert(keys::USER_POOL_ID.into(), "us-east-1_doesnotexist".into());
+            let names = Names::from_outputs(&StackOutputs::from_values("stack s", missing))?;
+            let error = seed(&clients, &names, &values, &quiet).await.unwrap_err();
             assert!(
                 error.to_string().contains("us-east-1_doesnotexist"),
+                "{error}"
+            );
+
+            // A secret given by ARN that does not exist is an error, not a secret named by an ARN.
+            let mut gone = deployed;
+            gone.insert(
+                keys::CURSOR_KEY_SECRET_ID.into(),
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf".into(),
+            );
+            let names = Names::from_outputs(&StackOutputs::from_values("stack s", gone))?;
+            let error = seed(&clients, &names, &values, &quiet).await.unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("is the stack deployed completely"),
                 "{error}"
             );
             Ok(())

@@ -7,6 +7,10 @@ use secure_lambda::secrets::CachePolicy;
 
 use crate::request::Caps;
 
+/// `USER_NAME` as the template deploys it until `suitectl encrypt-env` has recorded a ciphertext:
+/// the default of its `LoadTestUserName` parameter.
+pub const USER_NAME_PLACEHOLDER: &str = "set-me-with-suitectl-encrypt-env";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `API_URL`: what to call (the suite's `GET /orders` in the template).
@@ -38,7 +42,8 @@ pub struct Config {
     pub cache: CachePolicy,
 }
 
-/// The secret `suitectl seed` generates for the local stack.
+/// The labs' name for the worker key (samconfig.toml's `lab` env, the local stack). A deployed
+/// function is always given its stack's secret.
 pub const DEFAULT_WORKER_KEY_SECRET_ID: &str = "loadtest/worker-key";
 
 /// A whole number from 1 to `max`, `default` when unset. The upper bounds keep a cap a cap: the
@@ -75,11 +80,19 @@ impl Config {
                 .try_into()
                 .map_err(|_| ConfigError::new("MAX_WORKERS", "is too large"))?,
         };
+        let user_name_variable = "USER_NAME";
+        if env_string(user_name_variable, USER_NAME_PLACEHOLDER)? == USER_NAME_PLACEHOLDER {
+            return Err(ConfigError::new(
+                user_name_variable,
+                "holds no encrypted user name yet: run `suitectl encrypt-env --stack-name <stack>` \
+                 (it records the ciphertext in samconfig.toml), then `sam deploy`",
+            ));
+        }
         Ok(Self {
             api_url,
             client_id: env_required("CLIENT_ID")?,
             user_pool_id: env_required("USERPOOL_ID")?,
-            user_name_variable: "USER_NAME".to_owned(),
+            user_name_variable: user_name_variable.to_owned(),
             password_prefix: env_string("PASSWORD_SECRET_PREFIX", "")?,
             password_key: env_string("PASSWORD_SECRET_KEY", "Password")?,
             sign_in_interval: Duration::from_millis(env_parse(
@@ -99,5 +112,22 @@ impl Config {
             caps,
             cache: CachePolicy::from_env()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unset_user_name_names_the_command_that_sets_it() {
+        // The only test in this crate that sets USER_NAME: tests share the process environment.
+        for value in ["", USER_NAME_PLACEHOLDER] {
+            std::env::set_var("API_URL", "https://example.com/orders");
+            std::env::set_var("USER_NAME", value);
+            let error = Config::from_env().unwrap_err();
+            assert_eq!(error.variable, "USER_NAME");
+            assert!(error.message.contains("suitectl encrypt-env"), "{error}");
+        }
     }
 }

@@ -1,43 +1,33 @@
-//! The resources and values of the published lab flows, which `suitectl seed` provisions.
+//! The values of the published lab flows, which `suitectl seed` provisions.
 //!
-//! Names are the labs' names; secret values are not here but in [`crate::values`], so that a
-//! real account gets the operator's values and the local stack gets the lab's.
+//! No resource names: those come from the stack ([`crate::stack`]). Secret values are not here
+//! but in [`crate::values`], so that a real account gets the operator's values and the local
+//! stack gets the lab's.
 
 /// One Parameter Store parameter to create.
 #[derive(Debug, Clone, Copy)]
 pub struct LabParameter {
+    /// Below the stack's parameter path, e.g. `config/api-url`.
     pub name: &'static str,
     pub secure: bool,
     /// `None` for SecureString parameters: their values come from [`crate::values::SeedValues`].
     pub value: Option<&'static str>,
 }
 
-pub const DB_SECRET_ID: &str = "prod/database/credentials";
 pub const DB_USERNAME: &str = "admin";
 pub const DB_HOST: &str = "mydb.cluster-abc123.us-east-1.rds.amazonaws.com";
 pub const DB_PORT: u16 = 3306;
 pub const DB_NAME: &str = "orders";
 
-/// Secret holding the key of data-masking's keyed tokens (generated, never a lab value).
-pub const MASKING_KEY_SECRET_ID: &str = "data-masking/token-key";
-
-/// Secret holding the key that seals multi-tenant-query's pagination cursors (generated).
-pub const CURSOR_KEY_SECRET_ID: &str = "multi-tenant-query/cursor-key";
-
-/// Secret holding the key that signs loadtest's worker messages (generated; only loadtest
-/// reads it).
-pub const WORKER_KEY_SECRET_ID: &str = "loadtest/worker-key";
-
-/// A tenant-scoped role ARN for the local stack, where any ARN works: the emulator does not
-/// evaluate IAM. On AWS the function gets the stack's role.
-pub const LOCAL_TENANT_ROLE_ARN: &str =
-    "arn:aws:iam::123456789012:role/secure-lambda-suite-tenant-query";
-
-pub const API_KEY_PARAMETER: &str = "/app/secrets/api-key";
+pub const API_URL_PARAMETER: &str = "config/api-url";
+pub const API_KEY_PARAMETER: &str = "secrets/api-key";
+pub const MAX_ITEMS_PARAMETER: &str = "config/max-items";
+/// The folder secure-config lists its feature flags from.
+pub const FEATURE_FLAGS_PATH: &str = "config/feature-flags";
 
 pub const PARAMETERS: [LabParameter; 5] = [
     LabParameter {
-        name: "/app/config/api-url",
+        name: API_URL_PARAMETER,
         secure: false,
         value: Some("https://api.example.com/v2"),
     },
@@ -47,26 +37,21 @@ pub const PARAMETERS: [LabParameter; 5] = [
         value: None,
     },
     LabParameter {
-        name: "/app/config/max-items",
+        name: MAX_ITEMS_PARAMETER,
         secure: false,
         value: Some("50"),
     },
     LabParameter {
-        name: "/app/config/feature-flags/new-checkout",
+        name: "config/feature-flags/new-checkout",
         secure: false,
         value: Some("true"),
     },
     LabParameter {
-        name: "/app/config/feature-flags/dark-mode",
+        name: "config/feature-flags/dark-mode",
         secure: false,
         value: Some("false"),
     },
 ];
-
-/// Alias of the customer managed key that encrypts `USER_NAME` (without the `alias/` prefix).
-pub const KMS_ALIAS: &str = "UserName";
-
-pub const TABLE_NAME: &str = "MultiTenantApp";
 
 /// One order of the lab table.
 #[derive(Debug, Clone, Copy)]
@@ -139,13 +124,11 @@ pub const ORDERS: [LabOrder; 8] = [
     },
 ];
 
-pub const USER_POOL_NAME: &str = "secure-lambda-suite";
-pub const APP_CLIENT_NAME: &str = "secure-lambda-suite-app";
 /// The custom attribute that carries a user's tenant (claim `custom:tenantId`).
 pub const TENANT_ATTRIBUTE: &str = "tenantId";
 
-/// A Cognito user; each user's password also lives in a secret named after the user, key
-/// [`USER_SECRET_PASSWORD_KEY`] (the loadtest lab's convention).
+/// A Cognito user; each user's password also lives in a secret named after the user (after the
+/// stack's prefix), key [`USER_SECRET_PASSWORD_KEY`] (the loadtest lab's convention).
 #[derive(Debug, Clone, Copy)]
 pub struct LabUser {
     pub username: &'static str,

@@ -1,13 +1,14 @@
-//! `suitectl seed`: creates, idempotently, every resource and value of the lab flows.
+//! `suitectl seed`: puts the lab flows' values, idempotently, into the resources a stack names.
 //!
 //! Each step looks first and changes only what differs, so a second run reports `unchanged`
-//! everywhere and a run after `sam deploy` only fills what CloudFormation cannot hold (secret
-//! values, SecureString parameters, users and their passwords).
+//! everywhere. After `sam deploy` it fills only what CloudFormation cannot hold (secret values,
+//! SecureString parameters, users and their passwords); on the local stack, where no template
+//! ran, it also creates the secrets, key, table, user pool and app client under the names given.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use aws_config::SdkConfig;
 use aws_sdk_cognitoidentityprovider as cognito;
 use aws_sdk_dynamodb as dynamodb;
@@ -17,6 +18,7 @@ use secure_lambda::aws::{classify, FailureKind};
 use serde::Serialize;
 
 use crate::lab;
+use crate::stack::{Names, UserPool};
 use crate::values::SeedValues;
 
 /// What a step did.
@@ -81,36 +83,20 @@ impl Clients {
     }
 }
 
-/// Resources that already exist (a deployed stack's) and are to be used instead of created.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Existing {
-    pub user_pool_id: Option<String>,
-    pub app_client_id: Option<String>,
-}
-
-/// Seeds everything; stops at the first failure with a message naming the step.
+/// Seeds everything into the resources `names` gives (a deployed stack's, or the local stack's,
+/// which it creates); stops at the first failure with a message naming the step.
 pub async fn seed(
     clients: &Clients,
+    names: &Names,
     values: &SeedValues,
     progress: Progress<'_>,
 ) -> Result<SeedOutputs> {
-    seed_into(clients, values, &Existing::default(), progress).await
-}
-
-/// [`seed`], filling `existing` resources (the stack's user pool and app client) rather than
-/// creating the lab's own.
-pub async fn seed_into(
-    clients: &Clients,
-    values: &SeedValues,
-    existing: &Existing,
-    progress: Progress<'_>,
-) -> Result<SeedOutputs> {
-    let change = put_db_secret(clients, values.db_password.as_ref()).await?;
-    progress(&format!("secret {}: {change}", lab::DB_SECRET_ID));
+    let change = put_db_secret(clients, &names.db_secret_id, values.db_password.as_ref()).await?;
+    progress(&format!("secret {}: {change}", names.db_secret_id));
     for id in [
-        lab::MASKING_KEY_SECRET_ID,
-        lab::CURSOR_KEY_SECRET_ID,
-        lab::WORKER_KEY_SECRET_ID,
+        &names.masking_key_secret_id,
+        &names.cursor_key_secret_id,
+        &names.worker_key_secret_id,
     ] {
         let change = ensure_generated_key(clients, id).await?;
         progress(&format!("secret {id}: {change}"));
@@ -121,66 +107,56 @@ pub async fn seed_into(
             Some(value) => SecretString::from(value),
             None => values.api_key.clone(),
         };
-        let change = put_parameter(clients, parameter.name, parameter.secure, &value).await?;
+        let name = names.parameter(parameter.name);
+        let change = put_parameter(clients, &name, parameter.secure, &value).await?;
         let kind = if parameter.secure {
             "SecureString"
         } else {
             "String"
         };
-        progress(&format!("parameter {} ({kind}): {change}", parameter.name));
+        progress(&format!("parameter {name} ({kind}): {change}"));
     }
 
-    let (kms_key_id, kms_key_arn, change) = ensure_kms_key(clients).await?;
+    let (kms_key_id, kms_key_arn, change) = ensure_kms_key(clients, &names.kms_alias).await?;
     progress(&format!(
-        "KMS key alias/{} ({kms_key_id}): {change}",
-        lab::KMS_ALIAS
+        "KMS key {} ({kms_key_id}): {change}",
+        names.kms_alias
     ));
 
-    let change = ensure_table(clients, progress).await?;
-    progress(&format!("DynamoDB table {}: {change}", lab::TABLE_NAME));
+    let table = &names.table_name;
+    let change = ensure_table(clients, table, progress).await?;
+    progress(&format!("DynamoDB table {table}: {change}"));
     for order in lab::ORDERS {
-        put_order(clients, &order).await?;
+        put_order(clients, table, &order).await?;
     }
     progress(&format!(
         "DynamoDB items: {} orders written",
         lab::ORDERS.len()
     ));
 
-    let (user_pool_id, change) = match &existing.user_pool_id {
-        Some(id) => {
-            clients
-                .cognito
-                .describe_user_pool()
-                .user_pool_id(id)
-                .send()
-                .await
-                .map_err(|e| anyhow!("user pool {id}: {}", DisplayErrorContext(&e)))?;
-            (id.clone(), Change::Unchanged)
+    let (user_pool_id, app_client_id) = match &names.user_pool {
+        UserPool::Existing { pool_id, client_id } => {
+            check_existing_pool(clients, pool_id, client_id).await?;
+            progress(&format!(
+                "Cognito user pool {pool_id}, app client {client_id}: unchanged"
+            ));
+            (pool_id.clone(), client_id.clone())
         }
-        None => ensure_user_pool(clients).await?,
-    };
-    progress(&format!(
-        "Cognito user pool {} ({user_pool_id}): {change}",
-        lab::USER_POOL_NAME
-    ));
-    let (app_client_id, change) = match &existing.app_client_id {
-        Some(id) => {
-            clients
-                .cognito
-                .describe_user_pool_client()
-                .user_pool_id(&user_pool_id)
-                .client_id(id)
-                .send()
-                .await
-                .map_err(|e| anyhow!("app client {id}: {}", DisplayErrorContext(&e)))?;
-            (id.clone(), Change::Unchanged)
+        UserPool::Named {
+            pool_name,
+            client_name,
+        } => {
+            let (pool_id, change) = ensure_user_pool(clients, pool_name).await?;
+            progress(&format!(
+                "Cognito user pool {pool_name} ({pool_id}): {change}"
+            ));
+            let (client_id, change) = ensure_app_client(clients, &pool_id, client_name).await?;
+            progress(&format!(
+                "Cognito app client {client_name} ({client_id}): {change}"
+            ));
+            (pool_id, client_id)
         }
-        None => ensure_app_client(clients, &user_pool_id).await?,
     };
-    progress(&format!(
-        "Cognito app client {} ({app_client_id}): {change}",
-        lab::APP_CLIENT_NAME
-    ));
     for user in lab::USERS {
         let change = ensure_user(clients, &user_pool_id, &user, &values.user_password).await?;
         progress(&format!(
@@ -188,29 +164,54 @@ pub async fn seed_into(
             user.username, user.tenant
         ));
         let secret = serde_json::json!({ lab::USER_SECRET_PASSWORD_KEY: values.user_password.expose_secret() });
-        let change = put_json_secret(
-            clients,
-            user.username,
-            &SecretString::from(secret.to_string()),
-        )
-        .await?;
-        progress(&format!("secret {}: {change}", user.username));
+        let id = names.user_secret(user.username);
+        let change = put_json_secret(clients, &id, &SecretString::from(secret.to_string())).await?;
+        progress(&format!("secret {id}: {change}"));
     }
 
     Ok(SeedOutputs {
         region: clients.region.clone(),
-        db_secret_id: lab::DB_SECRET_ID.to_owned(),
-        masking_key_secret_id: lab::MASKING_KEY_SECRET_ID.to_owned(),
-        cursor_key_secret_id: lab::CURSOR_KEY_SECRET_ID.to_owned(),
-        worker_key_secret_id: lab::WORKER_KEY_SECRET_ID.to_owned(),
+        db_secret_id: names.db_secret_id.clone(),
+        masking_key_secret_id: names.masking_key_secret_id.clone(),
+        cursor_key_secret_id: names.cursor_key_secret_id.clone(),
+        worker_key_secret_id: names.worker_key_secret_id.clone(),
         kms_key_id,
         kms_key_arn,
-        kms_alias: format!("alias/{}", lab::KMS_ALIAS),
-        table_name: lab::TABLE_NAME.to_owned(),
+        kms_alias: names.kms_alias.clone(),
+        table_name: table.clone(),
         user_pool_id,
         app_client_id,
         users: lab::USERS.iter().map(|u| u.username.to_owned()).collect(),
     })
+}
+
+/// A deployed stack's pool and client: they must exist; they are never created here.
+async fn check_existing_pool(clients: &Clients, pool_id: &str, client_id: &str) -> Result<()> {
+    clients
+        .cognito
+        .describe_user_pool()
+        .user_pool_id(pool_id)
+        .send()
+        .await
+        .map_err(|e| anyhow!("user pool {pool_id}: {}", DisplayErrorContext(&e)))?;
+    clients
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(pool_id)
+        .client_id(client_id)
+        .send()
+        .await
+        .map_err(|e| anyhow!("app client {client_id}: {}", DisplayErrorContext(&e)))?;
+    Ok(())
+}
+
+/// A deployed stack's secrets are given by ARN and exist once it is deployed; only a name (the
+/// local stack's) is created when missing.
+fn creatable(id: &str) -> Result<()> {
+    if id.starts_with("arn:") {
+        bail!("secret {id} does not exist: is the stack deployed completely?");
+    }
+    Ok(())
 }
 
 fn is_not_found<E>(
@@ -250,19 +251,27 @@ async fn ensure_generated_key(clients: &Clients, id: &str) -> Result<Change> {
         .exclude_punctuation(true)
         .send()
         .await
-        .map_err(|e| anyhow!("generating the key {id}: {}", DisplayErrorContext(&e)))?;
+        .map_err(|e| {
+            anyhow!(
+                "generating a key for secret {id}: {}",
+                DisplayErrorContext(&e)
+            )
+        })?;
     let key = SecretString::from(random.random_password().unwrap_or_default().to_owned());
     if key.expose_secret().len() < 16 {
         return Err(anyhow!(
-            "generating the key {id}: Secrets Manager returned no password"
+            "generating a key for secret {id}: Secrets Manager returned no password"
         ));
     }
     put_json_secret(clients, id, &key).await
 }
 
 /// The database secret: the lab's connection fields with `password` (given, or kept as it is).
-async fn put_db_secret(clients: &Clients, password: Option<&SecretString>) -> Result<Change> {
-    let id = lab::DB_SECRET_ID;
+async fn put_db_secret(
+    clients: &Clients,
+    id: &str,
+    password: Option<&SecretString>,
+) -> Result<Change> {
     let password = match password {
         Some(password) => password.expose_secret().to_owned(),
         None => {
@@ -282,7 +291,7 @@ async fn put_db_secret(clients: &Clients, password: Option<&SecretString>) -> Re
             let json = current.secret_string().and_then(parse_json);
             match json.as_ref().and_then(|j| j.get("password")).and_then(|p| p.as_str()) {
                 Some(existing) => existing.to_owned(),
-                None => anyhow::bail!(
+                None => bail!(
                     "secret {id} has no `password` to keep; give one with --db-password / SUITECTL_DB_PASSWORD"
                 ),
             }
@@ -331,6 +340,7 @@ async fn put_json_secret(clients: &Clients, id: &str, value: &SecretString) -> R
             Ok(Change::Updated)
         }
         Err(e) if is_not_found(&e) => {
+            creatable(id)?;
             clients
                 .secrets
                 .create_secret()
@@ -402,9 +412,8 @@ async fn put_parameter(
     Ok(change)
 }
 
-async fn ensure_kms_key(clients: &Clients) -> Result<(String, String, Change)> {
-    let alias = format!("alias/{}", lab::KMS_ALIAS);
-    match clients.kms.describe_key().key_id(&alias).send().await {
+async fn ensure_kms_key(clients: &Clients, alias: &str) -> Result<(String, String, Change)> {
+    match clients.kms.describe_key().key_id(alias).send().await {
         Ok(output) => {
             let metadata = output
                 .key_metadata()
@@ -442,7 +451,7 @@ async fn ensure_kms_key(clients: &Clients) -> Result<(String, String, Change)> {
             clients
                 .kms
                 .create_alias()
-                .alias_name(&alias)
+                .alias_name(alias)
                 .target_key_id(&key_id)
                 .send()
                 .await
@@ -453,12 +462,11 @@ async fn ensure_kms_key(clients: &Clients) -> Result<(String, String, Change)> {
     }
 }
 
-async fn ensure_table(clients: &Clients, progress: Progress<'_>) -> Result<Change> {
+async fn ensure_table(clients: &Clients, table: &str, progress: Progress<'_>) -> Result<Change> {
     use dynamodb::types::{
         AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         SseSpecification, TableStatus,
     };
-    let table = lab::TABLE_NAME;
     match clients
         .dynamodb
         .describe_table()
@@ -521,7 +529,7 @@ async fn ensure_table(clients: &Clients, progress: Progress<'_>) -> Result<Chang
     ))
 }
 
-async fn put_order(clients: &Clients, order: &lab::LabOrder) -> Result<()> {
+async fn put_order(clients: &Clients, table: &str, order: &lab::LabOrder) -> Result<()> {
     use dynamodb::types::AttributeValue;
     let item: HashMap<String, AttributeValue> = [
         (
@@ -539,7 +547,7 @@ async fn put_order(clients: &Clients, order: &lab::LabOrder) -> Result<()> {
     clients
         .dynamodb
         .put_item()
-        .table_name(lab::TABLE_NAME)
+        .table_name(table)
         .set_item(Some(item))
         .send()
         .await
@@ -553,7 +561,7 @@ async fn put_order(clients: &Clients, order: &lab::LabOrder) -> Result<()> {
     Ok(())
 }
 
-async fn ensure_user_pool(clients: &Clients) -> Result<(String, Change)> {
+async fn ensure_user_pool(clients: &Clients, pool_name: &str) -> Result<(String, Change)> {
     use cognito::types::{PasswordPolicyType, SchemaAttributeType, UserPoolPolicyType};
     let mut next_token: Option<String> = None;
     loop {
@@ -568,7 +576,7 @@ async fn ensure_user_pool(clients: &Clients) -> Result<(String, Change)> {
         if let Some(id) = page
             .user_pools()
             .iter()
-            .find(|p| p.name() == Some(lab::USER_POOL_NAME))
+            .find(|p| p.name() == Some(pool_name))
             .and_then(|p| p.id())
         {
             return Ok((id.to_owned(), Change::Unchanged));
@@ -597,7 +605,7 @@ async fn ensure_user_pool(clients: &Clients) -> Result<(String, Change)> {
     let created = clients
         .cognito
         .create_user_pool()
-        .pool_name(lab::USER_POOL_NAME)
+        .pool_name(pool_name)
         .schema(tenant)
         .policies(
             UserPoolPolicyType::builder()
@@ -609,7 +617,7 @@ async fn ensure_user_pool(clients: &Clients) -> Result<(String, Change)> {
         .map_err(|e| {
             anyhow!(
                 "creating user pool {}: {}",
-                lab::USER_POOL_NAME,
+                pool_name,
                 DisplayErrorContext(&e)
             )
         })?;
@@ -620,7 +628,11 @@ async fn ensure_user_pool(clients: &Clients) -> Result<(String, Change)> {
     Ok((id.to_owned(), Change::Created))
 }
 
-async fn ensure_app_client(clients: &Clients, pool_id: &str) -> Result<(String, Change)> {
+async fn ensure_app_client(
+    clients: &Clients,
+    pool_id: &str,
+    client_name: &str,
+) -> Result<(String, Change)> {
     use cognito::types::ExplicitAuthFlowsType;
     let mut next_token: Option<String> = None;
     loop {
@@ -636,7 +648,7 @@ async fn ensure_app_client(clients: &Clients, pool_id: &str) -> Result<(String, 
         if let Some(id) = page
             .user_pool_clients()
             .iter()
-            .find(|c| c.client_name() == Some(lab::APP_CLIENT_NAME))
+            .find(|c| c.client_name() == Some(client_name))
             .and_then(|c| c.client_id())
         {
             return Ok((id.to_owned(), Change::Unchanged));
@@ -651,7 +663,7 @@ async fn ensure_app_client(clients: &Clients, pool_id: &str) -> Result<(String, 
         .cognito
         .create_user_pool_client()
         .user_pool_id(pool_id)
-        .client_name(lab::APP_CLIENT_NAME)
+        .client_name(client_name)
         .generate_secret(false)
         .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
         .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
@@ -664,7 +676,7 @@ async fn ensure_app_client(clients: &Clients, pool_id: &str) -> Result<(String, 
         .map_err(|e| {
             anyhow!(
                 "creating app client {}: {}",
-                lab::APP_CLIENT_NAME,
+                client_name,
                 DisplayErrorContext(&e)
             )
         })?;

@@ -35,7 +35,7 @@ fn run() -> Result<()> {
     // loadtest calls multi-tenant-query's function URL on this emulator and, to fan out, invokes
     // itself through it: it needs the port up front and more than one instance.
     let port = free_port()?;
-    let mut env = stack.function_env();
+    let mut env = stack.function_env()?;
     env.extend(stack.loadtest_env(port, "student")?);
     let lambda = LambdaEmulator::start_with(
         &stack.dir,
