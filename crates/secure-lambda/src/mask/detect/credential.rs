@@ -31,9 +31,12 @@ pub(super) enum Trigger {
     Provider(usize),
 }
 
-/// A provider's token: its prefix, the length range of what follows, and its alphabet.
+/// A provider's token: the trigger the search looks for, the prefixes it stands for (a shared
+/// trigger keeps the search to one pattern per provider, and few patterns keep it fast), the
+/// length range of what follows, and its alphabet.
 struct Provider {
-    prefix: &'static str,
+    trigger: &'static str,
+    forms: &'static [&'static str],
     min: usize,
     max: usize,
     alphabet: fn(u8) -> bool,
@@ -63,186 +66,78 @@ fn sendgrid(b: u8) -> bool {
     alnum_dash_underscore(b) || b == b'.'
 }
 
+/// One provider whose trigger is its only prefix.
+const fn single(
+    prefix: &'static [&'static str; 1],
+    min: usize,
+    max: usize,
+    alphabet: fn(u8) -> bool,
+) -> Provider {
+    Provider {
+        trigger: prefix[0],
+        forms: prefix,
+        min,
+        max,
+        alphabet,
+    }
+}
+
 /// Token formats published by their providers (prefix, then body length and alphabet).
-const PROVIDERS: [Provider; 28] = [
+const PROVIDERS: [Provider; 20] = [
     // GitHub: personal, OAuth, user-to-server, server-to-server, refresh; fine-grained PATs.
-    Provider {
-        prefix: "ghp_",
-        min: 30,
-        max: 255,
-        alphabet: alnum,
-    },
-    Provider {
-        prefix: "gho_",
-        min: 30,
-        max: 255,
-        alphabet: alnum,
-    },
-    Provider {
-        prefix: "ghu_",
-        min: 30,
-        max: 255,
-        alphabet: alnum,
-    },
-    Provider {
-        prefix: "ghs_",
-        min: 30,
-        max: 255,
-        alphabet: alnum,
-    },
-    Provider {
-        prefix: "ghr_",
-        min: 30,
-        max: 255,
-        alphabet: alnum,
-    },
-    Provider {
-        prefix: "github_pat_",
-        min: 40,
-        max: 255,
-        alphabet: alnum_underscore,
-    },
+    single(&["ghp_"], 30, 255, alnum),
+    single(&["gho_"], 30, 255, alnum),
+    single(&["ghu_"], 30, 255, alnum),
+    single(&["ghs_"], 30, 255, alnum),
+    single(&["ghr_"], 30, 255, alnum),
+    single(&["github_pat_"], 40, 255, alnum_underscore),
     // Slack: bot, user, workspace, refresh, session, config; app-level tokens.
     Provider {
-        prefix: "xoxb-",
+        trigger: "xox",
+        forms: &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-"],
         min: 10,
         max: 255,
         alphabet: alnum_dash,
     },
-    Provider {
-        prefix: "xoxp-",
-        min: 10,
-        max: 255,
-        alphabet: alnum_dash,
-    },
-    Provider {
-        prefix: "xoxa-",
-        min: 10,
-        max: 255,
-        alphabet: alnum_dash,
-    },
-    Provider {
-        prefix: "xoxr-",
-        min: 10,
-        max: 255,
-        alphabet: alnum_dash,
-    },
-    Provider {
-        prefix: "xoxs-",
-        min: 10,
-        max: 255,
-        alphabet: alnum_dash,
-    },
-    Provider {
-        prefix: "xoxe-",
-        min: 10,
-        max: 255,
-        alphabet: alnum_dash,
-    },
-    Provider {
-        prefix: "xapp-",
-        min: 20,
-        max: 255,
-        alphabet: alnum_dash,
-    },
+    single(&["xapp-"], 20, 255, alnum_dash),
     // Stripe: secret and restricted keys, live and test; webhook signing secrets.
     Provider {
-        prefix: "sk_live_",
+        trigger: "sk_",
+        forms: &["sk_live_", "sk_test_"],
         min: 16,
         max: 255,
         alphabet: alnum,
     },
     Provider {
-        prefix: "sk_test_",
+        trigger: "rk_",
+        forms: &["rk_live_", "rk_test_"],
         min: 16,
         max: 255,
         alphabet: alnum,
     },
-    Provider {
-        prefix: "rk_live_",
-        min: 16,
-        max: 255,
-        alphabet: alnum,
-    },
-    Provider {
-        prefix: "rk_test_",
-        min: 16,
-        max: 255,
-        alphabet: alnum,
-    },
-    Provider {
-        prefix: "whsec_",
-        min: 24,
-        max: 255,
-        alphabet: alnum,
-    },
+    single(&["whsec_"], 24, 255, alnum),
     // GitLab personal access tokens.
-    Provider {
-        prefix: "glpat-",
-        min: 20,
-        max: 255,
-        alphabet: alnum_dash_underscore,
-    },
+    single(&["glpat-"], 20, 255, alnum_dash_underscore),
     // Google API keys: exactly 35 characters after `AIza`.
-    Provider {
-        prefix: "AIza",
-        min: 35,
-        max: 35,
-        alphabet: alnum_dash_underscore,
-    },
+    single(&["AIza"], 35, 35, alnum_dash_underscore),
     // npm and Hugging Face access tokens.
-    Provider {
-        prefix: "npm_",
-        min: 36,
-        max: 255,
-        alphabet: alnum,
-    },
-    Provider {
-        prefix: "hf_",
-        min: 30,
-        max: 255,
-        alphabet: alnum,
-    },
+    single(&["npm_"], 36, 255, alnum),
+    single(&["hf_"], 30, 255, alnum),
     // OpenAI project keys, Anthropic keys.
     Provider {
-        prefix: "sk-proj-",
-        min: 20,
-        max: 255,
-        alphabet: alnum_dash_underscore,
-    },
-    Provider {
-        prefix: "sk-ant-",
+        trigger: "sk-",
+        forms: &["sk-proj-", "sk-ant-"],
         min: 20,
         max: 255,
         alphabet: alnum_dash_underscore,
     },
     // Shopify access tokens, DigitalOcean personal tokens.
-    Provider {
-        prefix: "shpat_",
-        min: 32,
-        max: 32,
-        alphabet: hex,
-    },
-    Provider {
-        prefix: "dop_v1_",
-        min: 64,
-        max: 64,
-        alphabet: hex,
-    },
+    single(&["shpat_"], 32, 32, hex),
+    single(&["dop_v1_"], 64, 64, hex),
     // SendGrid: `SG.` 22 characters `.` 43 characters.
-    Provider {
-        prefix: "SG.",
-        min: 60,
-        max: 80,
-        alphabet: sendgrid,
-    },
+    single(&["SG."], 60, 80, sendgrid),
     // PyPI upload tokens (a macaroon whose header always encodes `pypi.org`).
-    Provider {
-        prefix: "pypi-AgEIcHlwaS5vcmc",
-        min: 50,
-        max: 512,
-        alphabet: alnum_dash_underscore,
-    },
+    single(&["pypi-AgEIcHlwaS5vcmc"], 50, 512, alnum_dash_underscore),
 ];
 
 /// The fixed triggers, in the order of their [`Trigger`]s; the providers' prefixes follow.
@@ -261,7 +156,7 @@ static SEARCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
     let patterns = FIXED
         .iter()
         .map(|(text, _)| *text)
-        .chain(PROVIDERS.iter().map(|p| p.prefix));
+        .chain(PROVIDERS.iter().map(|p| p.trigger));
     AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostFirst)
         .build(patterns)
@@ -279,10 +174,16 @@ fn trigger_of(pattern: usize) -> Trigger {
 }
 
 /// Calls `each` with every trigger in `bytes`, its pattern's index (`PATTERNS` for `@`) and
-/// where it starts.
-pub(super) fn rare_triggers(bytes: &[u8], mut each: impl FnMut(Trigger, usize, usize)) {
-    for at in memchr::memchr_iter(b'@', bytes) {
-        each(Trigger::At, PATTERNS, at);
+/// where it starts. `first_at` is where the first `@` is, if the caller has looked.
+pub(super) fn rare_triggers(
+    bytes: &[u8],
+    first_at: Option<usize>,
+    mut each: impl FnMut(Trigger, usize, usize),
+) {
+    if let Some(from) = first_at {
+        for at in memchr::memchr_iter(b'@', &bytes[from..]) {
+            each(Trigger::At, PATTERNS, from + at);
+        }
     }
     match SEARCHER.as_ref() {
         Some(searcher) => {
@@ -300,7 +201,7 @@ pub(super) fn rare_triggers(bytes: &[u8], mut each: impl FnMut(Trigger, usize, u
             let patterns = FIXED
                 .iter()
                 .map(|(text, _)| *text)
-                .chain(PROVIDERS.iter().map(|p| p.prefix));
+                .chain(PROVIDERS.iter().map(|p| p.trigger));
             for (index, pattern) in patterns.enumerate() {
                 for at in memmem::find_iter(bytes, pattern.as_bytes()) {
                     each(trigger_of(index), index, at);
@@ -497,14 +398,18 @@ fn bearer_at(bytes: &[u8], hit: usize) -> Option<Finding> {
     (i - token_start >= 8).then(|| Finding::new(PiiKind::BearerToken, token_start, i))
 }
 
-/// A provider token: its prefix, then a body of its alphabet and length. Prefixes of three
-/// characters must start a word; longer ones, with the body they require, are shape enough even
-/// glued to a label.
+/// A provider token: one of its prefixes, then a body of its alphabet and length. Prefixes of
+/// three characters must start a word; longer ones, with the body they require, are shape
+/// enough even glued to a label.
 fn provider_token_at(bytes: &[u8], provider: &Provider, start: usize) -> Option<Finding> {
-    if provider.prefix.len() <= 3 && start > 0 && is_alnum(bytes[start - 1]) {
+    let form = provider
+        .forms
+        .iter()
+        .find(|form| bytes[start..].starts_with(form.as_bytes()))?;
+    if form.len() <= 3 && start > 0 && is_alnum(bytes[start - 1]) {
         return None;
     }
-    let body_start = start + provider.prefix.len();
+    let body_start = start + form.len();
     // One past the longest body: enough to tell a token from a longer run.
     let limit = (body_start + provider.max + 1).min(bytes.len());
     let mut end = body_start;

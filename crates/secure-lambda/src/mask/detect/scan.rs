@@ -26,14 +26,14 @@ const CLASS: [u8; 256] = {
 /// Runs every detector over `bytes` (one level: escapes are not decoded here), appending what it
 /// finds. `label` is what the text's container calls it.
 ///
-/// `escaped` says whether the text holds a backslash: only then can a key be escaped
-/// (`"pass\u0077ord":`), which costs a second look at every key.
-pub(super) fn detect(bytes: &[u8], label: Option<Label>, escaped: bool, out: &mut Vec<Finding>) {
-    scan_digits_and_pairs(bytes, label, escaped, out);
+/// `rare` says whether the text holds a backslash (only then can a key be escaped,
+/// `"pass\u0077ord":`, which costs a second look at every key) and where its first `@` is.
+pub(super) fn detect(bytes: &[u8], label: Option<Label>, rare: RareBytes, out: &mut Vec<Finding>) {
+    scan_digits_and_pairs(bytes, label, rare.escaped, out);
     // Per pattern, how far a trigger of it has read: a trigger inside that is not read again.
     // Most texts hold no trigger, so the table is made at the first.
     let mut read_until: Option<[usize; credential::PATTERNS]> = None;
-    credential::rare_triggers(bytes, |trigger, pattern, at| match trigger {
+    credential::rare_triggers(bytes, rare.first_at, |trigger, pattern, at| match trigger {
         credential::Trigger::At => out.extend(email::email_at(bytes, at)),
         other => {
             let table = read_until.get_or_insert([0; credential::PATTERNS]);
@@ -44,6 +44,31 @@ pub(super) fn detect(bytes: &[u8], label: Option<Label>, escaped: bool, out: &mu
             }
         }
     });
+}
+
+/// Two bytes most texts lack, found in one pass: a backslash (escapes to decode) and `@`
+/// (emails).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RareBytes {
+    pub(super) escaped: bool,
+    pub(super) first_at: Option<usize>,
+}
+
+impl RareBytes {
+    pub(super) fn of(bytes: &[u8]) -> Self {
+        let mut rare = RareBytes::default();
+        for at in memchr::memchr2_iter(b'\\', b'@', bytes) {
+            if bytes[at] == b'\\' {
+                rare.escaped = true;
+            } else if rare.first_at.is_none() {
+                rare.first_at = Some(at);
+            }
+            if rare.escaped && rare.first_at.is_some() {
+                break;
+            }
+        }
+        rare
+    }
 }
 
 /// Index of the first byte at or after `from` that is a digit, `:` or `=`, or `bytes.len()`.

@@ -17,7 +17,7 @@
 //! - an escaped string nested deeper than [`MAX_NESTING`] (to the end of that string);
 //! - a number cut at the end of the text where JSON holds a value (`"card":41111111111...`).
 
-use memchr::{memchr, memchr_iter};
+use memchr::memchr;
 
 use super::label::{self, Label};
 use super::pairs::string_end;
@@ -27,13 +27,21 @@ use super::{resolve_overlaps, scan, Finding, PiiKind, MAX_NESTING};
 /// coordinates.
 pub(super) fn find_level(bytes: &[u8], label: Option<Label>, depth: usize, out: &mut Vec<Finding>) {
     let own = out.len();
-    let escaped = memchr(b'\\', bytes).is_some();
-    scan::detect(bytes, label, escaped, out);
-    if !escaped {
-        // Without escapes, strings are the quotes taken in pairs: one walk, no allocation.
+    let rare = scan::RareBytes::of(bytes);
+    scan::detect(bytes, label, rare, out);
+    if !rare.escaped {
+        // Without escapes, strings are the quotes taken in pairs. A JSON object written by a
+        // serializer (every log line) has its quotes paired by construction: an even count
+        // between `{` and `}` is taken as that, and the pairs are walked only otherwise.
+        let quotes = count_quotes(bytes);
+        let text = bytes.trim_ascii();
+        let serialized = depth == 0
+            && quotes % 2 == 0
+            && text.first() == Some(&b'{')
+            && text.last() == Some(&b'}');
         let mut open: Option<usize> = None;
         let mut lost: Option<usize> = None;
-        for_each_quote(bytes, |quote| {
+        for_each_quote(if serialized { &[] } else { bytes }, |quote| {
             match open {
                 None => open = Some(quote),
                 Some(start) => {
@@ -51,7 +59,14 @@ pub(super) fn find_level(bytes: &[u8], label: Option<Label>, depth: usize, out: 
         if lost.is_none() {
             lost = open.filter(|start| value_position(bytes, *start));
         }
-        if depth == 0 && out.len() > own && is_json_text(bytes) {
+        // Only a finding that holds structure, or runs to the end, can cross a string's end.
+        let may_cross = out[own..].iter().any(|f| {
+            f.end == bytes.len()
+                || bytes[f.start..f.end]
+                    .iter()
+                    .any(|b| matches!(b, b',' | b':' | b'{' | b'}' | b'[' | b']' | b'"'))
+        });
+        if depth == 0 && may_cross && is_json_text(bytes) {
             keep_structure(bytes, &plain_strings(bytes), &mut out[own..]);
         }
         if let Some(start) = lost {
@@ -146,8 +161,7 @@ fn whole_text_views(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) 
         }
         let view = decode(current, 0);
         let mut found = Vec::new();
-        let escaped = memchr(b'\\', &view.bytes).is_some();
-        scan::detect(&view.bytes, label, escaped, &mut found);
+        scan::detect(&view.bytes, label, scan::RareBytes::of(&view.bytes), &mut found);
         views.push(view);
         for finding in found {
             let (mut start, mut end) = (finding.start, finding.end);
@@ -174,15 +188,10 @@ struct Quoted {
 /// more than the hit: eight bytes at a time, a quote becomes a zero byte (`^ 0x22`), and the
 /// exact zero-byte mask (high bit set where the byte was a quote) is walked bit by bit.
 fn for_each_quote(bytes: &[u8], mut each: impl FnMut(usize) -> bool) {
-    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
-    const LOW_SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     let mut chunks = bytes.chunks_exact(8);
     let mut base = 0;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word) ^ QUOTES;
-        let mut mask = !(((word & LOW_SEVEN) + LOW_SEVEN) | word | LOW_SEVEN);
+        let mut mask = quote_mask(chunk);
         while mask != 0 {
             let byte = mask.trailing_zeros() as usize / 8;
             mask &= mask - 1;
@@ -199,9 +208,34 @@ fn for_each_quote(bytes: &[u8], mut each: impl FnMut(usize) -> bool) {
     }
 }
 
+/// How many `"` a text holds, eight bytes at a time (see [`for_each_quote`]).
+fn count_quotes(bytes: &[u8]) -> usize {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut count = 0;
+    for chunk in &mut chunks {
+        count += quote_mask(chunk).count_ones() as usize;
+    }
+    count + chunks.remainder().iter().filter(|b| **b == b'"').count()
+}
+
+/// The high bit of every byte of an 8-byte `chunk` that is a `"`.
+#[inline(always)]
+fn quote_mask(chunk: &[u8]) -> u64 {
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const LOW_SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    let word = u64::from_le_bytes(word) ^ QUOTES;
+    !(((word & LOW_SEVEN) + LOW_SEVEN) | word | LOW_SEVEN)
+}
+
 /// Quote pairs of a text without escapes.
 fn plain_strings(bytes: &[u8]) -> Vec<Quoted> {
-    let quotes: Vec<usize> = memchr_iter(b'"', bytes).collect();
+    let mut quotes = Vec::new();
+    for_each_quote(bytes, |at| {
+        quotes.push(at);
+        true
+    });
     quotes
         .chunks(2)
         .map(|pair| Quoted {
@@ -517,7 +551,7 @@ mod tests {
             seen.push(at);
             true
         });
-        let expected: Vec<usize> = memchr_iter(b'"', text).collect();
+        let expected: Vec<usize> = memchr::memchr_iter(b'"', text).collect();
         assert_eq!(seen, expected);
         let all = [b'"'; 19];
         let mut count = 0;
