@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, Input, MatchKind};
+use aho_corasick::{packed, AhoCorasick, Input, MatchKind, Span};
 use memchr::memmem;
 
 use super::{is_alnum, Finding, PiiKind};
@@ -20,12 +20,12 @@ pub(super) enum Trigger {
     Jwt,
     /// `AKIA` / `ASIA`: an AWS access key id (and perhaps its secret key beside it).
     AccessKey,
-    /// `AWS_ACCESS_KEY]`: the mask of an access key id, already applied by someone else; its
+    /// `_ACCESS_KEY]`: the end of the mask of an access key id, already applied by someone else; its
     /// secret key may still stand beside it.
     AccessKeyMarker,
-    /// `earer`: a bearer token.
+    /// `Bearer` (or `bearer`, `BEARER`): a bearer token.
     Bearer,
-    /// `-----BEGIN `: a private key block (certificates and public keys stay).
+    /// `-BEGIN ` (of `-----BEGIN `): a private key block (certificates and public keys stay).
     Armour,
     /// A provider's token prefix: the index into [`PROVIDERS`].
     Provider(usize),
@@ -36,6 +36,10 @@ pub(super) enum Trigger {
 /// length range of what follows, and its alphabet.
 struct Provider {
     trigger: &'static str,
+    /// How many bytes of a form stand before its trigger (`s` of `sk_live_` for `k_live_`):
+    /// triggers are chosen so that their first three bytes are rare in text, which is what the
+    /// search screens on.
+    lead: usize,
     forms: &'static [&'static str],
     min: usize,
     max: usize,
@@ -75,6 +79,7 @@ const fn single(
 ) -> Provider {
     Provider {
         trigger: prefix[0],
+        lead: 0,
         forms: prefix,
         min,
         max,
@@ -83,17 +88,25 @@ const fn single(
 }
 
 /// Token formats published by their providers (prefix, then body length and alphabet).
-const PROVIDERS: [Provider; 20] = [
+const PROVIDERS: [Provider; 21] = [
     // GitHub: personal, OAuth, user-to-server, server-to-server, refresh; fine-grained PATs.
     single(&["ghp_"], 30, 255, alnum),
     single(&["gho_"], 30, 255, alnum),
     single(&["ghu_"], 30, 255, alnum),
     single(&["ghs_"], 30, 255, alnum),
     single(&["ghr_"], 30, 255, alnum),
-    single(&["github_pat_"], 40, 255, alnum_underscore),
+    Provider {
+        trigger: "b_pat_",
+        lead: 5,
+        forms: &["github_pat_"],
+        min: 40,
+        max: 255,
+        alphabet: alnum_underscore,
+    },
     // Slack: bot, user, workspace, refresh, session, config; app-level tokens.
     Provider {
         trigger: "xox",
+        lead: 0,
         forms: &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe-"],
         min: 10,
         max: 255,
@@ -102,15 +115,17 @@ const PROVIDERS: [Provider; 20] = [
     single(&["xapp-"], 20, 255, alnum_dash),
     // Stripe: secret and restricted keys, live and test; webhook signing secrets.
     Provider {
-        trigger: "sk_",
-        forms: &["sk_live_", "sk_test_"],
+        trigger: "k_live_",
+        lead: 1,
+        forms: &["sk_live_", "rk_live_"],
         min: 16,
         max: 255,
         alphabet: alnum,
     },
     Provider {
-        trigger: "rk_",
-        forms: &["rk_live_", "rk_test_"],
+        trigger: "k_test_",
+        lead: 1,
+        forms: &["sk_test_", "rk_test_"],
         min: 16,
         max: 255,
         alphabet: alnum,
@@ -125,8 +140,17 @@ const PROVIDERS: [Provider; 20] = [
     single(&["hf_"], 30, 255, alnum),
     // OpenAI project keys, Anthropic keys.
     Provider {
-        trigger: "sk-",
-        forms: &["sk-proj-", "sk-ant-"],
+        trigger: "k-proj-",
+        lead: 1,
+        forms: &["sk-proj-"],
+        min: 20,
+        max: 255,
+        alphabet: alnum_dash_underscore,
+    },
+    Provider {
+        trigger: "k-ant-",
+        lead: 1,
+        forms: &["sk-ant-"],
         min: 20,
         max: 255,
         alphabet: alnum_dash_underscore,
@@ -141,26 +165,42 @@ const PROVIDERS: [Provider; 20] = [
 ];
 
 /// The fixed triggers, in the order of their [`Trigger`]s; the providers' prefixes follow.
-const FIXED: [(&str, Trigger); 6] = [
+const FIXED: [(&str, Trigger); 8] = [
     ("eyJ", Trigger::Jwt),
     ("AKIA", Trigger::AccessKey),
     ("ASIA", Trigger::AccessKey),
-    ("earer", Trigger::Bearer),
-    ("AWS_ACCESS_KEY]", Trigger::AccessKeyMarker),
-    ("-----BEGIN ", Trigger::Armour),
+    ("Bearer", Trigger::Bearer),
+    ("bearer", Trigger::Bearer),
+    ("BEARER", Trigger::Bearer),
+    ("_ACCESS_KEY]", Trigger::AccessKeyMarker),
+    ("-BEGIN ", Trigger::Armour),
 ];
 
-/// One searcher for every multi-byte trigger, built once (leftmost-first, so that its SIMD
-/// prefilter does the scanning; no pattern is a prefix of another).
-static SEARCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
-    let patterns = FIXED
+/// The search for every multi-byte trigger, built once: the SIMD "Teddy" searcher, which
+/// screens on each pattern's first three bytes (no pattern is a prefix of another, so its
+/// leftmost-first matches are all of them), or, where the CPU lacks the instructions for it, an
+/// Aho-Corasick automaton.
+enum Searcher {
+    Packed(packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+fn patterns() -> impl Iterator<Item = &'static str> {
+    FIXED
         .iter()
         .map(|(text, _)| *text)
-        .chain(PROVIDERS.iter().map(|p| p.trigger));
+        .chain(PROVIDERS.iter().map(|p| p.trigger))
+}
+
+static SEARCHER: LazyLock<Option<Searcher>> = LazyLock::new(|| {
+    if let Some(packed) = packed::Searcher::new(patterns()) {
+        return Some(Searcher::Packed(packed));
+    }
     AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostFirst)
-        .build(patterns)
+        .build(patterns())
         .ok()
+        .map(Searcher::Automaton)
 });
 
 /// How many trigger patterns there are: the fixed ones and one per provider.
@@ -185,29 +225,30 @@ pub(super) fn rare_triggers(
             each(Trigger::At, PATTERNS, from + at);
         }
     }
-    match SEARCHER.as_ref() {
-        Some(searcher) => {
-            // Each search resumes one byte after the last match's start, not after its end:
-            // triggers may overlap (`AKIAIza...` holds `AKIA` and `AIza`).
-            let mut from = 0;
-            while let Some(found) = searcher.find(Input::new(bytes).range(from..)) {
-                let pattern = found.pattern().as_usize();
-                each(trigger_of(pattern), pattern, found.start());
-                from = found.start() + 1;
-            }
-        }
-        // Building from constant patterns does not fail; if it ever did, search one by one.
-        None => {
-            let patterns = FIXED
-                .iter()
-                .map(|(text, _)| *text)
-                .chain(PROVIDERS.iter().map(|p| p.trigger));
-            for (index, pattern) in patterns.enumerate() {
-                for at in memmem::find_iter(bytes, pattern.as_bytes()) {
-                    each(trigger_of(index), index, at);
-                }
-            }
-        }
+    // Each search resumes one byte after the last match's start, not after its end: triggers
+    // may overlap (`AKIAIza...` holds `AKIA` and `AIza`).
+    let mut from = 0;
+    loop {
+        let found = match SEARCHER.as_ref() {
+            Some(Searcher::Packed(searcher)) => searcher
+                .find_in(bytes, Span::from(from..bytes.len()))
+                .map(|m| (m.pattern().as_usize(), m.start())),
+            Some(Searcher::Automaton(searcher)) => searcher
+                .find(Input::new(bytes).range(from..))
+                .map(|m| (m.pattern().as_usize(), m.start())),
+            // Building from constant patterns does not fail; if it ever did, search one by one.
+            None => patterns()
+                .enumerate()
+                .filter_map(|(index, pattern)| {
+                    memmem::find(&bytes[from..], pattern.as_bytes()).map(|at| (index, from + at))
+                })
+                .min_by_key(|(_, at)| *at),
+        };
+        let Some((pattern, at)) = found else {
+            break;
+        };
+        each(trigger_of(pattern), pattern, at);
+        from = at + 1;
     }
 }
 
@@ -230,12 +271,12 @@ pub(super) fn credentials_at(
             key_id
         }
         Trigger::AccessKeyMarker => {
-            let end = at + FIXED[4].0.len();
+            let end = at + "_ACCESS_KEY]".len();
             out.extend(secret_key_near(bytes, at, end));
             return end;
         }
-        Trigger::Bearer => bearer_at(bytes, at),
-        Trigger::Armour => private_key_at(bytes, at),
+        Trigger::Bearer => bearer_at(bytes, at + 1),
+        Trigger::Armour => private_key_at(bytes, at.checked_sub(4).unwrap_or(at)),
         Trigger::Provider(index) => provider_token_at(bytes, &PROVIDERS[index], at),
     };
     match found {
@@ -401,7 +442,8 @@ fn bearer_at(bytes: &[u8], hit: usize) -> Option<Finding> {
 /// A provider token: one of its prefixes, then a body of its alphabet and length. Prefixes of
 /// three characters must start a word; longer ones, with the body they require, are shape
 /// enough even glued to a label.
-fn provider_token_at(bytes: &[u8], provider: &Provider, start: usize) -> Option<Finding> {
+fn provider_token_at(bytes: &[u8], provider: &Provider, trigger: usize) -> Option<Finding> {
+    let start = trigger.checked_sub(provider.lead)?;
     let form = provider
         .forms
         .iter()
@@ -429,6 +471,9 @@ const MAX_ARMOUR_LABEL: usize = 48;
 /// <label>-----`, whatever lies between (real line breaks, `\n` escapes). Without its end line
 /// (a cut log line), the block runs to the end of the text.
 fn private_key_at(bytes: &[u8], start: usize) -> Option<Finding> {
+    if !bytes[start..].starts_with(b"-----BEGIN ") {
+        return None;
+    }
     let label_start = start + b"-----BEGIN ".len();
     let label_len = bytes[label_start..]
         .iter()

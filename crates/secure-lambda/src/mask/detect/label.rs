@@ -90,6 +90,12 @@ pub(super) fn before(bytes: &[u8], pos: usize, context: Option<Label>) -> Option
     if k == 0 {
         return context;
     }
+    if k >= 2
+        && bytes[k - 1].is_ascii_alphabetic()
+        && !ends_like_a_label(bytes[k - 2], bytes[k - 1])
+    {
+        return None;
+    }
     // `"phone": String("4155552671")`, `Some(...)`: a wrapper's name stands between label and
     // value.
     if bytes[k - 1] == b'(' {
@@ -141,8 +147,9 @@ fn word_label(bytes: &[u8], end: usize) -> Option<Label> {
         if !suffix.is_empty() && rest > 0 && matches!(bytes[rest - 1], b'_' | b'-' | b' ') {
             rest -= 1;
         }
+        let last = bytes.get(rest.checked_sub(1)?)?.to_ascii_lowercase();
         LABELS.iter().find_map(|(word, label)| {
-            if suffix.is_empty() && *word == b"ss" {
+            if word.last() != Some(&last) || (suffix.is_empty() && *word == b"ss") {
                 return None;
             }
             let first = match_back(bytes, rest, word)?;

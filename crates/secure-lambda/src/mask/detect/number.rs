@@ -195,8 +195,8 @@ fn values_in_groups(
         count == expected.len() && groups.iter().zip(expected).all(|(g, n)| g.len() == *n)
     };
     let bare = count == 1 && (9..=11).contains(&groups[0].len());
-    // `123 45 6789` is an SSN only after a label.
-    let bare = bare || lens(&[3, 2, 4]);
+    // `123 45 6789` and `123.45.6789` are SSNs only after a label (`123-45-6789` always is).
+    let bare = bare || (lens(&[3, 2, 4]) && groups[1].sep_before != b'-');
     let label = match labels.glued {
         Some(glued) => Some(glued),
         None if glued_before || bare => label::before(bytes, token_start, labels.context),

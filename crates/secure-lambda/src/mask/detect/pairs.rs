@@ -29,7 +29,7 @@ enum KeyKind {
 /// Key words, lower-case without `_` and `-`, matched against the end of a key (`Secret`,
 /// `Cookie`) or the whole key (`Name`, `Value`), grouped by their last two letters so that most
 /// keys are rejected after reading two bytes.
-fn key_words(second: u8, last: u8) -> &'static [(&'static [u8], KeyKind)] {
+const fn key_words(second: u8, last: u8) -> &'static [(&'static [u8], KeyKind)] {
     use KeyKind::{Cookie, Name, Secret, Value};
     match (second, last) {
         (b'r', b'd') => &[(b"password", Secret)],
@@ -141,12 +141,35 @@ fn last_two(bytes: &[u8], end: usize) -> Option<(u8, u8)> {
     Some((next()?, last))
 }
 
+/// Whether any key word ends with two given lower-case letters, by `(second - 'a') * 26 + (last -
+/// 'a')`: one load rejects most keys.
+const ENDS_A_KEY_WORD_PAIR: [bool; 26 * 26] = {
+    let mut table = [false; 26 * 26];
+    let mut second = 0;
+    while second < 26 {
+        let mut last = 0;
+        while last < 26 {
+            table[second * 26 + last] =
+                !key_words(b'a' + second as u8, b'a' + last as u8).is_empty();
+            last += 1;
+        }
+        second += 1;
+    }
+    table
+};
+
 /// What the key ending at `end` says of its value.
 fn kind_of_key_ending(bytes: &[u8], end: usize) -> Option<KeyKind> {
     if !ENDS_A_KEY_WORD[usize::from(*bytes.get(end.checked_sub(1)?)?)] {
         return None;
     }
     let (second, last) = last_two(bytes, end)?;
+    if second.is_ascii_lowercase()
+        && last.is_ascii_lowercase()
+        && !ENDS_A_KEY_WORD_PAIR[usize::from(second - b'a') * 26 + usize::from(last - b'a')]
+    {
+        return None;
+    }
     key_words(second, last).iter().find_map(|&(word, kind)| {
         let start = word_start(bytes, end, word)?;
         let whole = matches!(kind, KeyKind::Name | KeyKind::Value);
@@ -274,12 +297,11 @@ fn key_before(bytes: &[u8], sep: usize, escaped: bool) -> Option<Key> {
             escaped_quotes = true;
         }
     }
-    if bytes[..k].ends_with(b"[]") {
-        k -= 2;
-    } else if bytes[..k].ends_with(b"]") {
-        k -= 1;
-    } else if k >= 3 && bytes[k - 3..k].eq_ignore_ascii_case(b"%5d") {
-        k -= 3;
+    match bytes[..k].last() {
+        Some(b']') if bytes[..k].ends_with(b"[]") => k -= 2,
+        Some(b']') => k -= 1,
+        Some(b'D' | b'd') if k >= 3 && bytes[k - 3..k - 1].eq_ignore_ascii_case(b"%5") => k -= 3,
+        _ => {}
     }
     let end = k;
     // Cheapest first: most keys are rejected by their last two characters. Only a text with

@@ -161,7 +161,12 @@ fn whole_text_views(bytes: &[u8], label: Option<Label>, out: &mut Vec<Finding>) 
         }
         let view = decode(current, 0);
         let mut found = Vec::new();
-        scan::detect(&view.bytes, label, scan::RareBytes::of(&view.bytes), &mut found);
+        scan::detect(
+            &view.bytes,
+            label,
+            scan::RareBytes::of(&view.bytes),
+            &mut found,
+        );
         views.push(view);
         for finding in found {
             let (mut start, mut end) = (finding.start, finding.end);
