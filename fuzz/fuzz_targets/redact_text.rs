@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use secure_lambda::mask::format::redaction_marker;
-use secure_lambda::mask::text::default_mask;
+use secure_lambda::mask::text::{default_mask, replacement};
 use secure_lambda::mask::{find_all, redact_text, RedactionCounts};
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
             "{value:?} survives in its mask {mask:?}"
         );
         expected.push_str(&text[last..finding.start]);
-        expected.push_str(&mask);
+        expected.push_str(&replacement(text, finding));
         last = finding.end;
     }
     expected.push_str(&text[last..]);

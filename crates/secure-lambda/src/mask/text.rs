@@ -83,19 +83,23 @@ fn apply_findings<'a>(
     let mut last = 0;
     for finding in findings {
         out.push_str(&text[last..finding.start]);
-        let mask = default_mask(finding.kind, &text[finding.start..finding.end]);
-        if bare_json_value(text.as_bytes(), finding.start, finding.end) {
-            out.push('"');
-            out.push_str(&mask);
-            out.push('"');
-        } else {
-            out.push_str(&mask);
-        }
+        out.push_str(&replacement(text, finding));
         counts.add(finding.kind);
         last = finding.end;
     }
     out.push_str(&text[last..]);
     Cow::Owned(out)
+}
+
+/// What replaces `finding` in `text`: its kind's default mask, quoted when it replaces a bare
+/// JSON value (`"card":4111111111111111`) so that a JSON line stays JSON.
+pub fn replacement(text: &str, finding: &Finding) -> String {
+    let mask = default_mask(finding.kind, &text[finding.start..finding.end]);
+    if bare_json_value(text.as_bytes(), finding.start, finding.end) {
+        format!("\"{mask}\"")
+    } else {
+        mask
+    }
 }
 
 /// True when `text[start..end]` is a whole unquoted value of a JSON member: after `"key":`
