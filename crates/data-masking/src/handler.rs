@@ -505,4 +505,33 @@ mod tests {
         assert_eq!(response["statusCode"], 200, "{response}");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
+
+    /// The token key's read fails as every AWS failure does in the suite: timeout 504,
+    /// throttling 503.
+    #[tokio::test]
+    async fn key_read_failures_map_to_one_status_each() {
+        use secure_lambda::secrets::{Resource, SecretError, Transient};
+        for (kind, status, code) in [
+            (Transient::Timeout, 504, "DependencyTimeout"),
+            (Transient::Throttled, 503, "DependencyUnavailable"),
+        ] {
+            let f = function(Config::default());
+            f.store()
+                .secret_source()
+                .fail_next(vec![SecretError::Unavailable {
+                what: Resource::Secret,
+                name: Config::default().masking_key_secret_id,
+                kind,
+                detail:
+                    "ThrottlingException: arn:aws:secretsmanager:us-east-1:123456789012:secret:k"
+                        .into(),
+            }]);
+            let response = f
+                .handle(json!({"records": [{"id": "x"}], "rules": {"$.id": "token"}}))
+                .await;
+            assert_eq!(response["statusCode"], status, "{response}");
+            assert_eq!(body(&response)["error"]["code"], code);
+            assert!(!response.to_string().contains("123456789012"));
+        }
+    }
 }

@@ -148,7 +148,7 @@ where
             .env
             .get(&self.config.user_name_variable)
             .await
-            .map_err(|e| ApiError::new(500, "EncryptedConfigError", e.to_string()))?;
+            .map_err(|e| ApiError::from(&e))?;
         let users = split_list(&value);
         if users.is_empty() {
             return Err(ApiError::new(
@@ -379,6 +379,7 @@ mod tests {
     use crate::signin::{PasswordSecrets, Session, SignInError};
     use crate::worker::{seal, Claims};
     use secrecy::SecretString;
+    use secure_lambda::aws::{AwsFailure, FailureKind, Transient};
     use secure_lambda::kms_env::{DecryptFailure, EncryptionContext};
     use secure_lambda::secrets::memory::{MemoryParameters, MemorySecrets};
     use secure_lambda::secrets::{CachePolicy, SecretStore};
@@ -399,6 +400,20 @@ mod tests {
             _context: Option<(String, String)>,
         ) -> Result<Vec<u8>, DecryptFailure> {
             self.0.fetch_add(1, Ordering::SeqCst);
+            // `!timeout` and `!throttled` stand for KMS failing that way.
+            let transient = match self.1 {
+                "!timeout" => Some(Transient::Timeout),
+                "!throttled" => Some(Transient::Throttled),
+                _ => None,
+            };
+            if let Some(kind) = transient {
+                return Err(DecryptFailure::Other(AwsFailure {
+                    kind: FailureKind::Transient(kind),
+                    code: Some("ThrottlingException".into()),
+                    detail: "ThrottlingException: key arn:aws:kms:us-east-1:123456789012:key/x"
+                        .into(),
+                }));
+            }
             Ok(self.1.as_bytes().to_vec())
         }
     }
@@ -698,5 +713,33 @@ mod tests {
         let replay = coordinator.invoker.worker.handle(events[0].clone()).await;
         assert_eq!(replay["statusCode"], 403);
         assert_eq!(calls.load(Ordering::SeqCst), 6);
+    }
+
+    /// KMS failing answers as every AWS failure does in the suite: timeout 504, throttling 503,
+    /// naming KMS and the AWS error code, never the key's ARN.
+    #[tokio::test]
+    async fn kms_failures_map_to_one_status_each() {
+        let (api, _) = target().await;
+        for (users, variable, status, code) in [
+            (
+                "!timeout",
+                "LOADTEST_TEST_USERS_KMS_1",
+                504,
+                "DependencyTimeout",
+            ),
+            (
+                "!throttled",
+                "LOADTEST_TEST_USERS_KMS_2",
+                503,
+                "DependencyUnavailable",
+            ),
+        ] {
+            let (function, _) = function(&api, variable, users, false, NoFanOut);
+            let response = function.handle(json!({"NumberOfCallsPerUser": 1})).await;
+            assert_eq!(response["statusCode"], status, "{response}");
+            let text = response.to_string();
+            assert!(text.contains(code) && text.contains("KMS"), "{text}");
+            assert!(!text.contains("123456789012"), "{text}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sts::types::Tag;
-use secure_lambda::aws::{classify, FailureKind};
+use secure_lambda::aws::classify;
 use secure_lambda::tenant::cursor::PageKey;
 use secure_lambda::tenant::{Identity, ORDER_SORT_PREFIX};
 use tokio::sync::Mutex;
@@ -73,10 +73,10 @@ impl TenantScopedOrders {
             .tags(tag("UserId", identity.user.as_str())?)
             .send()
             .await
-            .map_err(|e| StoreError::Credentials(classify(&e).detail))?;
+            .map_err(|e| StoreError::Credentials(classify(&e)))?;
         let credentials = output
             .credentials()
-            .ok_or_else(|| StoreError::Credentials("AssumeRole returned no credentials".into()))?;
+            .ok_or_else(|| StoreError::Invalid("AssumeRole returned no credentials".into()))?;
         let expires = SystemTime::try_from(*credentials.expiration())
             .unwrap_or(now + Duration::from_secs(SESSION_SECONDS.unsigned_abs().into()));
         let provider = aws_credential_types::Credentials::new(
@@ -113,7 +113,7 @@ fn tag(key: &str, value: &str) -> Result<Tag, StoreError> {
         .key(key)
         .value(value)
         .build()
-        .map_err(|e| StoreError::Credentials(format!("building session tag {key}: {e}")))
+        .map_err(|e| StoreError::Invalid(format!("building session tag {key}: {e}")))
 }
 
 /// `t-<tenant>-u-<user>`, cut to STS's 64 characters (ids hold only characters STS allows).
@@ -148,13 +148,7 @@ impl OrderStore for TenantScopedOrders {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| {
-                let failure = classify(&e);
-                match failure.kind {
-                    FailureKind::Transient(_) => StoreError::Unavailable(failure.detail),
-                    _ => StoreError::Query(failure.detail),
-                }
-            })?;
+            .map_err(|e| StoreError::Query(classify(&e)))?;
         let orders = output
             .items()
             .iter()
@@ -173,7 +167,7 @@ fn order_from_item(item: &HashMap<String, AttributeValue>) -> Result<Order, Stor
     let text = |name: &str| -> Result<String, StoreError> {
         match item.get(name) {
             Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => Ok(s.clone()),
-            _ => Err(StoreError::Query(format!(
+            _ => Err(StoreError::Invalid(format!(
                 "an order item has no `{name}` string or number"
             ))),
         }

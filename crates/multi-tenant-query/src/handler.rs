@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::config::Config;
 use crate::identity::{self, Proof};
 use crate::orders::{Order, OrderStore, StoreError};
+use secure_lambda::aws::Dependency;
 
 /// Fields a direct invocation may have.
 const DIRECT_FIELDS: [&str; 4] = ["tenantId", "userId", "limit", "cursor"];
@@ -278,13 +279,20 @@ fn key_of(identity: &Identity, order: &Order) -> PageKey {
     ])
 }
 
+/// A store failure through the one mapping of AWS failures; what AWS said goes to the log only.
 fn store_error(error: &StoreError) -> ApiError {
-    let (status, code) = match error {
-        StoreError::Unavailable(_) => (503, "DependencyUnavailable"),
-        StoreError::Credentials(_) => (502, "TenantCredentialsFailed"),
-        StoreError::Query(_) => (502, "DependencyFailed"),
-    };
-    ApiError::new(status, code, error.to_string())
+    match error {
+        StoreError::Credentials(failure) => ApiError::dependency(Dependency::Sts, failure),
+        StoreError::Query(failure) => ApiError::dependency(Dependency::DynamoDb, failure),
+        StoreError::Invalid(detail) => {
+            tracing::warn!(detail = %detail, "the orders store answered something unusable");
+            ApiError::new(
+                502,
+                "DependencyFailed",
+                "the orders store answered something the function cannot use",
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -612,5 +620,54 @@ mod tests {
             assert_eq!(body(&response)["error"]["code"], code, "{event}");
         }
         assert!(f.orders().queries().is_empty());
+    }
+
+    /// AWS failures answer as everywhere in the suite: a timeout 504, throttling 503, anything
+    /// else 502, naming the dependency and never what AWS said.
+    #[tokio::test]
+    async fn aws_failures_map_to_one_status_each() {
+        use secure_lambda::aws::{AwsFailure, FailureKind, Transient};
+        let failure = |kind| AwsFailure {
+            kind,
+            code: Some("SomeAwsCode".into()),
+            detail: "SomeAwsCode: arn:aws:iam::123456789012:role/secret-role".into(),
+        };
+        for (error, status, code) in [
+            (
+                StoreError::Query(failure(FailureKind::Transient(Transient::Timeout))),
+                504,
+                "DependencyTimeout",
+            ),
+            (
+                StoreError::Query(failure(FailureKind::Transient(Transient::Throttled))),
+                503,
+                "DependencyUnavailable",
+            ),
+            (
+                StoreError::Credentials(failure(FailureKind::Transient(Transient::Timeout))),
+                504,
+                "DependencyTimeout",
+            ),
+            (
+                StoreError::Credentials(failure(FailureKind::Transient(Transient::Throttled))),
+                503,
+                "DependencyUnavailable",
+            ),
+            (
+                StoreError::Credentials(failure(FailureKind::AccessDenied)),
+                502,
+                "DependencyAccessDenied",
+            ),
+        ] {
+            let f = function(0);
+            let MultiTenantQuery { orders, .. } = &f;
+            orders.fail_next(vec![error]);
+            let response = f
+                .handle(json!({"tenantId": "tenant-a", "userId": "user-001"}))
+                .await;
+            assert_eq!(response["statusCode"], status, "{response}");
+            assert_eq!(body(&response)["error"]["code"], code);
+            assert!(!response.to_string().contains("123456789012"), "{response}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The port to the orders table, and its in-memory adapter.
 
+use secure_lambda::aws::AwsFailure;
 use std::future::Future;
 
 use secure_lambda::tenant::cursor::PageKey;
@@ -26,12 +27,15 @@ pub struct Page {
 /// Why the table could not be read. The message names no value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    #[error("tenant-scoped credentials could not be obtained: {0}")]
-    Credentials(String),
-    #[error("the orders query failed: {0}")]
-    Query(String),
-    #[error("the orders service is throttling or unavailable: {0}")]
-    Unavailable(String),
+    /// `AssumeRole` for tenant-scoped credentials failed.
+    #[error("tenant-scoped credentials could not be obtained: {}", .0.detail)]
+    Credentials(AwsFailure),
+    /// The DynamoDB query failed.
+    #[error("the orders query failed: {}", .0.detail)]
+    Query(AwsFailure),
+    /// The table or STS answered something the function cannot use.
+    #[error("the orders store answered something unusable: {0}")]
+    Invalid(String),
 }
 
 /// Reads one user's orders: `PK = <identity's key> AND begins_with(SK, "ORDER#")`.
@@ -63,6 +67,7 @@ mod memory {
         items: Mutex<BTreeMap<(String, String), Order>>,
         pub page_size: usize,
         queries: Mutex<Vec<String>>,
+        failures: Mutex<Vec<StoreError>>,
     }
 
     impl MemoryOrders {
@@ -77,6 +82,13 @@ mod memory {
             let sort_key = format!("{ORDER_SORT_PREFIX}{}", order.order_id);
             if let Ok(mut items) = self.items.lock() {
                 items.insert((partition_key.to_owned(), sort_key), order);
+            }
+        }
+
+        /// Makes the next queries fail with `errors`, in order.
+        pub fn fail_next(&self, errors: Vec<StoreError>) {
+            if let Ok(mut failures) = self.failures.lock() {
+                *failures = errors.into_iter().rev().collect();
             }
         }
 
@@ -97,10 +109,12 @@ mod memory {
             if let Ok(mut queries) = self.queries.lock() {
                 queries.push(pk.clone());
             }
-            let items = self
-                .items
-                .lock()
-                .map_err(|_| StoreError::Query("poisoned".into()))?;
+            if let Some(error) = self.failures.lock().ok().and_then(|mut f| f.pop()) {
+                return Err(error);
+            }
+            let items = self.items.lock().map_err(|_| {
+                StoreError::Invalid("the in-memory store's lock is poisoned".into())
+            })?;
             let after = start.and_then(|k| k.get("SK").cloned());
             let page_size = if self.page_size == 0 {
                 usize::MAX

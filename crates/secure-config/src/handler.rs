@@ -418,6 +418,27 @@ mod tests {
             (status, body["error"]["code"].as_str()),
             (504, Some("DependencyTimeout"))
         );
+
+        let throttled = function();
+        throttled
+            .store
+            .secret_source()
+            .fail_next(vec![SecretError::Unavailable {
+                what: Resource::Secret,
+                name: Config::DEFAULT_DB_SECRET_ID.into(),
+                kind: Transient::Throttled,
+                detail: "ThrottlingException: Rate exceeded for arn:aws:secretsmanager:us-east-1:123456789012:secret:x".into(),
+            }]);
+        let (status, body) = call(&throttled, json!({"action": "get_db_credentials"})).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("DependencyUnavailable"))
+        );
+        let text = body.to_string();
+        assert!(
+            text.contains("ThrottlingException") && !text.contains("123456789012"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -11,8 +11,6 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::secrets::Transient;
-
 /// Connect timeout of every AWS call: Lambda and the AWS endpoints share a region.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Budget of one attempt; the SDK's standard retry (3 attempts) runs inside the operation budget.
@@ -36,6 +34,58 @@ pub async fn load_sdk_config() -> SdkConfig {
     sdk_config_loader().load().await
 }
 
+/// Failures worth retrying later, and serving a cached value through meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transient {
+    Throttled,
+    ServerError,
+    Timeout,
+    Network,
+}
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transient::Throttled => "throttled",
+            Transient::ServerError => "server error",
+            Transient::Timeout => "timeout",
+            Transient::Network => "network error",
+        })
+    }
+}
+
+/// An AWS service a function depends on, as error bodies and logs name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    SecretsManager,
+    ParameterStore,
+    Kms,
+    Sts,
+    DynamoDb,
+    Cognito,
+    Lambda,
+}
+
+impl Dependency {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dependency::SecretsManager => "Secrets Manager",
+            Dependency::ParameterStore => "Parameter Store",
+            Dependency::Kms => "KMS",
+            Dependency::Sts => "STS",
+            Dependency::DynamoDb => "DynamoDB",
+            Dependency::Cognito => "Cognito",
+            Dependency::Lambda => "Lambda",
+        }
+    }
+}
+
+impl std::fmt::Display for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What kind of failure an SDK error is, independent of the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureKind {
@@ -46,12 +96,26 @@ pub enum FailureKind {
 }
 
 /// An SDK error reduced to what callers act on. `detail` holds the AWS error code and message,
-/// which never carry secret values.
+/// which never carry secret values but may carry account ids and ARNs: it goes to the log, and
+/// only `code` (or [`AwsFailure::summary`]) to a caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsFailure {
     pub kind: FailureKind,
     pub code: Option<String>,
     pub detail: String,
+}
+
+impl AwsFailure {
+    /// The AWS error code, or what kind of transport failure it was: safe to show a caller.
+    pub fn summary(&self) -> String {
+        match (&self.code, &self.kind) {
+            (Some(code), _) => code.clone(),
+            (None, FailureKind::Transient(kind)) => kind.to_string(),
+            (None, FailureKind::NotFound) => "not found".to_owned(),
+            (None, FailureKind::AccessDenied) => "access denied".to_owned(),
+            (None, FailureKind::Other) => "failed".to_owned(),
+        }
+    }
 }
 
 const NOT_FOUND_CODES: &[&str] = &[

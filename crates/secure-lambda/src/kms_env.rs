@@ -13,7 +13,7 @@ use std::future::Future;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use crate::aws::{classify, FailureKind};
+use crate::aws::{classify, AwsFailure, FailureKind};
 use crate::config::{env_string, ConfigError};
 
 /// The context key the Lambda console's encryption helpers use.
@@ -29,7 +29,8 @@ pub enum DecryptFailure {
     KeyDisabled,
     /// `KMSInvalidStateException` (pending deletion, unavailable, ...).
     KeyUnusable(String),
-    Other(String),
+    /// Anything else: throttling, timeouts, errors of the service.
+    Other(AwsFailure),
 }
 
 /// KMS `Decrypt`.
@@ -65,8 +66,11 @@ pub enum EnvDecryptError {
     KeyUnusable { variable: String, detail: String },
     #[error("environment variable {variable}: the decrypted value is not UTF-8 text")]
     NotText { variable: String },
-    #[error("environment variable {variable}: KMS Decrypt failed ({detail})")]
-    Failed { variable: String, detail: String },
+    #[error("environment variable {variable}: KMS Decrypt failed ({})", failure.detail)]
+    Failed {
+        variable: String,
+        failure: AwsFailure,
+    },
 }
 
 /// The encryption context used for every variable.
@@ -181,7 +185,7 @@ impl<D: Decrypter> EncryptedEnv<D> {
             DecryptFailure::KeyUnusable(detail) => {
                 EnvDecryptError::KeyUnusable { variable, detail }
             }
-            DecryptFailure::Other(detail) => EnvDecryptError::Failed { variable, detail },
+            DecryptFailure::Other(failure) => EnvDecryptError::Failed { variable, failure },
         }
     }
 }
@@ -217,7 +221,13 @@ impl Decrypter for AwsKms {
             Ok(output) => output
                 .plaintext()
                 .map(|p| p.as_ref().to_vec())
-                .ok_or_else(|| DecryptFailure::Other("Decrypt returned no plaintext".into())),
+                .ok_or_else(|| {
+                    DecryptFailure::Other(AwsFailure {
+                        kind: FailureKind::Other,
+                        code: None,
+                        detail: "Decrypt returned no plaintext".into(),
+                    })
+                }),
             Err(error) => {
                 let failure = classify(&error);
                 Err(match failure.code.as_deref() {
@@ -229,7 +239,7 @@ impl Decrypter for AwsKms {
                     _ if failure.kind == FailureKind::AccessDenied => {
                         DecryptFailure::AccessDenied(failure.detail)
                     }
-                    _ => DecryptFailure::Other(failure.detail),
+                    _ => DecryptFailure::Other(failure),
                 })
             }
         }

@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use super::value::{Parameter, SecretRequest, SecretVersion};
+pub use crate::aws::Transient;
 
 /// Why a read failed. Messages name the secret or parameter, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,26 +52,6 @@ impl std::fmt::Display for Resource {
             Resource::Secret => "secret",
             Resource::Parameter => "parameter",
             Resource::ParameterPath => "parameter path",
-        })
-    }
-}
-
-/// Failures worth serving a stale value through and retrying later.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transient {
-    Throttled,
-    ServerError,
-    Timeout,
-    Network,
-}
-
-impl std::fmt::Display for Transient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Transient::Throttled => "throttled",
-            Transient::ServerError => "server error",
-            Transient::Timeout => "timeout",
-            Transient::Network => "network error",
         })
     }
 }
