@@ -4,9 +4,10 @@
 //! Direct invocations send the request as the event; HTTP callers `POST /mask` it as the body.
 //! Logs carry counts and the masked output only, never the input.
 
-use secure_lambda::envelope::{serve, HttpRequest, Invocation};
+use secure_lambda::envelope::{HttpRequest, Invocation};
 use secure_lambda::mask::{JsonMaskError, JsonMasker, MaskReport, PiiKind, TokenKey};
-use secure_lambda::secrets::{ParameterSource, SecretSource, SecretStore};
+use secure_lambda::runtime::Function;
+use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource, SecretStore};
 use secure_lambda::ApiError;
 use serde_json::{json, Map, Value};
 
@@ -33,15 +34,7 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
         &self.store
     }
 
-    /// Handles one event; every outcome, errors included, is a response.
-    pub async fn handle(&self, event: Value) -> Value {
-        serve(event, "data-masking", |invocation| async move {
-            self.dispatch(&invocation).await
-        })
-        .await
-    }
-
-    async fn dispatch(&self, invocation: &Invocation) -> Result<Value, ApiError> {
+    async fn answer(&self, invocation: &Invocation) -> Result<Value, ApiError> {
         if let Invocation::Http(http) = invocation {
             self.check_http(http)?;
         }
@@ -203,13 +196,15 @@ fn serialized_prefix(value: &[Value], max: usize) -> String {
     text
 }
 
-impl<S: SecretSource, P: ParameterSource> secure_lambda::runtime::Function for DataMasking<S, P> {
-    async fn handle(&self, event: Value) -> Value {
-        DataMasking::handle(self, event).await
+impl<S: SecretSource, P: ParameterSource> Function for DataMasking<S, P> {
+    const NAME: &'static str = "data-masking";
+
+    async fn dispatch(&self, invocation: Invocation) -> Result<Value, ApiError> {
+        self.answer(&invocation).await
     }
 
-    fn cache_counters(&self) -> secure_lambda::secrets::CacheCounters {
-        self.store.counters()
+    fn cache_counters(&self) -> Option<CacheCounters> {
+        Some(self.store.counters())
     }
 }
 

@@ -10,16 +10,17 @@ mod request;
 mod sample;
 
 use lambda_runtime::Error;
-use secure_lambda::aws;
 use secure_lambda::secrets::AwsSecretStore;
-use secure_lambda::telemetry;
+use secure_lambda::{aws, logging, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init_logging();
-    let config = config::Config::from_env()?;
-    let sdk_config = aws::load_sdk_config().await;
-    let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
-    let function = handler::DataMasking::new(store, config);
-    secure_lambda::runtime::run(function).await
+    logging::init_logging();
+    runtime::start(async {
+        let config = config::Config::from_env()?;
+        let sdk_config = aws::load_sdk_config().await;
+        let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
+        Ok::<_, Error>(handler::DataMasking::new(store, config))
+    })
+    .await
 }

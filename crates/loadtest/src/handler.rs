@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use hyper::{Method, Uri};
 use secrecy::ExposeSecret;
-use secure_lambda::envelope::{serve, Invocation};
+use secure_lambda::envelope::Invocation;
 use secure_lambda::kms_env::{split_list, Decrypter, EncryptedEnv};
+use secure_lambda::runtime::Function;
 use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource};
-use secure_lambda::telemetry::now_millis;
+use secure_lambda::telemetry::{now_millis, Emf};
 use secure_lambda::ApiError;
 use serde_json::{json, Map, Value};
 
@@ -71,14 +72,7 @@ where
         }
     }
 
-    pub async fn handle(&self, event: Value) -> Value {
-        serve(event, "loadtest", |invocation| async move {
-            self.dispatch(invocation).await
-        })
-        .await
-    }
-
-    async fn dispatch(&self, invocation: Invocation) -> Result<Value, ApiError> {
+    async fn answer(&self, invocation: Invocation) -> Result<Value, ApiError> {
         let Invocation::Direct(payload) = invocation else {
             return Err(ApiError::bad_request(
                 "DirectInvocationOnly",
@@ -309,7 +303,7 @@ where
     }
 }
 
-impl<D, I, S, P, V> secure_lambda::runtime::Function for LoadTest<D, I, S, P, V>
+impl<D, I, S, P, V> Function for LoadTest<D, I, S, P, V>
 where
     D: Decrypter,
     I: IdentityProvider,
@@ -317,12 +311,14 @@ where
     P: ParameterSource,
     V: Invoker,
 {
-    async fn handle(&self, event: Value) -> Value {
-        LoadTest::handle(self, event).await
+    const NAME: &'static str = "loadtest";
+
+    async fn dispatch(&self, invocation: Invocation) -> Result<Value, ApiError> {
+        self.answer(invocation).await
     }
 
-    fn cache_counters(&self) -> CacheCounters {
-        LoadTest::cache_counters(self)
+    fn cache_counters(&self) -> Option<CacheCounters> {
+        Some(LoadTest::cache_counters(self))
     }
 }
 
@@ -346,34 +342,23 @@ fn emit_emf(stats: &RunStats) {
     };
     let errors: u64 = stats.errors.values().sum();
     let seconds = stats.elapsed.as_secs_f64().max(f64::EPSILON);
-    let function = secure_lambda::telemetry::function_name();
-    secure_lambda::telemetry::emit_metrics(&json!({
-        "_aws": {
-            "Timestamp": secure_lambda::telemetry::now_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": secure_lambda::telemetry::METRICS_NAMESPACE,
-                "Dimensions": [["FunctionName"]],
-                "Metrics": [
-                    {"Name": "LoadCalls", "Unit": "Count"},
-                    {"Name": "LoadErrors", "Unit": "Count"},
-                    {"Name": "LoadLatencyP50", "Unit": "Milliseconds"},
-                    {"Name": "LoadLatencyP99", "Unit": "Milliseconds"},
-                    {"Name": "LoadAchievedRps", "Unit": "Count/Second"}
-                ]
-            }]
-        },
-        "FunctionName": function,
-        "LoadCalls": stats.calls(),
-        "LoadErrors": errors,
-        "LoadLatencyP50": ms(0.5),
-        "LoadLatencyP99": ms(0.99),
-        "LoadAchievedRps": stats.calls() as f64 / seconds,
-    }));
+    Emf::new(&secure_lambda::telemetry::function_name())
+        .metric("LoadCalls", "Count", stats.calls())
+        .metric("LoadErrors", "Count", errors)
+        .metric("LoadLatencyP50", "Milliseconds", ms(0.5))
+        .metric("LoadLatencyP99", "Milliseconds", ms(0.99))
+        .metric(
+            "LoadAchievedRps",
+            "Count/Second",
+            stats.calls() as f64 / seconds,
+        )
+        .emit();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The tests name their function type `Function`; the trait's methods are still wanted.
     use crate::fanout::InvokeFailure;
     use crate::request::Caps;
     use crate::signin::{PasswordSecrets, Session, SignInError};
@@ -381,6 +366,7 @@ mod tests {
     use secrecy::SecretString;
     use secure_lambda::aws::{AwsFailure, FailureKind, Transient};
     use secure_lambda::kms_env::{DecryptFailure, EncryptionContext};
+    use secure_lambda::runtime::Function as _;
     use secure_lambda::secrets::memory::{MemoryParameters, MemorySecrets};
     use secure_lambda::secrets::{CachePolicy, SecretStore};
     use std::convert::Infallible;

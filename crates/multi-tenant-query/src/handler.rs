@@ -1,8 +1,10 @@
 //! The `multi-tenant-query` handler: one user's orders, in pages, for a proven identity.
 
-use secure_lambda::envelope::{serve, Invocation};
+use secure_lambda::aws::Dependency;
+use secure_lambda::envelope::Invocation;
 use secure_lambda::idtoken::{IdTokenVerifier, JwksSource};
-use secure_lambda::secrets::{ParameterSource, SecretSource, SecretStore};
+use secure_lambda::runtime::Function;
+use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource, SecretStore};
 use secure_lambda::tenant::cursor::{CursorKey, PageKey};
 use secure_lambda::tenant::{Identity, ORDER_SORT_PREFIX};
 use secure_lambda::ApiError;
@@ -11,7 +13,6 @@ use serde_json::{json, Map, Value};
 use crate::config::Config;
 use crate::identity::{self, Proof};
 use crate::orders::{Order, OrderStore, StoreError};
-use secure_lambda::aws::Dependency;
 
 /// Fields a direct invocation may have.
 const DIRECT_FIELDS: [&str; 4] = ["tenantId", "userId", "limit", "cursor"];
@@ -58,15 +59,7 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
         &self.orders
     }
 
-    /// Handles one event; every outcome, errors included, is a response.
-    pub async fn handle(&self, event: Value) -> Value {
-        serve(event, "multi-tenant-query", |invocation| async move {
-            self.dispatch(&invocation).await
-        })
-        .await
-    }
-
-    async fn dispatch(&self, invocation: &Invocation) -> Result<Value, ApiError> {
+    async fn answer(&self, invocation: &Invocation) -> Result<Value, ApiError> {
         let (identity, proof, paging) = match invocation {
             Invocation::Direct(payload) => {
                 if let Some(unknown) = payload
@@ -257,15 +250,17 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
     }
 }
 
-impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
-    secure_lambda::runtime::Function for MultiTenantQuery<O, J, S, P>
+impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource> Function
+    for MultiTenantQuery<O, J, S, P>
 {
-    async fn handle(&self, event: Value) -> Value {
-        MultiTenantQuery::handle(self, event).await
+    const NAME: &'static str = "multi-tenant-query";
+
+    async fn dispatch(&self, invocation: Invocation) -> Result<Value, ApiError> {
+        self.answer(&invocation).await
     }
 
-    fn cache_counters(&self) -> secure_lambda::secrets::CacheCounters {
-        self.store.counters()
+    fn cache_counters(&self) -> Option<CacheCounters> {
+        Some(self.store.counters())
     }
 }
 
@@ -298,8 +293,10 @@ fn store_error(error: &StoreError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The tests name their function type `Function`; the trait's methods are still wanted.
     use crate::orders::MemoryOrders;
     use jwks_stub::NoKeys;
+    use secure_lambda::runtime::Function as _;
     use secure_lambda::secrets::memory::{MemoryParameters, MemorySecrets};
     use secure_lambda::secrets::CachePolicy;
 

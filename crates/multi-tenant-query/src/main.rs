@@ -13,39 +13,42 @@ mod identity;
 mod orders;
 
 use lambda_runtime::Error;
-use secure_lambda::aws;
 use secure_lambda::idtoken::{HttpJwks, IdTokenVerifier, TokenPolicy};
 use secure_lambda::secrets::AwsSecretStore;
-use secure_lambda::telemetry;
+use secure_lambda::{aws, logging, runtime};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init_logging();
-    let config = config::Config::from_env()?;
-    let sdk_config = aws::load_sdk_config().await;
-    let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
-    let orders = dynamo::TenantScopedOrders::new(
-        &sdk_config,
-        config.tenant_role_arn.clone(),
-        config.table_name.clone(),
-    );
-    let verifier = match &config.tokens {
-        None => None,
-        Some(tokens) => {
-            let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
-            let url = tokens.jwks_url.clone().unwrap_or_else(|| {
-                HttpJwks::cognito_url(&tokens.region, &tokens.user_pool_id, endpoint.as_deref())
-            });
-            let policy = TokenPolicy {
-                issuer: TokenPolicy::cognito_issuer(&tokens.region, &tokens.user_pool_id),
-                audience: tokens.app_client_id.clone(),
-                leeway: tokens.leeway,
-                tenant_claim: config.tenant_claim.clone(),
-                user_claim: config.user_claim.clone(),
-            };
-            Some(IdTokenVerifier::new(policy, HttpJwks::new(url)?))
-        }
-    };
-    let function = handler::MultiTenantQuery::new(orders, verifier, store, config);
-    secure_lambda::runtime::run(function).await
+    logging::init_logging();
+    runtime::start(async {
+        let config = config::Config::from_env()?;
+        let sdk_config = aws::load_sdk_config().await;
+        let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
+        let orders = dynamo::TenantScopedOrders::new(
+            &sdk_config,
+            config.tenant_role_arn.clone(),
+            config.table_name.clone(),
+        );
+        let verifier = match &config.tokens {
+            None => None,
+            Some(tokens) => {
+                let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+                let url = tokens.jwks_url.clone().unwrap_or_else(|| {
+                    HttpJwks::cognito_url(&tokens.region, &tokens.user_pool_id, endpoint.as_deref())
+                });
+                let policy = TokenPolicy {
+                    issuer: TokenPolicy::cognito_issuer(&tokens.region, &tokens.user_pool_id),
+                    audience: tokens.app_client_id.clone(),
+                    leeway: tokens.leeway,
+                    tenant_claim: config.tenant_claim.clone(),
+                    user_claim: config.user_claim.clone(),
+                };
+                Some(IdTokenVerifier::new(policy, HttpJwks::new(url)?))
+            }
+        };
+        Ok::<_, Error>(handler::MultiTenantQuery::new(
+            orders, verifier, store, config,
+        ))
+    })
+    .await
 }

@@ -7,8 +7,9 @@
 //! No action lists the actions; an unknown one is a 400 that lists them too.
 
 use secrecy::ExposeSecret;
-use secure_lambda::envelope::{serve, Invocation};
-use secure_lambda::secrets::{ParameterSource, SecretSource, SecretStore};
+use secure_lambda::envelope::Invocation;
+use secure_lambda::runtime::Function;
+use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource, SecretStore};
 use secure_lambda::{ApiError, REDACTED};
 use serde_json::{json, Map, Value};
 
@@ -53,21 +54,7 @@ impl<S: SecretSource, P: ParameterSource> SecureConfig<S, P> {
         Self { store, config }
     }
 
-    /// Handles one event; every outcome, errors included, is a response.
-    pub async fn handle(&self, event: Value) -> Value {
-        serve(event, "secure-config", |invocation| async move {
-            self.dispatch(&invocation).await.map_err(|error| {
-                if error.code == "UnknownAction" {
-                    error.with_extra("availableActions", json!(ACTIONS))
-                } else {
-                    error
-                }
-            })
-        })
-        .await
-    }
-
-    async fn dispatch(&self, invocation: &Invocation) -> Result<Value, ApiError> {
+    async fn answer(&self, invocation: &Invocation) -> Result<Value, ApiError> {
         let mut payload = invocation.json_payload()?;
         if let Invocation::Http(request) = invocation {
             if let Some(action) = request.query.get("action") {
@@ -216,13 +203,21 @@ fn redact_api_key(key: &str) -> String {
     format!("{prefix}...{REDACTED}")
 }
 
-impl<S: SecretSource, P: ParameterSource> secure_lambda::runtime::Function for SecureConfig<S, P> {
-    async fn handle(&self, event: Value) -> Value {
-        SecureConfig::handle(self, event).await
+impl<S: SecretSource, P: ParameterSource> Function for SecureConfig<S, P> {
+    const NAME: &'static str = "secure-config";
+
+    async fn dispatch(&self, invocation: Invocation) -> Result<Value, ApiError> {
+        self.answer(&invocation).await.map_err(|error| {
+            if error.code == "UnknownAction" {
+                error.with_extra("availableActions", json!(ACTIONS))
+            } else {
+                error
+            }
+        })
     }
 
-    fn cache_counters(&self) -> secure_lambda::secrets::CacheCounters {
-        self.store.counters()
+    fn cache_counters(&self) -> Option<CacheCounters> {
+        Some(self.store.counters())
     }
 }
 

@@ -15,6 +15,60 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::secrets::value::json_kind;
 
+/// The deepest nesting an event may have: far more than any request of the suite, and less than
+/// the JSON parser's own limit, so that a deeper payload is a 400 like any other bad input.
+pub const MAX_EVENT_DEPTH: usize = 64;
+
+/// An event's raw JSON text, as the runtime hands it over, parsed; too deep or not JSON is a 400.
+pub fn parse_event(text: &str) -> Result<Value, ApiError> {
+    if nesting_exceeds(text.as_bytes(), MAX_EVENT_DEPTH) {
+        return Err(ApiError::bad_request(
+            "TooDeep",
+            format!("the event is nested deeper than {MAX_EVENT_DEPTH} levels"),
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| {
+        ApiError::bad_request(
+            "InvalidEvent",
+            format!(
+                "the event is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+/// True when brackets outside strings nest deeper than `max` (one pass, no recursion).
+fn nesting_exceeds(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The content type of every response body.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 

@@ -11,7 +11,8 @@
 //! - [`mask`]: PII and secret detection, masking (text and JSON), and the redacting log writer;
 //! - [`config`]: configuration from environment variables, validated once;
 //! - [`aws`]: SDK configuration with explicit timeouts, and SDK error classification;
-//! - [`telemetry`]: JSON logs and CloudWatch Embedded Metric Format;
+//! - [`logging`]: JSON logs, every line through the redacting writer;
+//! - [`telemetry`]: CloudWatch Embedded Metric Format, one builder;
 //! - [`tenant`]: validated tenant and user ids, table keys, sealed pagination cursors.
 
 pub mod aws;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod http;
 pub mod idtoken;
 pub mod kms_env;
+pub mod logging;
 pub mod mask;
 pub mod runtime;
 pub mod secrets;

@@ -1,33 +1,236 @@
-//! The Lambda runtime loop every function runs: each event through the function's handler, then
-//! the invocation's metrics (secret cache counters and log redactions) as EMF lines.
+//! The Lambda runtime loop every function runs, and the one small trait a function implements.
+//!
+//! A function is a type that says its name and how it dispatches an [`Invocation`]; the loop
+//! owns everything around that: the event as raw JSON (so that a payload too deep or malformed
+//! for the JSON parser is a 400 like any other bad input, not the runtime's deserialisation
+//! error), the envelope (either shape in, the matching shape out, errors included), and the
+//! per-invocation metrics (the secret cache's counters and the log redactions, as EMF lines).
+//! A function that cannot start reports why through the Runtime API's init-error endpoint, so
+//! that `aws lambda invoke` shows the reason at once.
 
 use std::future::Future;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::secrets::CacheCounters;
-use crate::telemetry::InvocationMetrics;
+use crate::envelope::{self, Invocation, ResponseStyle};
+use crate::error::ApiError;
+use crate::mask::RedactionReporter;
+use crate::secrets::{CacheCounters, MetricsReporter};
+use crate::telemetry::function_name;
 
 /// What the runtime needs of a function.
 pub trait Function: Send + Sync {
-    /// Answers one event; errors are responses too, so this cannot fail.
-    fn handle(&self, event: Value) -> impl Future<Output = Value> + Send;
+    /// The function's name in logs.
+    const NAME: &'static str;
 
-    /// The secret store's counters, published after each invocation.
-    fn cache_counters(&self) -> CacheCounters;
+    /// Answers one invocation, direct or HTTP; an `Err` is answered as its error body.
+    fn dispatch(
+        &self,
+        invocation: Invocation,
+    ) -> impl Future<Output = Result<Value, ApiError>> + Send;
+
+    /// The secret cache's counters, published after each invocation (a function without a
+    /// cache reports none).
+    fn cache_counters(&self) -> Option<CacheCounters> {
+        None
+    }
+
+    /// One event to its response: the entry the runtime calls, and tests with it.
+    fn handle(&self, event: Value) -> impl Future<Output = Value> + Send {
+        envelope::serve(event, Self::NAME, move |invocation| {
+            self.dispatch(invocation)
+        })
+    }
+}
+
+/// The metrics published after each invocation: the change in the secret cache's counters and
+/// in the log redactions since the previous one.
+#[derive(Debug, Default)]
+pub struct InvocationMetrics {
+    function_name: String,
+    cache: MetricsReporter,
+    redactions: RedactionReporter,
+}
+
+impl InvocationMetrics {
+    /// For the function named by `AWS_LAMBDA_FUNCTION_NAME`.
+    pub fn new() -> Self {
+        Self {
+            function_name: function_name(),
+            ..Self::default()
+        }
+    }
+
+    pub fn report(&self, cache: Option<CacheCounters>) {
+        if let Some(cache) = cache {
+            self.cache.report(cache, &self.function_name);
+        }
+        self.redactions.report(&self.function_name);
+    }
+}
+
+/// One event as the runtime hands it over (raw JSON text) to its response.
+pub async fn handle_raw<F: Function>(function: &F, event: &str) -> Value {
+    match envelope::parse_event(event) {
+        Ok(event) => function.handle(event).await,
+        Err(error) => envelope::respond_error(ResponseStyle::Direct, &error),
+    }
 }
 
 /// Serves `function` until the runtime stops.
-pub async fn run(function: impl Function) -> Result<(), Error> {
+pub async fn run<F: Function>(function: F) -> Result<(), Error> {
     let metrics = InvocationMetrics::new();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         let (function, metrics) = (&function, &metrics);
         async move {
-            let response = function.handle(event.payload).await;
+            let response = handle_raw(function, event.payload.get()).await;
             metrics.report(function.cache_counters());
             Ok::<Value, Error>(response)
         }
     }))
     .await
+}
+
+/// Builds the function with `init` and serves it; if it cannot be built (a missing or malformed
+/// variable), reports the reason to the Runtime API's init-error endpoint first, so that the
+/// invocation that started this environment fails with that reason instead of hanging.
+pub async fn start<F, E>(init: impl Future<Output = Result<F, E>>) -> Result<(), Error>
+where
+    F: Function,
+    E: std::fmt::Display,
+{
+    match init.await {
+        Ok(function) => run(function).await,
+        Err(error) => {
+            let message = error.to_string();
+            tracing::error!(error = %message, "the function could not start");
+            if let Err(report) = report_init_error(&message).await {
+                tracing::error!(error = %report, "the init error could not be reported");
+            }
+            Err(message.into())
+        }
+    }
+}
+
+/// `POST /2018-06-01/runtime/init/error` on the Runtime API (`AWS_LAMBDA_RUNTIME_API`).
+async fn report_init_error(message: &str) -> Result<(), String> {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API")
+        .map_err(|_| "AWS_LAMBDA_RUNTIME_API is not set".to_owned())?;
+    let api = api.trim_start_matches("http://").trim_end_matches('/');
+    let body = serde_json::json!({
+        "errorMessage": message,
+        "errorType": "Runtime.ConfigError",
+    })
+    .to_string();
+    let request = hyper::Request::post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", "Runtime.ConfigError")
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| format!("building the request: {e}"))?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| format!("sending it: {e}"))?;
+    let status = response.status();
+    let _ = response.into_body().collect().await;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the Runtime API answered {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Echo;
+
+    impl Function for Echo {
+        const NAME: &'static str = "echo";
+
+        async fn dispatch(&self, invocation: Invocation) -> Result<Value, ApiError> {
+            Ok(Value::Object(invocation.json_payload()?))
+        }
+    }
+
+    fn body(response: &Value) -> Value {
+        serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
+    }
+
+    #[tokio::test]
+    async fn any_payload_ends_in_a_response() {
+        let ok = handle_raw(&Echo, r#"{"a":1}"#).await;
+        assert_eq!(
+            (ok["statusCode"].clone(), body(&ok)),
+            (json!(200), json!({"a": 1}))
+        );
+        for (event, code) in [
+            ("[".repeat(10_000) + &"]".repeat(10_000), "TooDeep"),
+            (
+                format!("{}1{}", "{\"a\":".repeat(500), "}".repeat(500)),
+                "TooDeep",
+            ),
+            ("{\"a\":".to_owned(), "InvalidEvent"),
+            ("not json".to_owned(), "InvalidEvent"),
+            ("[1,2]".to_owned(), "InvalidEvent"),
+        ] {
+            let response = handle_raw(&Echo, &event).await;
+            assert_eq!(response["statusCode"], 400, "{response}");
+            assert_eq!(body(&response)["error"]["code"], code);
+        }
+    }
+
+    #[tokio::test]
+    async fn init_errors_reach_the_runtime_api() {
+        use http_body_util::BodyExt;
+        use hyper::server::conn::http1;
+        use hyper_util::rt::TokioIo;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let sender = std::sync::Mutex::new(Some(sender));
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let sender = sender.lock().unwrap().take();
+                    async move {
+                        let path = request.uri().path().to_owned();
+                        let kind = request.headers()["Lambda-Runtime-Function-Error-Type"]
+                            .to_str()
+                            .unwrap()
+                            .to_owned();
+                        let body = request.into_body().collect().await.unwrap().to_bytes();
+                        if let Some(sender) = sender {
+                            let _ = sender.send((path, kind, body));
+                        }
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Empty::<bytes::Bytes>::new(),
+                        ))
+                    }
+                },
+            );
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+        std::env::set_var("AWS_LAMBDA_RUNTIME_API", address.to_string());
+        let result = start::<Echo, _>(async { Err("TENANT_ROLE_ARN is required") }).await;
+        assert!(result.is_err());
+        let (path, kind, body) = receiver.await.unwrap();
+        assert_eq!(path, "/2018-06-01/runtime/init/error");
+        assert_eq!(kind, "Runtime.ConfigError");
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["errorMessage"], "TENANT_ROLE_ARN is required");
+    }
 }

@@ -1,61 +1,78 @@
-//! Logging and metrics set-up shared by every function.
-//!
-//! Logs are JSON lines on stdout (what CloudWatch Logs and Lambda's JSON log format expect), one
-//! per event, with the fields of the current span (the runtime's span carries the request id).
-//! The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else
-//! `RUST_LOG`, else `INFO`. Metrics are CloudWatch Embedded Metric Format documents, each on a
-//! line of its own so that CloudWatch extracts them.
+//! Metrics shared by every function: CloudWatch Embedded Metric Format documents, each on a line
+//! of its own so that CloudWatch extracts them, built by one [`Emf`] builder. A leaf module: the
+//! secret cache, the log writer and the functions all report through it.
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
-use tracing_subscriber::fmt::MakeWriter;
-
-use crate::mask::writer::RedactingMakeWriter;
+use serde_json::{json, Map, Value};
 
 /// The CloudWatch namespace of every metric the suite emits.
 pub const METRICS_NAMESPACE: &str = "SecureLambdaSuite";
 
-/// Installs the JSON subscriber, writing through the redacting writer: PII and secret values
-/// are removed from every event before it reaches stdout. Calling it twice is harmless.
-pub fn init_logging() {
-    init_logging_to(std::io::stdout);
+/// One EMF document: metrics of one function, in the suite's namespace, by `FunctionName`.
+#[derive(Debug, Clone)]
+pub struct Emf {
+    function_name: String,
+    metrics: Vec<(String, &'static str, Value)>,
 }
 
-/// [`init_logging`] with the redacted events written to `out` rather than straight to stdout,
-/// for a function that must keep more out of its logs than the detectors know of (loadtest
-/// masks the user names it decrypts, wherever a line carries them).
-pub fn init_logging_to<M>(out: M)
-where
-    M: for<'a> MakeWriter<'a> + Send + Sync + 'static,
-{
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "INFO".to_owned());
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(level.to_ascii_lowercase());
-    let _ = tracing::subscriber::set_global_default(subscriber(out, filter));
-}
+impl Emf {
+    pub fn new(function_name: &str) -> Self {
+        Self {
+            function_name: function_name.to_owned(),
+            metrics: Vec::new(),
+        }
+    }
 
-/// The subscriber every function logs through: one JSON line per event with the current span's
-/// fields, written through [`RedactingMakeWriter`] to `writer`. Tests build it over a buffer to
-/// see exactly what a function would write.
-pub fn subscriber<W>(writer: W, filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync
-where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
-{
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(true)
-        .with_ansi(false)
-        .with_env_filter(filter)
-        .with_writer(RedactingMakeWriter::new(writer))
-        .finish()
+    /// Adds a metric (`unit` as CloudWatch names it: `Count`, `Milliseconds`, ...).
+    pub fn metric(
+        mut self,
+        name: impl Into<String>,
+        unit: &'static str,
+        value: impl Into<Value>,
+    ) -> Self {
+        self.metrics.push((name.into(), unit, value.into()));
+        self
+    }
+
+    /// The document, stamped now.
+    pub fn to_json(&self) -> Value {
+        self.to_json_at(now_millis())
+    }
+
+    /// The document, stamped `timestamp_ms`.
+    pub fn to_json_at(&self, timestamp_ms: u64) -> Value {
+        let definitions: Vec<Value> = self
+            .metrics
+            .iter()
+            .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+            .collect();
+        let mut document = Map::new();
+        document.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": METRICS_NAMESPACE,
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        document.insert("FunctionName".into(), self.function_name.clone().into());
+        for (name, _, value) in &self.metrics {
+            document.insert(name.clone(), value.clone());
+        }
+        Value::Object(document)
+    }
+
+    /// Writes the document as its own stdout line. A metrics line that cannot be written is
+    /// dropped: losing a metric must not fail an invocation.
+    pub fn emit(&self) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", self.to_json());
+    }
 }
 
 /// Milliseconds since the Unix epoch, for EMF timestamps.
@@ -66,46 +83,29 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
-/// Writes one EMF document as its own stdout line.
-pub fn emit_metrics(document: &serde_json::Value) {
-    let mut out = std::io::stdout().lock();
-    // A metrics line that cannot be written is dropped: losing a metric must not fail an invocation.
-    let _ = writeln!(out, "{document}");
-}
-
 /// The function name Lambda gives the environment (or `local` outside Lambda).
 pub fn function_name() -> String {
     std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "local".to_owned())
 }
 
-/// The metrics every function publishes after each invocation: the secret cache's counters and
-/// the log redactions, each as one EMF line covering that invocation.
-#[derive(Debug)]
-pub struct InvocationMetrics {
-    function_name: String,
-    cache: crate::secrets::MetricsReporter,
-    redactions: crate::mask::RedactionReporter,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl InvocationMetrics {
-    /// For the function named by `AWS_LAMBDA_FUNCTION_NAME`.
-    pub fn new() -> Self {
-        Self {
-            function_name: function_name(),
-            cache: Default::default(),
-            redactions: Default::default(),
-        }
-    }
-
-    /// Publishes what changed since the previous call. `cache` is the store's current counters.
-    pub fn report(&self, cache: crate::secrets::CacheCounters) {
-        self.cache.report(cache, &self.function_name);
-        self.redactions.report(&self.function_name);
-    }
-}
-
-impl Default for InvocationMetrics {
-    fn default() -> Self {
-        Self::new()
+    #[test]
+    fn documents_define_every_metric_they_carry() {
+        let doc = Emf::new("f")
+            .metric("Calls", "Count", 3)
+            .metric("P50", "Milliseconds", 1.5)
+            .to_json_at(7);
+        assert_eq!(doc["FunctionName"], "f");
+        assert_eq!(doc["Calls"], 3);
+        assert_eq!(doc["_aws"]["Timestamp"], 7);
+        let metrics = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(metrics["Namespace"], METRICS_NAMESPACE);
+        assert_eq!(
+            metrics["Metrics"][1],
+            json!({"Name": "P50", "Unit": "Milliseconds"})
+        );
     }
 }

@@ -50,7 +50,7 @@ impl Sink {
 /// returns what was written.
 fn logged(case: &Case, form: usize) -> String {
     let sink = Sink::default();
-    let subscriber = secure_lambda::telemetry::subscriber(sink.clone(), EnvFilter::new("info"));
+    let subscriber = secure_lambda::logging::subscriber(sink.clone(), EnvFilter::new("info"));
     let record = case.record.to_string();
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("invocation", requestId = "3f2c-44aa");

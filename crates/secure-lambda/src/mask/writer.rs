@@ -132,33 +132,19 @@ impl RedactionReporter {
     pub fn report(&self, function_name: &str) {
         let (now, withheld) = redaction_totals();
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let mut metrics = Vec::new();
-        let mut doc = serde_json::Map::new();
-        for kind in PiiKind::ALL {
-            let name = format!("Redacted{}", pascal(kind.name()));
-            let delta = now.get(kind).saturating_sub(last.0.get(kind));
-            metrics.push(serde_json::json!({"Name": name, "Unit": "Count"}));
-            doc.insert(name, delta.into());
-        }
-        metrics.push(serde_json::json!({"Name": "LogEventsWithheld", "Unit": "Count"}));
-        doc.insert(
-            "LogEventsWithheld".into(),
-            withheld.saturating_sub(last.1).into(),
-        );
+        let emf = PiiKind::ALL
+            .into_iter()
+            .fold(crate::telemetry::Emf::new(function_name), |emf, kind| {
+                let delta = now.get(kind).saturating_sub(last.0.get(kind));
+                emf.metric(format!("Redacted{}", pascal(kind.name())), "Count", delta)
+            })
+            .metric(
+                "LogEventsWithheld",
+                "Count",
+                withheld.saturating_sub(last.1),
+            );
         *last = (now, withheld);
-        doc.insert("FunctionName".into(), function_name.into());
-        doc.insert(
-            "_aws".into(),
-            serde_json::json!({
-                "Timestamp": crate::telemetry::now_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": crate::telemetry::METRICS_NAMESPACE,
-                    "Dimensions": [["FunctionName"]],
-                    "Metrics": metrics,
-                }],
-            }),
-        );
-        crate::telemetry::emit_metrics(&serde_json::Value::Object(doc));
+        emf.emit();
     }
 }
 
@@ -272,7 +258,7 @@ mod tests {
     fn hostile_log_shapes_through_the_functions_subscriber() {
         let sink = Sink::default();
         let filter = tracing_subscriber::filter::EnvFilter::new("info");
-        let subscriber = crate::telemetry::subscriber(sink.clone(), filter);
+        let subscriber = crate::logging::subscriber(sink.clone(), filter);
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!("declined:\n4111 1111 1111 1111");
             tracing::info!(row = "jane\t4111111111111111\tok", "row");

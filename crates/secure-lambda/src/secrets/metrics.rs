@@ -48,49 +48,20 @@ impl CacheCounters {
     }
 
     /// The counters as one CloudWatch Embedded Metric Format document.
-    pub fn to_emf(
-        &self,
-        namespace: &str,
-        function_name: &str,
-        timestamp_ms: u64,
-    ) -> serde_json::Value {
-        let names = [
-            "Hits",
-            "Misses",
-            "StaleServed",
-            "NegativeHits",
-            "AwsCalls",
-            "RotationsSeen",
-        ];
-        let metrics: Vec<_> = names
-            .iter()
-            .map(|n| serde_json::json!({"Name": format!("SecretCache{n}"), "Unit": "Count"}))
-            .collect();
-        let values = [
-            self.hits,
-            self.misses,
-            self.stale_served,
-            self.negative_hits,
-            self.aws_calls,
-            self.rotations_seen,
-        ];
-        let mut doc = serde_json::json!({
-            "_aws": {
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": namespace,
-                    "Dimensions": [["FunctionName"]],
-                    "Metrics": metrics,
-                }],
-            },
-            "FunctionName": function_name,
-        });
-        if let Some(map) = doc.as_object_mut() {
-            for (name, value) in names.iter().zip(values) {
-                map.insert(format!("SecretCache{name}"), value.into());
-            }
-        }
-        doc
+    pub fn to_emf(&self, function_name: &str) -> crate::telemetry::Emf {
+        [
+            ("Hits", self.hits),
+            ("Misses", self.misses),
+            ("StaleServed", self.stale_served),
+            ("NegativeHits", self.negative_hits),
+            ("AwsCalls", self.aws_calls),
+            ("RotationsSeen", self.rotations_seen),
+        ]
+        .into_iter()
+        .fold(
+            crate::telemetry::Emf::new(function_name),
+            |emf, (name, value)| emf.metric(format!("SecretCache{name}"), "Count", value),
+        )
     }
 }
 
@@ -139,11 +110,7 @@ impl MetricsReporter {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let delta = current.since(&last);
         *last = current;
-        crate::telemetry::emit_metrics(&delta.to_emf(
-            crate::telemetry::METRICS_NAMESPACE,
-            function_name,
-            crate::telemetry::now_millis(),
-        ));
+        delta.to_emf(function_name).emit();
         delta
     }
 }
@@ -159,7 +126,9 @@ mod tests {
             aws_calls: 1,
             ..Default::default()
         };
-        let doc = counters.to_emf("SecureLambda", "secure-config", 1_700_000_000_000);
+        let doc = counters
+            .to_emf("secure-config")
+            .to_json_at(1_700_000_000_000);
         let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap();
