@@ -304,6 +304,29 @@ impl LambdaEmulator {
         invoke_on(self.port, function, event)
     }
 
+    /// Invokes `function` and returns whatever the emulator answers within `timeout`, status
+    /// and text: for a function that fails, as AWS would answer its invoker.
+    pub fn invoke_answer(
+        &self,
+        function: &str,
+        event: &Value,
+        timeout: Duration,
+    ) -> Result<(u16, String)> {
+        let url = format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{function}/invocations",
+            self.port
+        );
+        let mut response = ureq::post(url)
+            .config()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .send(event.to_string().as_bytes())
+            .with_context(|| format!("invoking {function} (no answer within {timeout:?}?)"))?;
+        let status = response.status().as_u16();
+        Ok((status, response.body_mut().read_to_string()?))
+    }
+
     /// Invokes `function` and waits for `needle` in the emulator's log instead of an answer: for a
     /// function that exits during init, which the emulator never answers (AWS answers
     /// `Runtime.ExitError`; the function's message is in the log either way). The request is

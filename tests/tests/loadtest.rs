@@ -305,13 +305,18 @@ fn loadtest_end_to_end() -> Result<()> {
             }),
     );
     let unset = LambdaEmulator::start(&split.stack.dir, "lambda-watch-unset", &[FUNCTION], &unset)?;
-    let logs = unset.invoke_until_logged(
+    // The reason reaches the invoker at once, through the Runtime API's init-error endpoint.
+    let (_, answer) = unset.invoke_answer(
         FUNCTION,
         &json!({"NumberOfCallsPerUser": 1}),
-        "suitectl encrypt-env --stack-name",
         std::time::Duration::from_secs(120),
     )?;
-    assert!(logs.contains(r#"variable: "USER_NAME""#), "{logs}");
+    assert!(
+        answer.contains("suitectl encrypt-env --stack-name"),
+        "{answer}"
+    );
+    assert!(answer.contains("USER_NAME"), "{answer}");
+    assert!(answer.contains("Runtime.ConfigError"), "{answer}");
     Ok(())
 }
 
