@@ -3,6 +3,8 @@
 //! grow with the number of calls).
 //!
 //! oha is installed, pinned, into `.tools/` by `make bench` (or set `OHA` to a binary).
+// Test and bench code: a panic here is a failed run, not a crashed function.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::convert::Infallible;
 use std::path::PathBuf;

@@ -15,6 +15,7 @@ const MAX_MICROS: u64 = 3_600_000_000;
 
 /// A bounded latency histogram (1 µs to 1 h, 3 significant digits: memory does not grow with
 /// the number of calls).
+#[allow(clippy::expect_used)]
 pub fn new_histogram() -> Histogram<u64> {
     // Constant bounds that meet the constructor's rules (low >= 1, high >= 2 * low, 3 <= 5
     // significant digits): this cannot fail, whatever the input.
