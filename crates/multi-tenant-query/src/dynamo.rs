@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sts::types::Tag;
 use secure_lambda::aws::classify;
 use secure_lambda::tenant::cursor::PageKey;
-use secure_lambda::tenant::{Identity, ORDER_SORT_PREFIX};
+use secure_lambda::tenant::{Identity, ORDER_SORT_PREFIX, PARTITION_KEY, SORT_KEY};
 use tokio::sync::Mutex;
 
 use crate::orders::{Order, OrderStore, Page, StoreError};
@@ -139,7 +139,9 @@ impl OrderStore for TenantScopedOrders {
         let output = client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
             .expression_attribute_values(":pk", AttributeValue::S(identity.partition_key()))
             .expression_attribute_values(":prefix", AttributeValue::S(ORDER_SORT_PREFIX.into()))
             .projection_expression("PK, SK, orderTotal, #status")
@@ -172,7 +174,7 @@ fn order_from_item(item: &HashMap<String, AttributeValue>) -> Result<Order, Stor
             ))),
         }
     };
-    let sort_key = text("SK")?;
+    let sort_key = text(SORT_KEY)?;
     Ok(Order {
         order_id: sort_key
             .strip_prefix(ORDER_SORT_PREFIX)

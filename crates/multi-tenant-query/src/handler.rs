@@ -5,19 +5,17 @@ use secure_lambda::envelope::Invocation;
 use secure_lambda::idtoken::{IdTokenVerifier, JwksSource};
 use secure_lambda::runtime::Function;
 use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource, SecretStore};
-use secure_lambda::tenant::cursor::{CursorKey, PageKey};
-use secure_lambda::tenant::{Identity, ORDER_SORT_PREFIX};
+use secure_lambda::tenant::cursor::CursorKey;
+use secure_lambda::tenant::{Identity, PARTITION_KEY};
 use secure_lambda::ApiError;
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::identity::{self, Proof};
-use crate::orders::{Order, OrderStore, StoreError};
+use crate::orders::{OrderStore, Orders, StoreError};
 
 /// Fields a direct invocation may have.
 const DIRECT_FIELDS: [&str; 4] = ["tenantId", "userId", "limit", "cursor"];
-/// Most `Query` calls one response may make (pages can be short when items are large).
-const MAX_PAGES_PER_RESPONSE: usize = 50;
 
 /// The function: the orders port, the token verifier (when configured), and the cursor key's store.
 pub struct MultiTenantQuery<O, J, S, P> {
@@ -165,7 +163,7 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
         paging: Paging,
     ) -> Result<Value, ApiError> {
         // The cursor is checked before any query: a forged one never reaches the table.
-        let mut start = match &paging.cursor {
+        let start = match &paging.cursor {
             None => None,
             Some(cursor) => {
                 let key = self.cursor_key().await?;
@@ -178,7 +176,9 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
                     .with_field("cursor")
                 })?;
                 // Defence in depth: the sealed key must be in the caller's own partition.
-                if opened.get("PK").map(String::as_str) != Some(identity.partition_key().as_str()) {
+                if opened.get(PARTITION_KEY).map(String::as_str)
+                    != Some(identity.partition_key().as_str())
+                {
                     return Err(ApiError::bad_request(
                         "InvalidCursor",
                         "the cursor is invalid, altered, or was issued to someone else",
@@ -189,36 +189,11 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
             }
         };
 
-        let limit = paging.limit;
-        let mut orders: Vec<Order> = Vec::with_capacity(limit.min(128));
-        let mut next: Option<PageKey> = None;
-        for _ in 0..MAX_PAGES_PER_RESPONSE {
-            let want = limit - orders.len();
-            // One more than wanted tells whether anything remains without an empty last page.
-            let page = self
-                .orders
-                .query(identity, want + 1, start.take())
-                .await
-                .map_err(|e| store_error(&e))?;
-            if page.orders.len() > want {
-                orders.extend(page.orders.into_iter().take(want));
-                next = orders.last().map(|last| key_of(identity, last));
-                break;
-            }
-            orders.extend(page.orders);
-            match page.last_key {
-                Some(key) if orders.len() < limit => start = Some(key),
-                Some(key) => {
-                    next = Some(key);
-                    break;
-                }
-                None => break,
-            }
-        }
-        if start.is_some() && next.is_none() {
-            // The page budget ran out with more to read: hand the rest to the next call.
-            next = start;
-        }
+        let Orders { orders, next } = self
+            .orders
+            .orders(identity, paging.limit, start)
+            .await
+            .map_err(|e| store_error(&e))?;
         let next_cursor =
             match next {
                 Some(key) => Some(self.cursor_key().await?.seal(identity, &key).ok_or_else(
@@ -264,16 +239,6 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource> Function
     }
 }
 
-fn key_of(identity: &Identity, order: &Order) -> PageKey {
-    PageKey::from([
-        ("PK".to_owned(), identity.partition_key()),
-        (
-            "SK".to_owned(),
-            format!("{ORDER_SORT_PREFIX}{}", order.order_id),
-        ),
-    ])
-}
-
 /// A store failure through the one mapping of AWS failures; what AWS said goes to the log only.
 fn store_error(error: &StoreError) -> ApiError {
     match error {
@@ -294,7 +259,7 @@ fn store_error(error: &StoreError) -> ApiError {
 mod tests {
     use super::*;
     // The tests name their function type `Function`; the trait's methods are still wanted.
-    use crate::orders::MemoryOrders;
+    use crate::orders::{MemoryOrders, Order};
     use jwks_stub::NoKeys;
     use secure_lambda::runtime::Function as _;
     use secure_lambda::secrets::memory::{MemoryParameters, MemorySecrets};

@@ -4,7 +4,7 @@ use secure_lambda::aws::AwsFailure;
 use std::future::Future;
 
 use secure_lambda::tenant::cursor::PageKey;
-use secure_lambda::tenant::Identity;
+use secure_lambda::tenant::{order_sort_key, Identity, PARTITION_KEY, SORT_KEY};
 
 /// One order as callers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,14 +38,78 @@ pub enum StoreError {
     Invalid(String),
 }
 
+/// At most this many table pages are read for one answer; a user whose orders span more gets a
+/// cursor to the rest.
+pub const MAX_PAGES_PER_ANSWER: usize = 50;
+
+/// What one answer gets from the store: at most the orders asked for, and where the next answer
+/// starts if more remain.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Orders {
+    pub orders: Vec<Order>,
+    pub next: Option<PageKey>,
+}
+
+/// The table key of `identity`'s order `order_id`, as `LastEvaluatedKey` would give it.
+pub fn order_key(identity: &Identity, order_id: &str) -> PageKey {
+    PageKey::from([
+        (PARTITION_KEY.to_owned(), identity.partition_key()),
+        (SORT_KEY.to_owned(), order_sort_key(order_id)),
+    ])
+}
+
 /// Reads one user's orders: `PK = <identity's key> AND begins_with(SK, "ORDER#")`.
 pub trait OrderStore: Send + Sync {
+    /// One table page of at most `limit` items from `start`.
     fn query(
         &self,
         identity: &Identity,
         limit: usize,
         start: Option<PageKey>,
     ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+
+    /// At most `limit` orders from `start`, over as many table pages as it takes (at most
+    /// [`MAX_PAGES_PER_ANSWER`]), with the key the next answer starts from when more remain.
+    /// One more order than wanted is asked for, so that a last page is never empty.
+    fn orders(
+        &self,
+        identity: &Identity,
+        limit: usize,
+        mut start: Option<PageKey>,
+    ) -> impl Future<Output = Result<Orders, StoreError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut orders: Vec<Order> = Vec::with_capacity(limit.min(128));
+            let mut next: Option<PageKey> = None;
+            for _ in 0..MAX_PAGES_PER_ANSWER {
+                let want = limit - orders.len();
+                let page = self.query(identity, want + 1, start.take()).await?;
+                if page.orders.len() > want {
+                    orders.extend(page.orders.into_iter().take(want));
+                    next = orders
+                        .last()
+                        .map(|last| order_key(identity, &last.order_id));
+                    break;
+                }
+                orders.extend(page.orders);
+                match page.last_key {
+                    Some(key) if orders.len() < limit => start = Some(key),
+                    Some(key) => {
+                        next = Some(key);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if start.is_some() && next.is_none() {
+                // The page budget ran out with more to read: hand the rest to the next answer.
+                next = start;
+            }
+            Ok(Orders { orders, next })
+        }
+    }
 }
 
 #[cfg(test)]

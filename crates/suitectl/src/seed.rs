@@ -15,6 +15,7 @@ use aws_sdk_dynamodb as dynamodb;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use secrecy::{ExposeSecret, SecretString};
 use secure_lambda::aws::{classify, FailureKind};
+use secure_lambda::tenant::{order_sort_key, Identity, TenantId, UserId, PARTITION_KEY, SORT_KEY};
 use serde::Serialize;
 
 use crate::lab;
@@ -500,10 +501,10 @@ async fn ensure_table(clients: &Clients, table: &str, progress: Progress<'_>) ->
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("PK")?)
-        .attribute_definitions(attribute("SK")?)
-        .key_schema(key("PK", KeyType::Hash)?)
-        .key_schema(key("SK", KeyType::Range)?)
+        .attribute_definitions(attribute(PARTITION_KEY)?)
+        .attribute_definitions(attribute(SORT_KEY)?)
+        .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(key(SORT_KEY, KeyType::Range)?)
         .sse_specification(SseSpecification::builder().enabled(true).build())
         .send()
         .await
@@ -531,12 +532,13 @@ async fn ensure_table(clients: &Clients, table: &str, progress: Progress<'_>) ->
 
 async fn put_order(clients: &Clients, table: &str, order: &lab::LabOrder) -> Result<()> {
     use dynamodb::types::AttributeValue;
+    let identity = Identity::new(
+        TenantId::parse(order.tenant).map_err(|e| anyhow!("lab order {}: {e}", order.order_id))?,
+        UserId::parse(order.user).map_err(|e| anyhow!("lab order {}: {e}", order.order_id))?,
+    );
     let item: HashMap<String, AttributeValue> = [
-        (
-            "PK",
-            AttributeValue::S(format!("TENANT#{}#USER#{}", order.tenant, order.user)),
-        ),
-        ("SK", AttributeValue::S(format!("ORDER#{}", order.order_id))),
+        (PARTITION_KEY, AttributeValue::S(identity.partition_key())),
+        (SORT_KEY, AttributeValue::S(order_sort_key(order.order_id))),
         ("orderTotal", AttributeValue::N(order.total.to_owned())),
         ("status", AttributeValue::S(order.status.to_owned())),
         ("tenantId", AttributeValue::S(order.tenant.to_owned())),

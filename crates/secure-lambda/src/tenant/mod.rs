@@ -17,6 +17,18 @@ pub const MAX_ID_LEN: usize = 64;
 /// The sort-key prefix of order items.
 pub const ORDER_SORT_PREFIX: &str = "ORDER#";
 
+/// The table's key attributes: the partition key (`TENANT#<tenant>#USER#<user>`, see
+/// [`Identity::partition_key`]) and the sort key (`ORDER#<order id>`, see [`order_sort_key`]).
+/// Everything that writes or reads order items (the function's store, `suitectl seed`) builds
+/// keys here, and nowhere else.
+pub const PARTITION_KEY: &str = "PK";
+pub const SORT_KEY: &str = "SK";
+
+/// `ORDER#<order id>`: the sort key of an order item.
+pub fn order_sort_key(order_id: &str) -> String {
+    format!("{ORDER_SORT_PREFIX}{order_id}")
+}
+
 /// Why an id was refused. Holds which field, never the value (it may be an attack string or PII).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field} must be 1-{MAX_ID_LEN} characters of letters, digits, `-` and `_`, starting with a letter or digit")]
