@@ -46,21 +46,7 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
 
     /// `POST /mask` (or `POST /` through a function URL), body within the limit.
     fn check_http(&self, http: &HttpRequest) -> Result<(), ApiError> {
-        let path = http.path.trim_end_matches('/');
-        if !(path.is_empty() || path == "/mask" || path.ends_with("/mask")) {
-            return Err(ApiError::new(
-                404,
-                "NotFound",
-                "no such route; send POST /mask with a JSON body",
-            ));
-        }
-        if http.method != "POST" {
-            return Err(ApiError::new(
-                405,
-                "MethodNotAllowed",
-                "use POST with a JSON body of records and rules",
-            ));
-        }
+        http.expect_route("POST", "/mask")?;
         let body_len = http.body.as_ref().map_or(0, String::len);
         if body_len > self.config.max_body_bytes {
             return Err(request::too_large(self.config.max_body_bytes).with_field("body"));

@@ -8,11 +8,9 @@
 use std::io::Write;
 
 use secure_lambda::mask::{JsonPath, Strategy};
-use secure_lambda::ApiError;
+use secure_lambda::{request, ApiError};
+use serde::Deserialize;
 use serde_json::{Map, Value};
-
-/// The fields a request may have.
-pub const FIELDS: [&str; 3] = ["records", "rules", "detect"];
 
 /// More rules than this is a mistake, not a policy.
 pub const MAX_RULES: usize = 100;
@@ -37,79 +35,39 @@ impl MaskRequest {
     }
 }
 
+/// What a caller sends, before the rules are compiled and the size is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireRequest {
+    records: Vec<Value>,
+    #[serde(default)]
+    rules: Option<Map<String, Value>>,
+    #[serde(default = "detect_by_default")]
+    detect: bool,
+}
+
+fn detect_by_default() -> bool {
+    true
+}
+
 /// Validates a request object. `max_bytes` bounds the records' serialized size (the HTTP body is
 /// checked before parsing; a direct invocation arrives parsed, so its records are measured here).
 pub fn parse(payload: Map<String, Value>, max_bytes: usize) -> Result<Request, ApiError> {
     if payload.is_empty() {
         return Ok(Request::SampleUsers);
     }
-    if let Some(unknown) = payload.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(
-            "UnknownField",
-            format!(
-                "unknown field `{}`; a request has `records` (required), `rules` and `detect`",
-                truncate(unknown, 64)
-            ),
-        )
-        .with_field(truncate(unknown, 64)));
-    }
-    let records = match payload.get("records") {
-        Some(Value::Array(records)) => records,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "InvalidField",
-                format!(
-                    "`records` must be an array of JSON values, got {}",
-                    kind(other)
-                ),
-            )
-            .with_field("records"))
-        }
-        None => {
-            return Err(ApiError::bad_request(
-                "MissingField",
-                "`records` is required: the array of JSON values to mask",
-            )
-            .with_field("records"))
-        }
-    };
-    if serialized_len_exceeds(records, max_bytes) {
+    let wire: WireRequest = request::parse(payload)?;
+    if serialized_len_exceeds(&wire.records, max_bytes) {
         return Err(too_large(max_bytes).with_field("records"));
     }
-    let detect = match payload.get("detect") {
-        None => true,
-        Some(Value::Bool(detect)) => *detect,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "InvalidField",
-                format!("`detect` must be true or false, got {}", kind(other)),
-            )
-            .with_field("detect"))
-        }
-    };
-    let rules = match payload.get("rules") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(rules)) => parse_rules(rules)?,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "InvalidField",
-                format!(
-                    "`rules` must be an object of JSONPath to strategy, got {}",
-                    kind(other)
-                ),
-            )
-            .with_field("rules"))
-        }
-    };
-    let mut records = payload;
-    let records = match records.remove("records") {
-        Some(Value::Array(records)) => records,
-        _ => Vec::new(),
+    let rules = match &wire.rules {
+        Some(rules) => parse_rules(rules)?,
+        None => Vec::new(),
     };
     Ok(Request::Mask(MaskRequest {
-        records,
+        records: wire.records,
         rules,
-        detect,
+        detect: wire.detect,
     }))
 }
 
@@ -164,17 +122,6 @@ fn serialized_len_exceeds(value: &[Value], limit: usize) -> bool {
         }
     }
     serde_json::to_writer(Budget(limit), value).is_err()
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// At most `max` characters of caller text, for messages.

@@ -13,19 +13,30 @@
 
 use std::time::Duration;
 
-use secure_lambda::ApiError;
+use secure_lambda::{request, ApiError};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-/// Fields a caller may send. (A worker event holds `_worker` only: see [`crate::worker`].)
-pub const FIELDS: [&str; 7] = [
-    "NumberOfCallsPerUser",
-    "Concurrency",
-    "RequestsPerSecond",
-    "DurationSeconds",
-    "Path",
-    "Method",
-    "Workers",
-];
+/// What a caller may send (a worker event holds `_worker` only: see [`crate::worker`]). Numbers
+/// may arrive as strings, as the lab's event sends them; ranges are checked against the caps.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct WireRequest {
+    #[serde(default, deserialize_with = "request::number_or_string")]
+    number_of_calls_per_user: Option<i64>,
+    #[serde(default, deserialize_with = "request::number_or_string")]
+    concurrency: Option<i64>,
+    #[serde(default, deserialize_with = "request::number_or_string")]
+    requests_per_second: Option<f64>,
+    #[serde(default, deserialize_with = "request::number_or_string")]
+    duration_seconds: Option<i64>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default, deserialize_with = "request::number_or_string")]
+    workers: Option<i64>,
+}
 
 /// Upper bounds of a run, all workers together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,39 +144,24 @@ fn invalid(field: &str, message: String) -> ApiError {
     ApiError::bad_request("InvalidField", message).with_field(field)
 }
 
-/// A whole number (or a string holding one) in `range`.
-fn whole(
-    payload: &Map<String, Value>,
-    field: &str,
-    min: u64,
-    max: u64,
-) -> Result<Option<u64>, ApiError> {
-    let value = match payload.get(field) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        Some(_) => None,
-    };
-    match value {
-        Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
-        _ => Err(invalid(
+/// A whole number in `min..=max`, if given.
+fn whole(value: Option<i64>, field: &str, min: u64, max: u64) -> Result<Option<u64>, ApiError> {
+    match value.map(u64::try_from) {
+        None => Ok(None),
+        Some(Ok(v)) if (min..=max).contains(&v) => Ok(Some(v)),
+        Some(_) => Err(invalid(
             field,
             format!("`{field}` must be a whole number from {min} to {max} (a number or a string)"),
         )),
     }
 }
 
-/// A positive number (or a string holding one) up to `max`.
-fn positive(payload: &Map<String, Value>, field: &str, max: f64) -> Result<Option<f64>, ApiError> {
-    let value = match payload.get(field) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        Some(_) => None,
-    };
+/// A positive number up to `max`, if given.
+fn positive(value: Option<f64>, field: &str, max: f64) -> Result<Option<f64>, ApiError> {
     match value {
+        None => Ok(None),
         Some(v) if v.is_finite() && v > 0.0 && v <= max => Ok(Some(v)),
-        _ => Err(invalid(
+        Some(_) => Err(invalid(
             field,
             format!("`{field}` must be a number above 0 and at most {max}"),
         )),
@@ -176,21 +172,30 @@ impl LoadRequest {
     /// Validates a caller's event against `caps`. The per-user call count is checked once the
     /// users are known ([`LoadRequest::check_users`]).
     pub fn parse(payload: &Map<String, Value>, caps: &Caps) -> Result<Self, ApiError> {
-        if let Some(unknown) = payload.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(ApiError::bad_request(
-                "UnknownField",
-                format!("unknown field; accepted: {}", FIELDS.join(", ")),
-            )
-            .with_field(unknown.chars().take(64).collect::<String>()));
-        }
+        let wire: WireRequest = request::parse(payload.clone())?;
         let max_seconds = caps.max_duration.as_secs();
-        let calls = whole(payload, "NumberOfCallsPerUser", 1, caps.max_calls)?;
-        let rate = positive(payload, "RequestsPerSecond", f64::from(caps.max_rate))?;
-        let duration = whole(payload, "DurationSeconds", 1, max_seconds)?.map(Duration::from_secs);
-        let concurrency = whole(payload, "Concurrency", 1, u64::from(caps.max_concurrency))?
-            .map_or(Ok(1), u32::try_from)
-            .map_err(|_| invalid("Concurrency", "`Concurrency` is too large".into()))?;
-        let workers = whole(payload, "Workers", 1, u64::from(caps.max_workers))?
+        let calls = whole(
+            wire.number_of_calls_per_user,
+            "NumberOfCallsPerUser",
+            1,
+            caps.max_calls,
+        )?;
+        let rate = positive(
+            wire.requests_per_second,
+            "RequestsPerSecond",
+            f64::from(caps.max_rate),
+        )?;
+        let duration = whole(wire.duration_seconds, "DurationSeconds", 1, max_seconds)?
+            .map(Duration::from_secs);
+        let concurrency = whole(
+            wire.concurrency,
+            "Concurrency",
+            1,
+            u64::from(caps.max_concurrency),
+        )?
+        .map_or(Ok(1), u32::try_from)
+        .map_err(|_| invalid("Concurrency", "`Concurrency` is too large".into()))?;
+        let workers = whole(wire.workers, "Workers", 1, u64::from(caps.max_workers))?
             .map_or(Ok(1), u32::try_from)
             .map_err(|_| invalid("Workers", "`Workers` is too large".into()))?;
 
@@ -225,12 +230,12 @@ impl LoadRequest {
             (None, None, None) => Schedule::Count { calls_per_user: 1 },
         };
 
-        let path = match payload.get("Path") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(p))
+        let path = match wire.path {
+            None => None,
+            Some(p)
                 if p.starts_with('/') && p.len() <= 1024 && !p.chars().any(char::is_whitespace) =>
             {
-                Some(p.clone())
+                Some(p)
             }
             Some(_) => {
                 return Err(invalid(
@@ -239,9 +244,9 @@ impl LoadRequest {
                 ))
             }
         };
-        let method = match payload.get("Method") {
-            None | Some(Value::Null) => "GET".to_owned(),
-            Some(Value::String(m))
+        let method = match wire.method {
+            None => "GET".to_owned(),
+            Some(m)
                 if ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]
                     .contains(&m.to_ascii_uppercase().as_str()) =>
             {

@@ -27,6 +27,7 @@ use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
 use secure_lambda::ApiError;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::request::WorkerSlice;
@@ -69,7 +70,8 @@ impl WorkerKey {
 }
 
 /// What a coordinator tells one worker.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Claims {
     /// The function that signed, which must be the one verifying.
     pub function: String,
@@ -95,41 +97,13 @@ impl Claims {
         }
     }
 
-    fn to_json(&self) -> Value {
-        json!({
-            "function": self.function,
-            "runId": self.run_id,
-            "index": self.index,
-            "of": self.of,
-            "startAtMs": self.start_at_ms,
-            "maxCalls": self.max_calls,
-            "maxRate": self.max_rate,
-            "run": self.run,
-        })
-    }
-
-    fn from_json(value: &Value) -> Option<Self> {
-        let number = |name: &str| value.get(name).and_then(Value::as_u64);
-        let run_id = value.get("runId")?.as_str()?;
-        if run_id.len() != 32 || !run_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let index = u32::try_from(number("index")?).ok()?;
-        let of = u32::try_from(number("of")?).ok()?;
-        let max_rate = value.get("maxRate")?.as_f64()?;
-        if index >= of || !(max_rate.is_finite() && max_rate > 0.0) {
-            return None;
-        }
-        Some(Self {
-            function: value.get("function")?.as_str()?.to_owned(),
-            run_id: run_id.to_owned(),
-            index,
-            of,
-            start_at_ms: number("startAtMs")?,
-            max_calls: number("maxCalls")?,
-            max_rate,
-            run: value.get("run")?.as_object()?.clone(),
-        })
+    /// What a signed message must also hold beyond its shape.
+    fn is_sound(&self) -> bool {
+        self.run_id.len() == 32
+            && self.run_id.bytes().all(|b| b.is_ascii_hexdigit())
+            && self.index < self.of
+            && self.max_rate.is_finite()
+            && self.max_rate > 0.0
     }
 }
 
@@ -140,7 +114,7 @@ pub fn new_run_id() -> String {
 
 /// The `_worker` value for `claims`: `{"claims": "<JSON text>", "sig": "<base64url HMAC>"}`.
 pub fn seal(key: &WorkerKey, claims: &Claims) -> Option<Value> {
-    let text = claims.to_json().to_string();
+    let text = serde_json::to_string(claims).ok()?;
     let tag = key.mac(text.as_bytes())?.finalize().into_bytes();
     Some(json!({"claims": text, "sig": URL_SAFE_NO_PAD.encode(tag)}))
 }
@@ -202,10 +176,9 @@ impl Sealed<'_> {
         mac.verify_slice(&self.tag)
             .map_err(|_| Refusal::BadSignature)?;
         // Signed by the coordinator, so this parses unless the coordinator has a bug.
-        serde_json::from_str::<Value>(self.claims)
+        serde_json::from_str::<Claims>(self.claims)
             .ok()
-            .as_ref()
-            .and_then(Claims::from_json)
+            .filter(Claims::is_sound)
             .ok_or(Refusal::Malformed)
     }
 }

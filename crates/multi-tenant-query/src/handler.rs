@@ -7,15 +7,13 @@ use secure_lambda::runtime::Function;
 use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource, SecretStore};
 use secure_lambda::tenant::cursor::CursorKey;
 use secure_lambda::tenant::{Identity, PARTITION_KEY};
-use secure_lambda::ApiError;
+use secure_lambda::{request, ApiError};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::identity::{self, Proof};
 use crate::orders::{OrderStore, Orders, StoreError};
-
-/// Fields a direct invocation may have.
-const DIRECT_FIELDS: [&str; 4] = ["tenantId", "userId", "limit", "cursor"];
 
 /// The function: the orders port, the token verifier (when configured), and the cursor key's store.
 pub struct MultiTenantQuery<O, J, S, P> {
@@ -27,6 +25,27 @@ pub struct MultiTenantQuery<O, J, S, P> {
 
 struct Paging {
     limit: usize,
+    cursor: Option<String>,
+}
+
+/// A direct invocation: who (validated as ids after parsing) and which page.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DirectRequest {
+    tenant_id: String,
+    user_id: String,
+    #[serde(default, deserialize_with = "request::number_or_string")]
+    limit: Option<i64>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `limit` and `cursor`, from a direct invocation or an HTTP query string.
+#[derive(Deserialize)]
+struct PagingFields {
+    #[serde(default, deserialize_with = "request::number_or_string")]
+    limit: Option<i64>,
+    #[serde(default)]
     cursor: Option<String>,
 }
 
@@ -60,32 +79,16 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
     async fn answer(&self, invocation: &Invocation) -> Result<Value, ApiError> {
         let (identity, proof, paging) = match invocation {
             Invocation::Direct(payload) => {
-                if let Some(unknown) = payload
-                    .keys()
-                    .find(|k| !DIRECT_FIELDS.contains(&k.as_str()))
-                {
-                    return Err(ApiError::bad_request(
-                        "UnknownField",
-                        "a direct invocation has `tenantId`, `userId`, and optionally `limit` and `cursor`",
-                    )
-                    .with_field(unknown.chars().take(64).collect::<String>()));
-                }
-                let identity = identity::from_direct(payload)?;
-                let paging = self.paging(payload.get("limit"), payload.get("cursor"))?;
+                let direct: DirectRequest = request::parse(payload.clone())?;
+                let identity = identity::from_direct(&direct.tenant_id, &direct.user_id)?;
+                let paging = self.paging(PagingFields {
+                    limit: direct.limit,
+                    cursor: direct.cursor,
+                })?;
                 (identity, Proof::DirectInvocation, paging)
             }
             Invocation::Http(request) => {
-                let path = request.path.trim_end_matches('/');
-                if !(path.is_empty() || path.ends_with("/orders")) {
-                    return Err(ApiError::new(
-                        404,
-                        "NotFound",
-                        "no such route; use GET /orders",
-                    ));
-                }
-                if request.method != "GET" {
-                    return Err(ApiError::new(405, "MethodNotAllowed", "use GET /orders"));
-                }
+                request.expect_route("GET", "/orders")?;
                 let body = match request.body.as_deref().map(str::trim) {
                     None | Some("") => Map::new(),
                     Some(_) => invocation.json_payload()?,
@@ -98,42 +101,40 @@ impl<O: OrderStore, J: JwksSource, S: SecretSource, P: ParameterSource>
                     &self.config.user_claim,
                 )
                 .await?;
-                let limit = request.query.get("limit").map(|l| Value::String(l.clone()));
-                let cursor = request
-                    .query
-                    .get("cursor")
-                    .map(|c| Value::String(c.clone()));
-                let paging = self.paging(limit.as_ref(), cursor.as_ref())?;
+                let query: PagingFields = request::parse(
+                    ["limit", "cursor"]
+                        .into_iter()
+                        .filter_map(|name| {
+                            let value = request.query.get(name)?;
+                            Some((name.to_owned(), Value::String(value.clone())))
+                        })
+                        .collect(),
+                )?;
+                let paging = self.paging(query)?;
                 (identity, proof, paging)
             }
         };
         self.orders_of(&identity, proof, paging).await
     }
 
-    fn paging(&self, limit: Option<&Value>, cursor: Option<&Value>) -> Result<Paging, ApiError> {
+    fn paging(&self, fields: PagingFields) -> Result<Paging, ApiError> {
         let max = self.config.max_limit;
-        let invalid_limit = || {
-            ApiError::bad_request(
-                "InvalidLimit",
-                format!("`limit` must be a whole number from 1 to {max}"),
-            )
-            .with_field("limit")
+        let limit = match fields.limit {
+            None => self.config.default_limit,
+            Some(limit) => usize::try_from(limit)
+                .ok()
+                .filter(|limit| (1..=max).contains(limit))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "InvalidLimit",
+                        format!("`limit` must be a whole number from 1 to {max}"),
+                    )
+                    .with_field("limit")
+                })?,
         };
-        let limit = match limit {
-            None | Some(Value::Null) => self.config.default_limit,
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(invalid_limit)?,
-            Some(Value::String(s)) => s.trim().parse().map_err(|_| invalid_limit())?,
-            Some(_) => return Err(invalid_limit()),
-        };
-        if !(1..=max).contains(&limit) {
-            return Err(invalid_limit());
-        }
-        let cursor = match cursor {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        let cursor = match fields.cursor {
+            None => None,
+            Some(cursor) if !cursor.is_empty() => Some(cursor),
             Some(_) => {
                 return Err(ApiError::bad_request(
                     "InvalidCursor",
@@ -416,7 +417,15 @@ mod tests {
         ] {
             let response = f.handle(event.clone()).await;
             assert_eq!(response["statusCode"], 400, "{event}");
-            assert_eq!(body(&response)["error"]["code"], "InvalidCursor", "{event}");
+            let error = &body(&response)["error"];
+            // A cursor of the wrong type fails as every wrongly typed field does.
+            let code = if event["cursor"].is_string() {
+                "InvalidCursor"
+            } else {
+                "InvalidField"
+            };
+            assert_eq!(error["code"], code, "{event}");
+            assert_eq!(error["field"], "cursor", "{event}");
         }
         assert_eq!(
             f.orders().queries().len(),
@@ -575,6 +584,11 @@ mod tests {
                 json!({"tenantId": "tenant-a", "userId": "user-001", "limit": -1}),
                 "InvalidLimit",
             ),
+            (
+                json!({"tenantId": "tenant-a", "userId": "user-001", "limit": "ten"}),
+                "InvalidField",
+            ),
+            (json!({"tenantId": 7, "userId": "user-001"}), "InvalidField"),
             (json!({}), "MissingField"),
         ] {
             let response = f.handle(event.clone()).await;

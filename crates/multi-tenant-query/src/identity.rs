@@ -38,22 +38,9 @@ fn bad_id(error: InvalidId) -> ApiError {
 }
 
 /// The identity a direct invocation names.
-pub fn from_direct(payload: &Map<String, Value>) -> Result<Identity, ApiError> {
-    let field = |name: &'static str| match payload.get(name) {
-        Some(Value::String(s)) => Ok(s.as_str()),
-        Some(_) => Err(ApiError::bad_request(
-            "InvalidIdentifier",
-            format!("`{name}` must be a string"),
-        )
-        .with_field(name)),
-        None => Err(ApiError::bad_request(
-            "MissingField",
-            format!("`{name}` is required (direct invocations name the tenant and the user)"),
-        )
-        .with_field(name)),
-    };
-    let tenant = TenantId::parse(field("tenantId")?).map_err(bad_id)?;
-    let user = UserId::parse(field("userId")?).map_err(bad_id)?;
+pub fn from_direct(tenant_id: &str, user_id: &str) -> Result<Identity, ApiError> {
+    let tenant = TenantId::parse(tenant_id).map_err(bad_id)?;
+    let user = UserId::parse(user_id).map_err(bad_id)?;
     Ok(Identity::new(tenant, user))
 }
 
@@ -183,29 +170,18 @@ mod tests {
 
     #[test]
     fn direct_identities_are_validated() {
-        let ok = from_direct(
-            json!({"tenantId": "tenant-a", "userId": "user-001"})
-                .as_object()
-                .unwrap(),
-        )
-        .unwrap();
+        let ok = from_direct("tenant-a", "user-001").unwrap();
         assert_eq!(ok.partition_key(), "TENANT#tenant-a#USER#user-001");
-        for (event, field) in [
-            (json!({"userId": "user-001"}), "tenantId"),
-            (json!({"tenantId": "tenant-a"}), "userId"),
-            (
-                json!({"tenantId": "tenant-a#USER#user-001", "userId": "user-001"}),
-                "tenantId",
-            ),
-            (json!({"tenantId": "*", "userId": "user-001"}), "tenantId"),
-            (json!({"tenantId": "tenant-a", "userId": ""}), "userId"),
-            (json!({"tenantId": 7, "userId": "user-001"}), "tenantId"),
+        for (tenant, user, field) in [
+            ("tenant-a#USER#user-001", "user-001", "tenantId"),
+            ("*", "user-001", "tenantId"),
+            ("tenant-a", "", "userId"),
         ] {
-            let error = from_direct(event.as_object().unwrap()).unwrap_err();
+            let error = from_direct(tenant, user).unwrap_err();
             assert_eq!(
-                (error.status, error.field.as_deref()),
-                (400, Some(field)),
-                "{event}"
+                (error.status, error.code.as_str(), error.field.as_deref()),
+                (400, "InvalidIdentifier", Some(field)),
+                "{tenant} {user}"
             );
         }
     }

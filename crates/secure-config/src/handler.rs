@@ -10,7 +10,8 @@ use secrecy::ExposeSecret;
 use secure_lambda::envelope::Invocation;
 use secure_lambda::runtime::Function;
 use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource, SecretStore};
-use secure_lambda::{ApiError, REDACTED};
+use secure_lambda::{request, ApiError, REDACTED};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
@@ -61,7 +62,7 @@ impl<S: SecretSource, P: ParameterSource> SecureConfig<S, P> {
                 payload.insert("action".into(), Value::String(action.clone()));
             }
         }
-        match parse_action(&payload)? {
+        match parse_action(payload)? {
             None => Ok(json!({
                 "message": "Secure configuration service: choose one of the available actions",
                 "availableActions": ACTIONS,
@@ -153,34 +154,27 @@ impl<S: SecretSource, P: ParameterSource> SecureConfig<S, P> {
     }
 }
 
-fn parse_action(payload: &Map<String, Value>) -> Result<Option<Action>, ApiError> {
-    match payload.get("action") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(name)) => match name.as_str() {
-            "get_db_credentials" => Ok(Some(Action::DbCredentials)),
-            "get_app_config" => Ok(Some(Action::AppConfig)),
-            "get_feature_flags" => Ok(Some(Action::FeatureFlags)),
-            "" => Ok(None),
-            other => Err(ApiError::bad_request(
-                "UnknownAction",
-                format!(
-                    "unknown action `{}`; available actions: {}",
-                    truncate(other, 64),
-                    ACTIONS.join(", ")
-                ),
-            )
-            .with_field("action")),
-        },
+/// What a caller sends: at most an action (in the body, the event, or the query string).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigRequest {
+    #[serde(default)]
+    action: Option<String>,
+}
+
+fn parse_action(payload: Map<String, Value>) -> Result<Option<Action>, ApiError> {
+    let request: ConfigRequest = request::parse(payload)?;
+    match request.action.as_deref() {
+        None | Some("") => Ok(None),
+        Some("get_db_credentials") => Ok(Some(Action::DbCredentials)),
+        Some("get_app_config") => Ok(Some(Action::AppConfig)),
+        Some("get_feature_flags") => Ok(Some(Action::FeatureFlags)),
         Some(other) => Err(ApiError::bad_request(
-            "InvalidAction",
+            "UnknownAction",
             format!(
-                "`action` must be a string, got a {}",
-                match other {
-                    Value::Bool(_) => "boolean",
-                    Value::Number(_) => "number",
-                    Value::Array(_) => "array",
-                    _ => "object",
-                }
+                "unknown action `{}`; available actions: {}",
+                truncate(other, 64),
+                ACTIONS.join(", ")
             ),
         )
         .with_field("action")),

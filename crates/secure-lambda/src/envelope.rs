@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{header::CONTENT_TYPE, HeaderValue};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::request;
 use crate::secrets::value::json_kind;
 
 /// The deepest nesting an event may have: far more than any request of the suite, and less than
@@ -159,53 +160,29 @@ impl Invocation {
     }
 }
 
-fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
-    value
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.to_ascii_lowercase(), v.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn parse_http(map: Map<String, Value>) -> Result<HttpRequest, ApiError> {
-    let context = map.get("requestContext");
-    let method = context
-        .and_then(|c| c.pointer("/http/method"))
-        .and_then(Value::as_str)
-        .unwrap_or("GET")
-        .to_ascii_uppercase();
-    let path = map
-        .get("rawPath")
-        .and_then(Value::as_str)
-        .or_else(|| {
-            context
-                .and_then(|c| c.pointer("/http/path"))
-                .and_then(Value::as_str)
+    let event: ApiGatewayV2httpRequest = request::parse(map)?;
+    let context = event.request_context;
+    let path = event
+        .raw_path
+        .or(context.http.path)
+        .unwrap_or_else(|| "/".to_owned());
+    // Query parameter names are case-sensitive; only header names are folded (`http` does).
+    let query = event
+        .query_string_parameters
+        .iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    let headers = event
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
         })
-        .unwrap_or("/")
-        .to_owned();
-    // Query parameter names are case-sensitive; only header names are folded.
-    let query = map
-        .get("queryStringParameters")
-        .and_then(Value::as_object)
-        .map(|q| {
-            q.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let headers = string_map(map.get("headers"));
-    let base64 = map
-        .get("isBase64Encoded")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let body = match map.get("body") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) if base64 => {
-            let bytes = aws_smithy_types::base64::decode(text).map_err(|_| {
+        .collect();
+    let body = match event.body {
+        Some(text) if event.is_base64_encoded => {
+            let bytes = aws_smithy_types::base64::decode(&text).map_err(|_| {
                 ApiError::bad_request(
                     "InvalidBody",
                     "the body is marked base64 but is not valid base64",
@@ -217,27 +194,49 @@ fn parse_http(map: Map<String, Value>) -> Result<HttpRequest, ApiError> {
                     .with_field("body")
             })?)
         }
-        Some(Value::String(text)) => Some(text.clone()),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "InvalidEvent",
-                format!("`body` must be a string, got a {}", json_kind(other)),
-            )
-            .with_field("body"))
-        }
+        body => body,
     };
     let jwt_claims = context
-        .and_then(|c| c.pointer("/authorizer/jwt/claims"))
-        .and_then(Value::as_object)
-        .cloned();
+        .authorizer
+        .and_then(|authorizer| authorizer.jwt)
+        .map(|jwt| {
+            jwt.claims
+                .into_iter()
+                .map(|(name, value)| (name, Value::String(value)))
+                .collect()
+        });
     Ok(HttpRequest {
-        method,
+        method: context.http.method.as_str().to_ascii_uppercase(),
         path,
         query,
         headers,
         body,
         jwt_claims,
     })
+}
+
+impl HttpRequest {
+    /// Checks that this is `method` on `route`: the route's path under any stage or base path
+    /// (`/prod/mask` is `/mask`), or `/` as a function URL delivers it. 404 for another path,
+    /// 405 for another method, both saying what to send.
+    pub fn expect_route(&self, method: &str, route: &str) -> Result<(), ApiError> {
+        let path = self.path.trim_end_matches('/');
+        if !(path.is_empty() || path.ends_with(route.trim_end_matches('/'))) {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                format!("no such route; use {method} {route}"),
+            ));
+        }
+        if !self.method.eq_ignore_ascii_case(method) {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                format!("use {method} {route}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A response in the shape the caller expects.
@@ -335,6 +334,57 @@ mod tests {
         assert_eq!(request.query["limit"], "5");
         assert_eq!(request.jwt_claims.unwrap()["sub"], "1");
         assert_eq!(request.body.as_deref(), Some(r#"{"a":1}"#));
+    }
+
+    #[test]
+    fn malformed_http_events_name_the_field() {
+        for (event, field) in [
+            (
+                json!({"requestContext": {"http": {}}}),
+                "requestContext.http.method",
+            ),
+            (
+                json!({"requestContext": {"http": {"method": "GET"}}, "body": 5}),
+                "body",
+            ),
+            (
+                json!({"requestContext": {"http": {"method": "GET"}}, "queryStringParameters": {"a": [1]}}),
+                "queryStringParameters",
+            ),
+        ] {
+            let error = Invocation::parse(event.clone()).unwrap_err();
+            assert_eq!(error.status, 400, "{event}");
+            assert!(
+                error.field.as_deref().is_some_and(|f| f.starts_with(field)),
+                "{event}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn routes_are_checked_in_one_place() {
+        let request = |method: &str, path: &str| HttpRequest {
+            method: method.into(),
+            path: path.into(),
+            ..HttpRequest::default()
+        };
+        for path in ["/mask", "/prod/mask", "/mask/", "/", ""] {
+            assert!(
+                request("POST", path).expect_route("POST", "/mask").is_ok(),
+                "{path}"
+            );
+        }
+        for (method, path, status) in [
+            ("POST", "/unmask", 404),
+            ("POST", "/mask/x", 404),
+            ("GET", "/mask", 405),
+        ] {
+            let error = request(method, path)
+                .expect_route("POST", "/mask")
+                .unwrap_err();
+            assert_eq!(error.status, status, "{method} {path}");
+            assert!(error.message.contains("POST /mask"));
+        }
     }
 
     #[test]

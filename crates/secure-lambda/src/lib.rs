@@ -5,6 +5,7 @@
 //!   as secret types;
 //! - [`envelope`]: the two invocation shapes (direct and HTTP) and the matching responses;
 //! - [`error`]: the one error body every function returns;
+//! - [`request`]: requests as serde types, one parse naming the failing field by its path;
 //! - [`http`]: the HTTP client stack for non-AWS calls (hyper over rustls);
 //! - [`idtoken`]: Cognito ID token verification (RS256, JWKS cached) where no authorizer ran;
 //! - [`kms_env`]: KMS-encrypted environment variables (function-name encryption context);
@@ -24,6 +25,7 @@ pub mod idtoken;
 pub mod kms_env;
 pub mod logging;
 pub mod mask;
+pub mod request;
 pub mod runtime;
 pub mod secrets;
 pub mod telemetry;

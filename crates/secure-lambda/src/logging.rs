@@ -6,7 +6,7 @@
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::mask::writer::RedactingMakeWriter;
+use crate::mask::RedactingMakeWriter;
 
 /// Installs the JSON subscriber, writing through the redacting writer: PII and secret values
 /// are removed from every event before it reaches stdout. Calling it twice is harmless.

@@ -12,10 +12,10 @@
 pub mod corpus;
 pub mod detect;
 pub mod format;
-pub mod json;
-pub mod path;
-pub mod text;
-pub mod writer;
+mod json;
+mod path;
+mod text;
+mod writer;
 
 pub use detect::{find_all, find_labelled, Finding, Label, PiiKind};
 pub use format::{Strategy, TokenKey};

@@ -214,7 +214,8 @@ where
         }
     }
 
-    pub fn policy(&self) -> &CachePolicy {
+    #[cfg(test)]
+    fn policy(&self) -> &CachePolicy {
         &self.policy
     }
 

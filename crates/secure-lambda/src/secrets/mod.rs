@@ -2,18 +2,20 @@
 //!
 //! - [`value`]: the secret types values travel in (redacted `Debug`, zeroized on drop);
 //! - [`source`]: the ports (`SecretSource`, `ParameterSource`) and their errors;
-//! - [`aws`] / [`memory`]: the AWS SDK adapters and in-memory fakes of those ports;
+//! - [`aws`] / `memory` (feature `testing`): the AWS SDK adapters and in-memory fakes of those
+//!   ports;
 //! - [`cache`]: TTL, single flight, stale-on-failure with backoff, negative caching;
 //! - [`store`]: [`SecretStore`], what functions use;
 //! - [`metrics`]: hit/miss/stale/call counters and their EMF form.
 
 pub mod aws;
-pub mod cache;
+mod cache;
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
-pub mod metrics;
-pub mod source;
-pub mod store;
-pub mod value;
+mod metrics;
+mod source;
+mod store;
+pub(crate) mod value;
 
 pub use cache::{CachePolicy, Origin, ReadOptions};
 pub use metrics::{CacheCounters, CacheMetrics, MetricsReporter};
