@@ -31,6 +31,8 @@ build: ## compile everything (debug)
 demo: setup ## run the suite on the local stack and print what each function answers
 	cargo run --quiet --locked -p suite-tests --bin demo
 
+# A full run builds everything once: incremental caches would only add gigabytes to target/.
+test: export CARGO_INCREMENTAL := 0
 test: setup lint unit-and-e2e template-checks ## every check and test: what CI runs
 	@echo "==> all checks passed"
 
