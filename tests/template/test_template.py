@@ -115,10 +115,23 @@ class TemplateTest(unittest.TestCase):
 
     def test_data_masking_reads_only_its_key_and_its_route_is_signed(self):
         statements = [s for role, s in role_statements(self.template) if role == "DataMaskingRole"]
-        data_actions = [s for s in statements if any(a.startswith(("secretsmanager:", "ssm:", "kms:", "dynamodb:")) for a in as_list(s["Action"]))]
+        data_actions = [s for s in statements if any(a.startswith(("secretsmanager:", "ssm:", "dynamodb:")) for a in as_list(s["Action"]))]
         self.assertEqual(len(data_actions), 1)
         self.assertEqual(as_list(data_actions[0]["Action"]), ["secretsmanager:GetSecretValue"])
         self.assertEqual(data_actions[0]["Resource"], {"Ref": "MaskingKeySecret"})
+        # Its KMS use: that secret through Secrets Manager, and the failed-events queue.
+        contexts = [
+            s["Condition"]["StringEquals"]
+            for s in statements
+            if any(a.startswith("kms:") for a in as_list(s["Action"]))
+        ]
+        self.assertEqual(
+            sorted(str(c) for c in contexts),
+            sorted(str(c) for c in [
+                {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}, "kms:EncryptionContext:SecretARN": {"Ref": "MaskingKeySecret"}},
+                {"kms:ViaService": {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}, "kms:EncryptionContext:aws:sqs:arn": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}},
+            ]),
+        )
         events = self.resources["DataMaskingFunction"]["Properties"]["Events"]
         routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth", {}) for e in events.values()}
         self.assertEqual(routes, {("POST", "/mask"): {"Authorizer": "AWS_IAM"}})
@@ -126,8 +139,13 @@ class TemplateTest(unittest.TestCase):
     def test_tenant_scoped_role_reads_only_the_tagged_partition(self):
         role = self.resources["TenantQueryRole"]["Properties"]
         statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-        self.assertEqual(len(statements), 1)
-        statement = statements[0]
+        self.assertEqual(len(statements), 2)
+        # The table's key, through DynamoDB only.
+        kms = [s for s in statements if as_list(s["Action"]) == ["kms:Decrypt"]]
+        self.assertEqual(len(kms), 1)
+        self.assertEqual(kms[0]["Resource"], {"Fn::GetAtt": ["DataKey", "Arn"]})
+        self.assertEqual(kms[0]["Condition"], {"StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}}})
+        statement = next(s for s in statements if s is not kms[0])
         self.assertEqual(sorted(as_list(statement["Action"])), ["dynamodb:GetItem", "dynamodb:Query"])
         self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
         condition = statement["Condition"]
