@@ -4,6 +4,7 @@
 //!
 //! Everything listens on and talks to loopback only.
 
+pub mod fault_proxy;
 pub mod process;
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
