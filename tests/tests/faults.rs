@@ -547,6 +547,22 @@ fn loadtest_under_faults() -> Result<()> {
         Some("TrentService"),
         false,
     )?;
+    // A disabled key (moto cannot disable one: the proxy answers as AWS does) or one pending
+    // deletion: a clear 502 naming the variable, not cached.
+    for code in ["DisabledException", "KMSInvalidStateException"] {
+        proxy.set_for("TrentService", Fault::error(400, code));
+        let (response, _) = timed_invoke(&lambda, FUNCTION, &event)?;
+        let (status, body) = status_and_body(&response)?;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (502, Some("KmsKeyUnusable")),
+            "{code}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("USER_NAME"), "{message}");
+        assert!(!response.to_string().contains(LEAKY_MESSAGE), "{body}");
+    }
+    proxy.set(Fault::Pass);
     // The fault gone, the same environment runs the load.
     let (response, _) = timed_invoke(&lambda, FUNCTION, &event)?;
     let (status, body) = status_and_body(&response)?;
