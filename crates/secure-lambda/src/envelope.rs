@@ -285,7 +285,13 @@ where
         Err(error) => return respond_error(ResponseStyle::Direct, &error),
     };
     let style = invocation.style();
-    let (status, body) = match dispatch(invocation).await {
+    let outcome = match crate::runtime::budget_end() {
+        Some(end) => tokio::time::timeout_at(end, dispatch(invocation))
+            .await
+            .unwrap_or_else(|_| Err(crate::runtime::out_of_time())),
+        None => dispatch(invocation).await,
+    };
+    let (status, body) = match outcome {
         Ok(body) => (200, body),
         Err(error) => (error.status, error.body()),
     };
