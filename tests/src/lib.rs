@@ -4,6 +4,7 @@
 //!
 //! Everything listens on and talks to loopback only.
 
+pub mod fault_proxy;
 pub mod process;
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -444,9 +445,16 @@ pub struct SeededMoto {
 
 impl SeededMoto {
     pub fn start(name: &str) -> Result<Self> {
+        Self::start_with(name, |_| {})
+    }
+
+    /// [`SeededMoto::start`] with the local stack's names changed by `adjust` first (e.g. orders
+    /// keyed on `sub`); [`SeededMoto::function_env`] follows them.
+    pub fn start_with(name: &str, adjust: impl FnOnce(&mut Names)) -> Result<Self> {
         let dir = run_dir(name)?;
         let stack = local_stack_outputs()?;
-        let names = Names::from_outputs(&stack)?;
+        let mut names = Names::from_outputs(&stack)?;
+        adjust(&mut names);
         let moto = Moto::start(&dir)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -511,6 +519,7 @@ impl SeededMoto {
             ("APP_CLIENT_ID", self.outputs.app_client_id.clone()),
             ("PASSWORD_SECRET_PREFIX", names.user_secret_prefix.clone()),
             ("WORKER_KEY_SECRET_ID", names.worker_key_secret_id.clone()),
+            ("USER_CLAIM", names.user_id_claim.claim().to_owned()),
         ] {
             // `cargo lambda watch` refuses `--env-var KEY=`; unset means the same to a function.
             if !value.is_empty() {

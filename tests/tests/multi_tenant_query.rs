@@ -406,3 +406,83 @@ fn multi_tenant_query_isolation_end_to_end() -> Result<()> {
     assert_no_seeded_secret("the function logs", &logs);
     Ok(())
 }
+
+/// Orders keyed on `sub` end to end, as the template's `UserIdClaim=sub` deploys it: `suitectl
+/// seed` keys the sample orders on each user's `sub`, the function (`USER_CLAIM=sub`) reads the
+/// user from a verified token's `sub`, and a user deleted and re-created under the same name is a
+/// new user without the old one's orders (with `cognito:username` they would be inherited).
+#[test]
+fn orders_keyed_on_sub_end_to_end() -> Result<()> {
+    use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
+    let stack = SeededMoto::start_with("multi-tenant-query-sub", |names| {
+        names.user_id_claim = suitectl::stack::UserIdClaim::Sub;
+    })?;
+    assert!(
+        stack.seed_log.iter().any(|l| l.contains("keyed on sub")),
+        "{:?}",
+        stack.seed_log
+    );
+    let lambda = LambdaEmulator::start(
+        &stack.dir,
+        "lambda-watch-sub",
+        &[FUNCTION],
+        &stack.function_env()?,
+    )?;
+    let token = stack.id_token("user-001")?;
+    let (status, body) = lambda.get_function_url(FUNCTION, "/orders", Some(&token))?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(order_ids(&body), vec!["2024-001", "2024-002"]);
+    let sub = body["userId"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        sub.len() >= 32 && sub != "user-001",
+        "the user is their sub: {body}"
+    );
+
+    // Deleted and re-created under the same name: a new sub, none of the old orders.
+    let pool = stack.outputs.user_pool_id.clone();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let cognito = aws_sdk_cognitoidentityprovider::Client::new(&stack.sdk_config().await);
+            cognito
+                .admin_delete_user()
+                .user_pool_id(&pool)
+                .username("user-001")
+                .send()
+                .await?;
+            cognito
+                .admin_create_user()
+                .user_pool_id(&pool)
+                .username("user-001")
+                .user_attributes(
+                    AttributeType::builder()
+                        .name("custom:tenantId")
+                        .value("tenant-a")
+                        .build()?,
+                )
+                .message_action(MessageActionType::Suppress)
+                .send()
+                .await?;
+            cognito
+                .admin_set_user_password()
+                .user_pool_id(&pool)
+                .username("user-001")
+                .password(suitectl::values::lab_defaults::USER_PASSWORD)
+                .permanent(true)
+                .send()
+                .await?;
+            Ok::<(), anyhow::Error>(())
+        })?;
+    let token = stack.id_token("user-001")?;
+    let (status, body) = lambda.get_function_url(FUNCTION, "/orders", Some(&token))?;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["userId"].as_str(), Some(sub.as_str()), "{body}");
+    assert_eq!(
+        order_ids(&body),
+        Vec::<String>::new(),
+        "nothing inherited: {body}"
+    );
+    assert_no_seeded_secret("the function logs", &lambda.log());
+    Ok(())
+}

@@ -57,6 +57,16 @@ fn bounded(name: &str, default: u64, max: u64) -> Result<u64, ConfigError> {
     }
 }
 
+/// `SIGN_IN_INTERVAL_MS`: 0 to 10 s (a larger spacing would stall every run's sign-ins).
+fn sign_in_interval_ms() -> Result<u64, ConfigError> {
+    let name = "SIGN_IN_INTERVAL_MS";
+    let value = env_parse(name, 200, "a whole number of milliseconds")?;
+    if value > 10_000 {
+        return Err(ConfigError::new(name, "must be 0 to 10000"));
+    }
+    Ok(value)
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let api_url = env_required("API_URL")?;
@@ -80,6 +90,12 @@ impl Config {
                 .try_into()
                 .map_err(|_| ConfigError::new("MAX_WORKERS", "is too large"))?,
         };
+        if caps.max_workers > caps.max_concurrency {
+            return Err(ConfigError::new(
+                "MAX_WORKERS",
+                "may not exceed MAX_CONCURRENCY: every worker keeps at least one call in flight",
+            ));
+        }
         let user_name_variable = "USER_NAME";
         if env_string(user_name_variable, USER_NAME_PLACEHOLDER)? == USER_NAME_PLACEHOLDER {
             return Err(ConfigError::new(
@@ -95,12 +111,10 @@ impl Config {
             user_name_variable: user_name_variable.to_owned(),
             password_prefix: env_string("PASSWORD_SECRET_PREFIX", "")?,
             password_key: env_string("PASSWORD_SECRET_KEY", "Password")?,
-            sign_in_interval: Duration::from_millis(env_parse(
-                "SIGN_IN_INTERVAL_MS",
-                200,
-                "a whole number of milliseconds",
-            )?),
-            request_timeout: Duration::from_millis(bounded("REQUEST_TIMEOUT_MS", 10_000, 300_000)?),
+            sign_in_interval: Duration::from_millis(sign_in_interval_ms()?),
+            // With the longest run (MAX_DURATION_SECONDS 840) and the fan-out's margins, a
+            // worker's wait stays under Lambda's 900 s limit.
+            request_timeout: Duration::from_millis(bounded("REQUEST_TIMEOUT_MS", 10_000, 30_000)?),
             log_calls: env_parse("LOG_CALLS", 20, "a whole number")?,
             kms_retry_without_context: env_parse(
                 "KMS_RETRY_WITHOUT_CONTEXT",
@@ -119,15 +133,35 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The only test in this crate that reads the configuration from the environment (tests
+    /// share the process environment): the checks run one after another.
     #[test]
-    fn an_unset_user_name_names_the_command_that_sets_it() {
-        // The only test in this crate that sets USER_NAME: tests share the process environment.
+    fn configuration_errors_name_the_variable() {
+        std::env::set_var("API_URL", "https://example.com/orders");
         for value in ["", USER_NAME_PLACEHOLDER] {
-            std::env::set_var("API_URL", "https://example.com/orders");
             std::env::set_var("USER_NAME", value);
             let error = Config::from_env().unwrap_err();
             assert_eq!(error.variable, "USER_NAME");
             assert!(error.message.contains("suitectl encrypt-env"), "{error}");
+        }
+        // Caps that contradict each other, or would stall or outlast the function.
+        std::env::set_var("USER_NAME", "AQICAHh-ciphertext");
+        std::env::set_var("CLIENT_ID", "client");
+        std::env::set_var("USERPOOL_ID", "us-east-1_pool");
+        for (variable, value, named) in [
+            ("MAX_CONCURRENCY", "4", "MAX_WORKERS"),
+            (
+                "SIGN_IN_INTERVAL_MS",
+                "18446744073709551615",
+                "SIGN_IN_INTERVAL_MS",
+            ),
+            ("SIGN_IN_INTERVAL_MS", "10001", "SIGN_IN_INTERVAL_MS"),
+            ("REQUEST_TIMEOUT_MS", "300000", "REQUEST_TIMEOUT_MS"),
+        ] {
+            std::env::set_var(variable, value);
+            let error = Config::from_env().unwrap_err();
+            std::env::remove_var(variable);
+            assert_eq!(error.variable, named, "{variable}={value}: {error}");
         }
     }
 }

@@ -79,6 +79,27 @@ pub struct Plan {
     pub log_calls: u64,
 }
 
+impl Plan {
+    /// A worker's last moment to send a call: the shared start plus the run's bound, however
+    /// late the worker arrived or long its sign-ins took, so that it ends within the time its
+    /// coordinator waits for it ([`crate::fanout::worker_timeout`]). `None` for a run of its own.
+    fn worker_end(&self) -> Option<Instant> {
+        let slice = self.slice?;
+        let end_ms = slice.start_at_ms.saturating_add(
+            u64::try_from(self.schedule.bound(&self.limits).as_millis()).unwrap_or(u64::MAX),
+        );
+        Some(instant_at(end_ms))
+    }
+}
+
+/// The `Instant` of a wall-clock time in epoch milliseconds (now, if it has passed).
+fn instant_at(epoch_ms: u64) -> Instant {
+    let now_ms = secure_lambda::telemetry::now_millis();
+    let ahead = Duration::from_millis(epoch_ms.saturating_sub(now_ms));
+    let now = Instant::now();
+    now.checked_add(ahead).unwrap_or(now)
+}
+
 /// When the `k`-th call of a run paced at `rate` calls per second may be sent at the earliest.
 fn not_before(start: Instant, rate: f64, k: u64) -> Instant {
     let offset = Duration::try_from_secs_f64(k as f64 / rate).unwrap_or(Duration::MAX);
@@ -200,7 +221,7 @@ impl Engine {
             .min(plan.limits.calls);
         let next = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
-        let deadline = start + duration;
+        let deadline = (start + duration).min(plan.worker_end().unwrap_or(start + duration));
         let rate = plan.limits.rate;
         // A timed run has no known count, unless its call cap is small enough to log whole.
         let known = total.is_some() || mine <= plan.log_calls;
@@ -272,12 +293,11 @@ impl Engine {
         // A fanned-out run shares one schedule: call i of the global sequence is due at
         // start + i / rate, and this worker sends the calls i with i mod workers = its index.
         let start = match plan.slice {
-            Some(slice) => {
-                let now_ms = secure_lambda::telemetry::now_millis();
-                Instant::now() + Duration::from_millis(slice.start_at_ms.saturating_sub(now_ms))
-            }
+            Some(slice) => instant_at(slice.start_at_ms),
             None => Instant::now(),
         };
+        // A worker that arrived late sends no call after the shared end: it loses its tail.
+        let end = plan.worker_end();
         let mine = ((total + slice_of - slice_index - 1) / slice_of).min(plan.limits.calls);
         let sample_every = sample_interval(Some(mine), plan.log_calls);
         let permits = Arc::new(Semaphore::new(
@@ -291,6 +311,9 @@ impl Engine {
             for local in 0..mine {
                 let index = local * slice_of + slice_index;
                 let due = not_before(start, rate, index);
+                if end.is_some_and(|end| due >= end) {
+                    break;
+                }
                 tokio::time::sleep_until(due).await;
                 // Waiting for a free slot delays the send but not the clock: the wait is latency.
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
@@ -454,18 +477,70 @@ mod tests {
     }
 
     async fn run(schedule: Schedule, concurrency: u32, limits: Limits) -> RunStats {
+        run_slice(schedule, concurrency, limits, None).await
+    }
+
+    async fn run_slice(
+        schedule: Schedule,
+        concurrency: u32,
+        limits: Limits,
+        slice: Option<WorkerSlice>,
+    ) -> RunStats {
         let engine = Arc::new(
             Engine::new(orders_server().await, Method::GET, Duration::from_secs(5)).unwrap(),
         );
         let plan = Plan {
             schedule,
             concurrency,
-            slice: None,
+            slice,
             limits,
             log_calls: 20,
         };
         let (stats, _) = engine.run(plan, &[Caller::new("s*****t", None)]).await;
         stats
+    }
+
+    /// A worker that starts its run late (a slow cold start, long sign-ins) still ends at the
+    /// shared start plus the run's bound, inside the time its coordinator waits for it.
+    #[tokio::test]
+    async fn a_late_worker_ends_with_the_shared_schedule() {
+        let now_ms = secure_lambda::telemetry::now_millis();
+        let started_4s_ago = |of| {
+            Some(WorkerSlice {
+                index: 0,
+                of,
+                start_at_ms: now_ms - 4_000,
+            })
+        };
+        let limits = Caps::default().limits();
+        for schedule in [
+            Schedule::For(Duration::from_secs(5)),
+            Schedule::Open {
+                rate: 40.0,
+                duration: Duration::from_secs(5),
+            },
+        ] {
+            let began = Instant::now();
+            let stats = run_slice(schedule, 2, limits, started_4s_ago(2)).await;
+            let took = began.elapsed();
+            assert!(
+                took < Duration::from_millis(2_500),
+                "{schedule:?} ran {took:?}, past the shared end"
+            );
+            assert!(
+                stats.calls() > 0,
+                "{schedule:?} sent nothing in its last second"
+            );
+        }
+        // Already past its end: no call at all.
+        let stats = run_slice(
+            Schedule::For(Duration::from_secs(3)),
+            2,
+            limits,
+            started_4s_ago(1),
+        )
+        .await;
+        assert_eq!(stats.calls(), 0);
     }
 
     #[tokio::test]

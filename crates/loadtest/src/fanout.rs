@@ -183,7 +183,7 @@ pub fn merge(answers: Vec<Result<Value, InvokeFailure>>, run_id: &str) -> Merged
             .and_then(|response| worker_report(&response, run_id, index))
         {
             Ok((stats, sign_ins)) => {
-                merged.sign_in_attempts += sign_ins;
+                merged.sign_in_attempts = merged.sign_in_attempts.saturating_add(sign_ins);
                 merged
                     .workers
                     .push(json!({"worker": index, "ok": true, "calls": stats.calls()}));

@@ -151,7 +151,7 @@ where
                 "USER_NAME decrypts to no user name",
             ));
         }
-        self.names.remember(&users);
+        self.names.remember(&users, &self.config.password_prefix);
         Ok(users)
     }
 
@@ -678,7 +678,7 @@ mod tests {
             false,
             loopback,
         );
-        let event = json!({"NumberOfCallsPerUser": 3, "Workers": 3, "Concurrency": 2});
+        let event = json!({"NumberOfCallsPerUser": 3, "Workers": 3, "Concurrency": 3});
         let response = coordinator.handle(event).await;
         assert_eq!(response["statusCode"], 200, "{response}");
         let answer = body(&response);

@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
     runtime::start(async {
         let config = Config::from_env()?;
         let context = EncryptionContext::from_env()?;
-        let sdk_config = aws::load_sdk_config().await;
+        let sdk_config = aws::load_sdk_config().await?;
         let env = EncryptedEnv::new(AwsKms(aws_sdk_kms::Client::new(&sdk_config)), context)
             .retry_without_context(config.kms_retry_without_context);
         let sign_ins = SignIns::new(

@@ -20,11 +20,11 @@ use tracing_subscriber::fmt::MakeWriter;
 /// lines: replacing every "ab" in every line would garble the logs and hide little.
 const MIN_SCRUBBED_CHARS: usize = 3;
 
-/// First and last character, every other one `*`: `student` → `s*****t`. Names of one or two
-/// characters become all `*` (showing both ends would show the whole name).
+/// First and last character, every other one `*`: `student` → `s*****t`. Names of up to four
+/// characters become all `*` (their two ends are most of the name).
 pub fn mask(name: &str) -> String {
     let count = name.chars().count();
-    if count <= 2 {
+    if count <= 4 {
         return "*".repeat(count);
     }
     name.chars()
@@ -74,29 +74,46 @@ impl UserNames {
     }
 
     /// Adds `names` to those the log writer masks (nothing to do when names are revealed).
-    pub fn remember(&self, names: &[String]) {
+    /// `secret_prefix` is `PASSWORD_SECRET_PREFIX`: the password secrets' ids are the prefix and
+    /// the name, and the secrets cache's audit line writes them whole.
+    pub fn remember(&self, names: &[String], secret_prefix: &str) {
         if self.reveal {
             return;
         }
         let Ok(mut known) = self.known.write() else {
             return;
         };
+        let mut add = |plain: String, masked: String| {
+            if !known.iter().any(|k| k.plain.expose_secret() == plain) {
+                known.push(Known {
+                    masked,
+                    plain: SecretString::from(plain),
+                });
+            }
+        };
         for name in names {
             // A name with a quote or backslash appears JSON-escaped in a log line.
             let escaped = serde_json::to_string(name)
                 .ok()
-                .and_then(|s| Some(s.get(1..s.len().checked_sub(1)?)?.to_owned()));
-            let forms = std::iter::once(name.clone()).chain(escaped.filter(|e| e != name));
-            for plain in forms {
-                if plain.chars().count() < MIN_SCRUBBED_CHARS
-                    || known.iter().any(|k| k.plain.expose_secret() == plain)
-                {
-                    continue;
+                .and_then(|s| Some(s.get(1..s.len().checked_sub(1)?)?.to_owned()))
+                .unwrap_or_else(|| name.clone());
+            let masked = mask(name);
+            if escaped.chars().count() >= MIN_SCRUBBED_CHARS {
+                add(escaped.clone(), mask(&escaped));
+                if escaped != *name {
+                    add(name.clone(), masked.clone());
                 }
-                known.push(Known {
-                    masked: mask(&plain),
-                    plain: SecretString::from(plain),
-                });
+            } else {
+                // Too short to replace everywhere: only where it stands for the whole name, a
+                // JSON string of its own or a secret's name inside an ARN.
+                add(format!("\"{escaped}\""), format!("\"{masked}\""));
+                add(format!(":secret:{escaped}-"), format!(":secret:{masked}-"));
+            }
+            if !secret_prefix.is_empty() {
+                add(
+                    format!("{secret_prefix}{escaped}"),
+                    format!("{secret_prefix}{masked}"),
+                );
             }
         }
         // Longest first, so that a name inside another ("ann" in "joanna") cannot leave part of
@@ -186,7 +203,9 @@ mod tests {
     #[test]
     fn masks_keep_the_first_and_last_character() {
         assert_eq!(mask("student"), "s*****t");
-        assert_eq!(mask("bob"), "b*b");
+        assert_eq!(mask("bob"), "***");
+        assert_eq!(mask("anna"), "****");
+        assert_eq!(mask("maria"), "m***a");
         assert_eq!(mask("al"), "**");
         assert_eq!(mask("x"), "*");
         assert_eq!(mask(""), "");
@@ -203,27 +222,50 @@ mod tests {
     #[test]
     fn scrub_masks_remembered_names_anywhere_longest_first() {
         let names = UserNames::default();
-        names.remember(&["ann".into(), "joanna".into(), "al".into(), "q\"uo".into()]);
+        names.remember(
+            &["ann".into(), "joanna".into(), "al".into(), "q\"uo".into()],
+            "",
+        );
         assert_eq!(
             names.scrub(r#"{"name":"joanna","secret":"arn:aws:secretsmanager:us-east-1:1:secret:ann-AbCdEf","u":"al"}"#),
-            r#"{"name":"j****a","secret":"arn:aws:secretsmanager:us-east-1:1:secret:a*n-AbCdEf","u":"al"}"#
+            r#"{"name":"j****a","secret":"arn:aws:secretsmanager:us-east-1:1:secret:***-AbCdEf","u":"**"}"#
+        );
+        // A short name is masked where it is the whole value, not inside other words.
+        assert_eq!(
+            names.scrub(
+                r#"{"message":"all calls","secret":"arn:aws:secretsmanager:r:1:secret:al-AbCdEf"}"#
+            ),
+            r#"{"message":"all calls","secret":"arn:aws:secretsmanager:r:1:secret:**-AbCdEf"}"#
         );
         // The JSON-escaped form of a name with a quote is masked too.
         assert!(!names.scrub(r#"{"user":"q\"uo"}"#).contains(r#"q\"uo"#));
         assert!(matches!(names.scrub("nothing here"), Cow::Borrowed(_)));
     }
 
+    /// The audit line names the password secret `<PASSWORD_SECRET_PREFIX><user>`, however short
+    /// the user's name.
+    #[test]
+    fn password_secret_ids_are_masked_for_names_of_any_length() {
+        let names = UserNames::default();
+        names.remember(&["al".into(), "bob".into()], "stack/loadtest-users/");
+        let line = r#"{"name":"stack/loadtest-users/al","other":"stack/loadtest-users/bob"}"#;
+        assert_eq!(
+            names.scrub(line),
+            r#"{"name":"stack/loadtest-users/**","other":"stack/loadtest-users/***"}"#
+        );
+    }
+
     #[test]
     fn revealed_names_are_not_scrubbed() {
         let names = UserNames::default().revealing(true);
-        names.remember(&["student".into()]);
+        names.remember(&["student".into()], "");
         assert_eq!(names.scrub("signed in student"), "signed in student");
     }
 
     #[test]
     fn debug_shows_no_name() {
         let names = UserNames::default();
-        names.remember(&["student".into()]);
+        names.remember(&["student".into()], "");
         assert!(!format!("{names:?}").contains("student"));
     }
 
@@ -250,7 +292,7 @@ mod tests {
     #[test]
     fn the_writer_masks_names_split_across_writes() {
         let names = UserNames::default();
-        names.remember(&["student".into()]);
+        names.remember(&["student".into()], "");
         let sink = Sink::default();
         let make = ScrubbingMakeWriter::new(names, sink.clone());
         {

@@ -187,17 +187,36 @@ impl LoadRequest {
         )?;
         let duration = whole(wire.duration_seconds, "DurationSeconds", 1, max_seconds)?
             .map(Duration::from_secs);
+        let workers = whole(wire.workers, "Workers", 1, u64::from(caps.max_workers))?
+            .map_or(Ok(1), u32::try_from)
+            .map_err(|_| invalid("Workers", "`Workers` is too large".into()))?;
+        // Every worker keeps at least one call in flight, so `Concurrency` (all workers
+        // together) is at least `Workers`; left out, it is one call per worker.
         let concurrency = whole(
             wire.concurrency,
             "Concurrency",
             1,
             u64::from(caps.max_concurrency),
         )?
-        .map_or(Ok(1), u32::try_from)
+        .map_or(Ok(workers), u32::try_from)
         .map_err(|_| invalid("Concurrency", "`Concurrency` is too large".into()))?;
-        let workers = whole(wire.workers, "Workers", 1, u64::from(caps.max_workers))?
-            .map_or(Ok(1), u32::try_from)
-            .map_err(|_| invalid("Workers", "`Workers` is too large".into()))?;
+        if workers > concurrency {
+            return Err(invalid(
+                "Workers",
+                format!(
+                    "`Workers` ({workers}) may not exceed `Concurrency` ({concurrency}): each worker keeps at least one call in flight"
+                ),
+            ));
+        }
+        if concurrency > caps.max_concurrency {
+            return Err(invalid(
+                "Workers",
+                format!(
+                    "{workers} workers need at least {workers} calls in flight, over the cap of {}",
+                    caps.max_concurrency
+                ),
+            ));
+        }
 
         let schedule = match (calls, rate, duration) {
             (Some(_), Some(_), _) => {
@@ -327,11 +346,19 @@ impl LoadRequest {
 
     /// The longest this run's schedule lasts: its duration, or the duration cap for a count.
     pub fn run_bound(&self) -> Duration {
-        match self.schedule {
+        self.schedule.bound(&self.limits)
+    }
+}
+
+impl Schedule {
+    /// The longest a run on this schedule lasts under `limits`: its duration within the duration
+    /// cap, or the cap itself for a count.
+    pub fn bound(&self, limits: &Limits) -> Duration {
+        match *self {
             Schedule::For(duration) | Schedule::Open { duration, .. } => {
-                duration.min(self.limits.duration)
+                duration.min(limits.duration)
             }
-            Schedule::Count { .. } => self.limits.duration,
+            Schedule::Count { .. } => limits.duration,
         }
     }
 }
@@ -401,6 +428,8 @@ mod tests {
                 "NumberOfCallsPerUser",
             ),
             (json!({"Concurrency": 1000}), "Concurrency"),
+            // Each worker has a call in flight: 3 workers are 3 calls, more than 2.
+            (json!({"Workers": 3, "Concurrency": 2}), "Workers"),
             (json!({"RequestsPerSecond": 10}), "DurationSeconds"),
             (
                 json!({"RequestsPerSecond": "fast", "DurationSeconds": 1}),

@@ -127,12 +127,14 @@ impl RunStats {
             tracing::warn!("a worker's histogram has other bounds; its latencies are left out");
         }
         for (status, n) in &other.statuses {
-            *self.statuses.entry(*status).or_default() += n;
+            let count = self.statuses.entry(*status).or_default();
+            *count = count.saturating_add(*n);
         }
         for (class, n) in &other.errors {
-            *self.errors.entry(*class).or_default() += n;
+            let count = self.errors.entry(*class).or_default();
+            *count = count.saturating_add(*n);
         }
-        self.no_response += other.no_response;
+        self.no_response = self.no_response.saturating_add(other.no_response);
         self.elapsed = self.elapsed.max(other.elapsed);
         self.intended_rate = match (self.intended_rate, other.intended_rate) {
             (Some(a), Some(b)) => Some(a + b),
@@ -225,8 +227,10 @@ impl RunStats {
             }
         }
         stats.no_response = report["noResponse"].as_u64().unwrap_or(0);
-        stats.elapsed =
-            Duration::from_secs_f64(report["durationSeconds"].as_f64().unwrap_or(0.0).max(0.0));
+        // A worker's report is data from outside this process: a huge or odd number is refused,
+        // not converted (from_secs_f64 would panic).
+        let seconds = report["durationSeconds"].as_f64().unwrap_or(0.0).max(0.0);
+        stats.elapsed = Duration::try_from_secs_f64(seconds).ok()?;
         stats.intended_rate = report["intendedRps"].as_f64();
         Some(stats)
     }

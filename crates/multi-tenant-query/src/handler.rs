@@ -268,13 +268,17 @@ mod tests {
 
     mod jwks_stub {
         use jsonwebtoken::jwk::JwkSet;
-        use secure_lambda::idtoken::JwksSource;
+        use secure_lambda::aws::Transient;
+        use secure_lambda::idtoken::{JwksError, JwksSource};
 
         pub struct NoKeys;
 
         impl JwksSource for NoKeys {
-            async fn fetch(&self) -> Result<JwkSet, String> {
-                Err("no key set in unit tests".into())
+            async fn fetch(&self) -> Result<JwkSet, JwksError> {
+                Err(JwksError::new(
+                    Transient::Network,
+                    "no key set in unit tests",
+                ))
             }
         }
     }

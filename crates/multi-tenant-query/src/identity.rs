@@ -9,6 +9,7 @@
 //! `/tenants/<id>` or `/users/<id>` in the path, the body) must agree with the proven one, or
 //! the request is refused with 403: it is an attempt to act as someone else.
 
+use secure_lambda::aws::{AwsFailure, Dependency, FailureKind};
 use secure_lambda::envelope::HttpRequest;
 use secure_lambda::idtoken::{IdTokenVerifier, JwksSource, TokenError};
 use secure_lambda::tenant::{Identity, InvalidId, TenantId, UserId};
@@ -96,13 +97,24 @@ pub async fn from_http<J: JwksSource>(
     Ok((identity, proof))
 }
 
+/// A refused token is 401; a key set that could not be fetched is Cognito failing, not the
+/// caller, and answers as every dependency failure does (503, or 504 when it timed out).
 fn unauthorized(error: &TokenError) -> ApiError {
-    let message = match error {
-        // Key-set trouble is ours, not the caller's; say so without detail.
-        TokenError::KeysUnavailable(_) => "the token could not be verified now".to_owned(),
-        other => other.to_string(),
-    };
-    ApiError::new(401, "Unauthorized", message)
+    match error {
+        TokenError::KeysUnavailable(failure) => {
+            let mut api = ApiError::dependency(
+                Dependency::Cognito,
+                &AwsFailure {
+                    kind: FailureKind::Transient(failure.kind),
+                    code: None,
+                    detail: failure.detail.clone(),
+                },
+            );
+            api.message = format!("the token could not be verified now: {}", api.message);
+            api
+        }
+        other => ApiError::new(401, "Unauthorized", other.to_string()),
+    }
 }
 
 fn bearer_token(request: &HttpRequest) -> Option<&str> {
@@ -184,6 +196,30 @@ mod tests {
                 "{tenant} {user}"
             );
         }
+    }
+
+    /// A key set that cannot be fetched is Cognito failing: 503 (504 when it timed out) naming
+    /// Cognito, never 401 (which tells a client to sign in again) and never the fetch's detail.
+    #[test]
+    fn an_unfetchable_key_set_is_a_dependency_failure() {
+        use secure_lambda::aws::Transient;
+        use secure_lambda::idtoken::JwksError;
+        for (kind, status, code) in [
+            (Transient::ServerError, 503, "DependencyUnavailable"),
+            (Transient::Throttled, 503, "DependencyUnavailable"),
+            (Transient::Network, 503, "DependencyUnavailable"),
+            (Transient::Timeout, 504, "DependencyTimeout"),
+        ] {
+            let error = unauthorized(&TokenError::KeysUnavailable(JwksError::new(
+                kind,
+                "GET failed: 10.0.0.7:443 refused",
+            )));
+            assert_eq!((error.status, error.code.as_str()), (status, code));
+            assert!(error.message.contains("Cognito"), "{}", error.message);
+            assert!(!error.message.contains("10.0.0.7"), "{}", error.message);
+        }
+        let error = unauthorized(&TokenError::UnknownKey);
+        assert_eq!((error.status, error.code.as_str()), (401, "Unauthorized"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
     logging::init_logging();
     runtime::start(async {
         let config = config::Config::from_env()?;
-        let sdk_config = aws::load_sdk_config().await;
+        let sdk_config = aws::load_sdk_config().await?;
         let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
         let orders = dynamo::TenantScopedOrders::new(
             &sdk_config,

@@ -5,11 +5,14 @@
 
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::config::{env_parse, ConfigError};
 
 /// Connect timeout of every AWS call: Lambda and the AWS endpoints share a region.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -17,21 +20,90 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Budget of one operation, retries included.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+/// Attempts per operation (the first and two retries), the SDK's standard retry mode.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// First retry delay; the SDK doubles it per retry and draws the delay uniformly below it (full
+/// jitter), so two retries wait at most 1 s + 2 s, inside [`OPERATION_TIMEOUT`] for answers
+/// that come back fast (throttling, 5xx).
+pub const RETRY_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 
-/// The SDK configuration loader with the suite's timeouts, for callers that adjust more.
-pub fn sdk_config_loader() -> ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-            .operation_timeout(OPERATION_TIMEOUT)
-            .build(),
-    )
+/// Timeouts and retries of every SDK client of a function. The defaults are the constants above;
+/// `SDK_CONNECT_TIMEOUT_MS`, `SDK_ATTEMPT_TIMEOUT_MS`, `SDK_OPERATION_TIMEOUT_MS` and
+/// `SDK_RETRY_INITIAL_BACKOFF_MS` override them (the fault-injection tests shrink them so that a
+/// black-holed endpoint costs them a second, not eight), and `AWS_MAX_ATTEMPTS` is the SDK's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkBudget {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+    pub initial_backoff: Duration,
 }
 
-/// Loads the SDK configuration once per execution environment, with explicit timeouts.
-pub async fn load_sdk_config() -> SdkConfig {
-    sdk_config_loader().load().await
+impl Default for SdkBudget {
+    fn default() -> Self {
+        Self {
+            connect: CONNECT_TIMEOUT,
+            attempt: ATTEMPT_TIMEOUT,
+            operation: OPERATION_TIMEOUT,
+            initial_backoff: RETRY_INITIAL_BACKOFF,
+        }
+    }
+}
+
+impl SdkBudget {
+    /// The defaults, overridden by the `SDK_*_MS` variables; refuses a budget in which an
+    /// attempt could outlast its operation.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let millis = |name: &str, default: Duration| {
+            let default = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
+            match env_parse::<u64>(name, default, "a whole number of milliseconds (e.g. 3000)")? {
+                0 => Err(ConfigError::new(name, "must be more than 0")),
+                ms => Ok(Duration::from_millis(ms)),
+            }
+        };
+        let budget = Self {
+            connect: millis("SDK_CONNECT_TIMEOUT_MS", defaults.connect)?,
+            attempt: millis("SDK_ATTEMPT_TIMEOUT_MS", defaults.attempt)?,
+            operation: millis("SDK_OPERATION_TIMEOUT_MS", defaults.operation)?,
+            initial_backoff: millis("SDK_RETRY_INITIAL_BACKOFF_MS", defaults.initial_backoff)?,
+        };
+        if budget.attempt > budget.operation || budget.connect > budget.attempt {
+            return Err(ConfigError::new(
+                "SDK_OPERATION_TIMEOUT_MS",
+                "must be at least SDK_ATTEMPT_TIMEOUT_MS, which must be at least SDK_CONNECT_TIMEOUT_MS",
+            ));
+        }
+        Ok(budget)
+    }
+
+    /// The loader with these timeouts and the standard retry mode.
+    pub fn loader(&self) -> ConfigLoader {
+        aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(self.connect)
+                    .operation_attempt_timeout(self.attempt)
+                    .operation_timeout(self.operation)
+                    .build(),
+            )
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(MAX_ATTEMPTS)
+                    .with_initial_backoff(self.initial_backoff),
+            )
+    }
+}
+
+/// The SDK configuration loader with the suite's default timeouts, for callers that adjust more.
+pub fn sdk_config_loader() -> ConfigLoader {
+    SdkBudget::default().loader()
+}
+
+/// Loads the SDK configuration once per execution environment, with explicit timeouts and
+/// retries ([`SdkBudget::from_env`]).
+pub async fn load_sdk_config() -> Result<SdkConfig, ConfigError> {
+    Ok(SdkBudget::from_env()?.loader().load().await)
 }
 
 /// Failures worth retrying later, and serving a cached value through meanwhile.
@@ -195,6 +267,47 @@ fn describe_transport<E>(error: &SdkError<E, HttpResponse>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_read_from_the_environment_and_checked() {
+        // This test alone sets the SDK_* variables (tests share the process environment).
+        assert_eq!(SdkBudget::from_env(), Ok(SdkBudget::default()));
+        std::env::set_var("SDK_ATTEMPT_TIMEOUT_MS", "300");
+        std::env::set_var("SDK_OPERATION_TIMEOUT_MS", "1200");
+        std::env::set_var("SDK_CONNECT_TIMEOUT_MS", "200");
+        std::env::set_var("SDK_RETRY_INITIAL_BACKOFF_MS", "50");
+        assert_eq!(
+            SdkBudget::from_env(),
+            Ok(SdkBudget {
+                connect: Duration::from_millis(200),
+                attempt: Duration::from_millis(300),
+                operation: Duration::from_millis(1200),
+                initial_backoff: Duration::from_millis(50),
+            })
+        );
+        std::env::set_var("SDK_OPERATION_TIMEOUT_MS", "100");
+        assert!(
+            SdkBudget::from_env().is_err(),
+            "attempt longer than operation"
+        );
+        std::env::set_var("SDK_OPERATION_TIMEOUT_MS", "0");
+        assert!(SdkBudget::from_env().is_err());
+        std::env::set_var("SDK_OPERATION_TIMEOUT_MS", "soon");
+        assert!(SdkBudget::from_env().is_err());
+        for name in [
+            "SDK_ATTEMPT_TIMEOUT_MS",
+            "SDK_OPERATION_TIMEOUT_MS",
+            "SDK_CONNECT_TIMEOUT_MS",
+            "SDK_RETRY_INITIAL_BACKOFF_MS",
+        ] {
+            std::env::remove_var(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod classify_tests {
     use super::*;
     use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
     use aws_smithy_runtime_api::client::result::ConnectorError;

@@ -285,7 +285,13 @@ where
         Err(error) => return respond_error(ResponseStyle::Direct, &error),
     };
     let style = invocation.style();
-    let (status, body) = match dispatch(invocation).await {
+    let outcome = match crate::runtime::budget_end() {
+        Some(end) => tokio::time::timeout_at(end, dispatch(invocation))
+            .await
+            .unwrap_or_else(|_| Err(crate::runtime::out_of_time())),
+        None => dispatch(invocation).await,
+    };
+    let (status, body) = match outcome {
         Ok(body) => (200, body),
         Err(error) => (error.status, error.body()),
     };
@@ -359,6 +365,21 @@ mod tests {
                 "{event}: {error:?}"
             );
         }
+    }
+
+    /// A header value with CR/LF (header injection) is refused naming `headers` and saying why.
+    #[test]
+    fn injected_headers_are_refused_plainly() {
+        let event = json!({
+            "requestContext": {"http": {"method": "GET"}},
+            "headers": {"x-tenant": "tenant-a\r\nX-Tenant: tenant-b"}
+        });
+        let error = Invocation::parse(event).unwrap_err();
+        assert_eq!(
+            (error.status, error.code.as_str(), error.field.as_deref()),
+            (400, "InvalidField", Some("headers"))
+        );
+        assert!(error.message.contains("no CR or LF"), "{}", error.message);
     }
 
     #[test]

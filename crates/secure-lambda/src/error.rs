@@ -310,4 +310,18 @@ mod tests {
             (504, "DependencyTimeout")
         );
     }
+
+    /// A disabled KMS key (moto cannot disable one; AWS answers `DisabledException`) is a clear
+    /// 502 naming the variable, not the key's ARN.
+    #[test]
+    fn a_disabled_key_is_a_clear_error() {
+        let error = ApiError::from(&EnvDecryptError::KeyDisabled {
+            variable: "USER_NAME".into(),
+        });
+        assert_eq!((error.status, error.code.as_str()), (502, "KmsKeyUnusable"));
+        assert_eq!(
+            error.message,
+            "the KMS key of environment variable USER_NAME cannot be used"
+        );
+    }
 }

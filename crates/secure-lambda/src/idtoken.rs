@@ -3,9 +3,12 @@
 //! Only RS256 is accepted (`alg: none`, HS256 with the public key as secret, and every other
 //! algorithm are refused before any key is looked up). The signing key comes from the user pool's
 //! JWKS, fetched once and cached; an unknown `kid` triggers one refresh, at most once per
-//! [`MIN_REFRESH_INTERVAL`], so that garbage tokens cannot make the function hammer the JWKS
-//! endpoint. Then `iss`, `aud`, `exp` and `nbf` (with leeway) and `token_use = id` are checked,
-//! and the tenant and user claims must be present strings.
+//! [`MIN_REFRESH_INTERVAL`] after a fetch that worked and once per [`RETRY_AFTER_FAILURE`] after
+//! one that failed, so that garbage tokens cannot make the function hammer the JWKS endpoint,
+//! whether it answers or not. One fetch runs at a time, and none holds the key cache's lock:
+//! tokens signed with a known key are verified while a refresh is under way. Then `iss`, `aud`,
+//! `exp` and `nbf` (with leeway) and `token_use = id` are checked, and the tenant and user claims
+//! must be present strings.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,11 +17,17 @@ use std::time::Duration;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
-/// How often an unknown `kid` may cause a JWKS fetch.
+use crate::aws::Transient;
+
+/// How often an unknown `kid` may cause a JWKS fetch after a fetch that worked.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How long after a failed fetch the next one may start: short enough that a cold function
+/// recovers soon after the endpoint does, long enough that a failing endpoint sees at most one
+/// request per interval from each execution environment, however many tokens arrive.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 /// Why a token was refused (all 401 to the caller). Never holds the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,13 +54,32 @@ pub enum TokenError {
     NotAnIdToken,
     #[error("the token has no `{0}` claim")]
     MissingClaim(String),
-    #[error("the user pool's key set could not be fetched: {0}")]
-    KeysUnavailable(String),
+    /// The key set could not be fetched (now, or at the last attempt, which is too recent to
+    /// repeat): a dependency failure, not the caller's.
+    #[error("the user pool's key set could not be fetched ({}): {}", .0.kind, .0.detail)]
+    KeysUnavailable(JwksError),
+}
+
+/// Why a JWKS fetch failed. `detail` is this module's own text (status, timeout, parse error),
+/// never a token or a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksError {
+    pub kind: Transient,
+    pub detail: String,
+}
+
+impl JwksError {
+    pub fn new(kind: Transient, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// Fetches the JWKS.
 pub trait JwksSource: Send + Sync {
-    fn fetch(&self) -> impl Future<Output = Result<JwkSet, String>> + Send;
+    fn fetch(&self) -> impl Future<Output = Result<JwkSet, JwksError>> + Send;
 }
 
 /// What a verified token says about the caller.
@@ -82,16 +110,20 @@ impl TokenPolicy {
     }
 }
 
-struct KeyCache {
-    keys: HashMap<String, DecodingKey>,
-    fetched_at: Option<Instant>,
+/// The last fetch: when it started and, if it failed, why.
+struct Attempt {
+    at: Instant,
+    failure: Option<JwksError>,
 }
 
 /// Verifies ID tokens against a JWKS source, caching the keys.
 pub struct IdTokenVerifier<J> {
     policy: TokenPolicy,
     source: J,
-    cache: RwLock<KeyCache>,
+    /// The keys; locked only to read or to swap in a fetched set, never across a fetch.
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    /// Held across a fetch (one at a time), with the last attempt for the throttle.
+    refresh: Mutex<Option<Attempt>>,
 }
 
 impl<J: JwksSource> IdTokenVerifier<J> {
@@ -99,10 +131,8 @@ impl<J: JwksSource> IdTokenVerifier<J> {
         Self {
             policy,
             source,
-            cache: RwLock::new(KeyCache {
-                keys: HashMap::new(),
-                fetched_at: None,
-            }),
+            keys: RwLock::new(HashMap::new()),
+            refresh: Mutex::new(None),
         }
     }
 
@@ -156,27 +186,42 @@ impl<J: JwksSource> IdTokenVerifier<J> {
     }
 
     async fn key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
-        if let Some(key) = self.cache.read().await.keys.get(kid) {
+        if let Some(key) = self.keys.read().await.get(kid) {
             return Ok(key.clone());
         }
-        let mut cache = self.cache.write().await;
-        // Another task may have refreshed while this one waited for the lock.
-        if let Some(key) = cache.keys.get(kid) {
+        // One refresh at a time; readers of known keys do not wait for it.
+        let mut last = self.refresh.lock().await;
+        // Another task may have refreshed while this one waited.
+        if let Some(key) = self.keys.read().await.get(kid) {
             return Ok(key.clone());
         }
-        let recently = cache
-            .fetched_at
-            .is_some_and(|at| at.elapsed() < MIN_REFRESH_INTERVAL);
-        if recently {
-            return Err(TokenError::UnknownKey);
+        if let Some(attempt) = last.as_ref() {
+            let wait = match attempt.failure {
+                None => MIN_REFRESH_INTERVAL,
+                Some(_) => RETRY_AFTER_FAILURE,
+            };
+            if attempt.at.elapsed() < wait {
+                return Err(match &attempt.failure {
+                    None => TokenError::UnknownKey,
+                    Some(failure) => TokenError::KeysUnavailable(failure.clone()),
+                });
+            }
         }
-        let set = self
-            .source
-            .fetch()
-            .await
-            .map_err(TokenError::KeysUnavailable)?;
-        cache.fetched_at = Some(Instant::now());
-        cache.keys = set
+        let at = Instant::now();
+        let fetched = self.source.fetch().await;
+        let set = match fetched {
+            Ok(set) => set,
+            Err(failure) => {
+                tracing::warn!(kind = %failure.kind, detail = %failure.detail, "user pool keys not fetched");
+                *last = Some(Attempt {
+                    at,
+                    failure: Some(failure.clone()),
+                });
+                return Err(TokenError::KeysUnavailable(failure));
+            }
+        };
+        *last = Some(Attempt { at, failure: None });
+        let fresh: HashMap<String, DecodingKey> = set
             .keys
             .iter()
             .filter_map(|jwk| {
@@ -185,8 +230,10 @@ impl<J: JwksSource> IdTokenVerifier<J> {
                 Some((kid, key))
             })
             .collect();
-        tracing::info!(keys = cache.keys.len(), "user pool keys fetched");
-        cache.keys.get(kid).cloned().ok_or(TokenError::UnknownKey)
+        tracing::info!(keys = fresh.len(), "user pool keys fetched");
+        let found = fresh.get(kid).cloned();
+        *self.keys.write().await = fresh;
+        found.ok_or(TokenError::UnknownKey)
     }
 }
 
@@ -228,33 +275,43 @@ impl HttpJwks {
 }
 
 impl JwksSource for HttpJwks {
-    async fn fetch(&self) -> Result<JwkSet, String> {
+    async fn fetch(&self) -> Result<JwkSet, JwksError> {
         use http_body_util::BodyExt;
         let uri: hyper::Uri = self
             .url
             .parse()
-            .map_err(|_| "the JWKS URL is not a valid URL".to_owned())?;
+            .map_err(|_| JwksError::new(Transient::Network, "the JWKS URL is not a valid URL"))?;
         let request = async {
             let response = self
                 .client
                 .get(uri)
                 .await
-                .map_err(|e| format!("GET failed: {e}"))?;
+                .map_err(|e| JwksError::new(Transient::Network, format!("GET failed: {e}")))?;
             let status = response.status();
             if !status.is_success() {
-                return Err(format!("GET answered {status}"));
+                let kind = match status.as_u16() {
+                    429 => Transient::Throttled,
+                    _ => Transient::ServerError,
+                };
+                return Err(JwksError::new(kind, format!("GET answered {status}")));
             }
             let limited = http_body_util::Limited::new(response.into_body(), Self::MAX_BYTES);
             let body = limited
                 .collect()
                 .await
-                .map_err(|e| format!("reading the body: {e}"))?
+                .map_err(|e| JwksError::new(Transient::Network, format!("reading the body: {e}")))?
                 .to_bytes();
-            serde_json::from_slice::<JwkSet>(&body).map_err(|e| format!("not a JWKS: {e}"))
+            serde_json::from_slice::<JwkSet>(&body)
+                .map_err(|e| JwksError::new(Transient::ServerError, format!("not a JWKS: {e}")))
         };
         tokio::time::timeout(Self::TIMEOUT, request)
             .await
-            .map_err(|_| format!("no answer in {} s", Self::TIMEOUT.as_secs()))?
+            .map_err(|_| {
+                JwksError::new(
+                    Transient::Timeout,
+                    format!("no answer in {} s", Self::TIMEOUT.as_secs()),
+                )
+            })?
     }
 }
 
@@ -290,7 +347,7 @@ mod tests {
     }
 
     impl JwksSource for StaticJwks {
-        async fn fetch(&self) -> Result<JwkSet, String> {
+        async fn fetch(&self) -> Result<JwkSet, JwksError> {
             self.fetches.fetch_add(1, Ordering::SeqCst);
             Ok(self.set.clone())
         }
@@ -452,6 +509,127 @@ mod tests {
             1,
             "unknown kids do not refetch within the interval"
         );
+    }
+
+    fn jwk_set(key: &EncodingKey, kids: &[&str]) -> JwkSet {
+        let keys = kids
+            .iter()
+            .map(|kid| {
+                let mut jwk = Jwk::from_encoding_key(key, Algorithm::RS256).unwrap();
+                jwk.common.key_id = Some((*kid).into());
+                jwk
+            })
+            .collect();
+        JwkSet { keys }
+    }
+
+    /// A JWKS endpoint that answers from a script, each answer after a permit of `gate`.
+    struct ScriptedJwks {
+        answers: std::sync::Mutex<std::collections::VecDeque<Result<JwkSet, JwksError>>>,
+        gate: tokio::sync::Semaphore,
+        fetches: AtomicU32,
+    }
+
+    impl ScriptedJwks {
+        fn new(answers: Vec<Result<JwkSet, JwksError>>, permits: usize) -> Self {
+            Self {
+                answers: std::sync::Mutex::new(answers.into()),
+                gate: tokio::sync::Semaphore::new(permits),
+                fetches: AtomicU32::new(0),
+            }
+        }
+    }
+
+    impl JwksSource for ScriptedJwks {
+        async fn fetch(&self) -> Result<JwkSet, JwksError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            if let Ok(permit) = self.gate.acquire().await {
+                permit.forget();
+            }
+            self.answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or_else(|| Err(JwksError::new(Transient::ServerError, "script ended")))
+        }
+    }
+
+    fn down() -> Result<JwkSet, JwksError> {
+        Err(JwksError::new(Transient::ServerError, "GET answered 503"))
+    }
+
+    /// While the JWKS endpoint fails, a flood of tokens causes one fetch per
+    /// [`RETRY_AFTER_FAILURE`], not one per token; each is refused as a dependency failure (not
+    /// as a bad token), and the keys are fetched as soon as the endpoint is back.
+    #[tokio::test(start_paused = true)]
+    async fn failed_fetches_are_throttled_too() {
+        let key = signing_key();
+        let source = ScriptedJwks::new(vec![down(), down(), Ok(jwk_set(&key, &["kid-1"]))], 100);
+        let verifier = IdTokenVerifier::new(policy(), source);
+        let token = sign(&key, "kid-1", &claims());
+        for _ in 0..50 {
+            assert!(matches!(
+                verifier.verify(&token).await,
+                Err(TokenError::KeysUnavailable(JwksError {
+                    kind: Transient::ServerError,
+                    ..
+                }))
+            ));
+        }
+        assert_eq!(verifier.source.fetches.load(Ordering::SeqCst), 1);
+        tokio::time::advance(RETRY_AFTER_FAILURE).await;
+        for _ in 0..50 {
+            assert!(verifier.verify(&token).await.is_err());
+        }
+        assert_eq!(verifier.source.fetches.load(Ordering::SeqCst), 2);
+        tokio::time::advance(RETRY_AFTER_FAILURE).await;
+        assert!(verifier.verify(&token).await.is_ok());
+        assert_eq!(verifier.source.fetches.load(Ordering::SeqCst), 3);
+        // After a success the long interval applies to unknown kids again.
+        tokio::time::advance(RETRY_AFTER_FAILURE).await;
+        let unknown = sign(&key, "kid-2", &claims());
+        assert_eq!(verifier.verify(&unknown).await, Err(TokenError::UnknownKey));
+        assert_eq!(verifier.source.fetches.load(Ordering::SeqCst), 3);
+    }
+
+    /// A refresh in flight (a slow JWKS endpoint) holds no lock that verifying a token with a
+    /// known key needs, and tokens waiting for the refresh share its one fetch.
+    #[tokio::test(start_paused = true)]
+    async fn a_refresh_in_flight_blocks_neither_known_keys_nor_causes_more_fetches() {
+        let key = signing_key();
+        let source = ScriptedJwks::new(
+            vec![
+                Ok(jwk_set(&key, &["kid-1"])),
+                Ok(jwk_set(&key, &["kid-1", "kid-2"])),
+            ],
+            1,
+        );
+        let verifier = std::sync::Arc::new(IdTokenVerifier::new(policy(), source));
+        let known = sign(&key, "kid-1", &claims());
+        assert!(verifier.verify(&known).await.is_ok());
+        tokio::time::advance(MIN_REFRESH_INTERVAL).await;
+
+        // Ten tokens with the new kid: one fetch starts and waits at the gate.
+        let rotated = sign(&key, "kid-2", &claims());
+        let waiting: Vec<_> = (0..10)
+            .map(|_| {
+                let (verifier, token) = (verifier.clone(), rotated.clone());
+                tokio::spawn(async move { verifier.verify(&token).await })
+            })
+            .collect();
+        while verifier.source.fetches.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        // The known key verifies at once while the fetch hangs (a paused clock jumps straight
+        // to the timeout if the verification waits for anything).
+        let known_now = tokio::time::timeout(Duration::from_millis(100), verifier.verify(&known));
+        assert!(matches!(known_now.await, Ok(Ok(_))));
+
+        verifier.source.gate.add_permits(1);
+        for task in waiting {
+            assert!(task.await.unwrap().is_ok());
+        }
+        assert_eq!(verifier.source.fetches.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -79,13 +79,62 @@ pub async fn handle_raw<F: Function>(function: &F, event: &str) -> Value {
     }
 }
 
+tokio::task_local! {
+    // When the current invocation must have answered by (its deadline less `DEADLINE_MARGIN`).
+    static BUDGET_END: tokio::time::Instant;
+}
+
+/// Time kept back from the invocation's deadline to write the answer and its log lines.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The end of the current invocation's time budget, when it runs under [`with_deadline`].
+pub fn budget_end() -> Option<tokio::time::Instant> {
+    BUDGET_END.try_with(|end| *end).ok()
+}
+
+/// What a caller sees when the function's own deadline comes before its dependencies answered:
+/// a 504, rather than Lambda ending the invocation with a timeout and no body.
+pub fn out_of_time() -> ApiError {
+    tracing::warn!("the invocation's time budget ran out waiting for a dependency");
+    ApiError::new(
+        504,
+        "DependencyTimeout",
+        "AWS did not answer within the function's time budget; retry later",
+    )
+}
+
+/// Runs `work` with a budget ending [`DEADLINE_MARGIN`] before `deadline_ms` (milliseconds since
+/// the Unix epoch, as the Runtime API gives it). Every function's dispatch is cut off there
+/// ([`crate::envelope::serve`]), however its AWS calls are configured: no invocation outlives
+/// the function's timeout. A deadline that is no point in time after 2001 sets no budget: none
+/// given (0), or an emulator's (`cargo lambda watch` sends its timeout, `600000`, not a time).
+pub async fn with_deadline<T>(deadline_ms: u64, work: impl Future<Output = T>) -> T {
+    const EARLIEST_DEADLINE_MS: u64 = 1_000_000_000_000;
+    if deadline_ms < EARLIEST_DEADLINE_MS {
+        return work.await;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let left = std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        .saturating_sub(DEADLINE_MARGIN);
+    BUDGET_END
+        .scope(tokio::time::Instant::now() + left, work)
+        .await
+}
+
 /// Serves `function` until the runtime stops.
 pub async fn run<F: Function>(function: F) -> Result<(), Error> {
     let metrics = InvocationMetrics::new();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         let (function, metrics) = (&function, &metrics);
         async move {
-            let response = handle_raw(function, event.payload.get()).await;
+            let response = with_deadline(
+                event.context.deadline,
+                handle_raw(function, event.payload.get()),
+            )
+            .await;
             metrics.report(function.cache_counters());
             Ok::<Value, Error>(response)
         }
@@ -186,6 +235,41 @@ mod tests {
             let response = handle_raw(&Echo, &event).await;
             assert_eq!(response["statusCode"], 400, "{response}");
             assert_eq!(body(&response)["error"]["code"], code);
+        }
+    }
+
+    struct Stuck;
+
+    impl Function for Stuck {
+        const NAME: &'static str = "stuck";
+
+        async fn dispatch(&self, _invocation: Invocation) -> Result<Value, ApiError> {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            Ok(json!({}))
+        }
+    }
+
+    /// A dispatch that waits past the deadline is cut off before it: a 504 body, not a Lambda
+    /// timeout. Without a deadline nothing is cut off.
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_bounds_every_invocation() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let started = tokio::time::Instant::now();
+        let response = with_deadline(now_ms + 10_000, handle_raw(&Stuck, "{}")).await;
+        assert_eq!(response["statusCode"], 504, "{response}");
+        assert_eq!(body(&response)["error"]["code"], "DependencyTimeout");
+        let waited = started.elapsed();
+        assert!(
+            waited <= std::time::Duration::from_secs(10) - DEADLINE_MARGIN
+                && waited >= std::time::Duration::from_secs(9),
+            "{waited:?}"
+        );
+        for no_time in [0, 600_000] {
+            let echo = with_deadline(no_time, handle_raw(&Echo, r#"{"a":1}"#)).await;
+            assert_eq!(echo["statusCode"], 200);
         }
     }
 

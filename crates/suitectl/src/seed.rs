@@ -19,7 +19,7 @@ use secure_lambda::tenant::{order_sort_key, Identity, TenantId, UserId, PARTITIO
 use serde::Serialize;
 
 use crate::lab;
-use crate::stack::{Names, UserPool};
+use crate::stack::{Names, UserIdClaim, UserPool};
 use crate::values::SeedValues;
 
 /// What a step did.
@@ -127,14 +127,6 @@ pub async fn seed(
     let table = &names.table_name;
     let change = ensure_table(clients, table, progress).await?;
     progress(&format!("DynamoDB table {table}: {change}"));
-    for order in lab::ORDERS {
-        put_order(clients, table, &order).await?;
-    }
-    progress(&format!(
-        "DynamoDB items: {} orders written",
-        lab::ORDERS.len()
-    ));
-
     let (user_pool_id, app_client_id) = match &names.user_pool {
         UserPool::Existing { pool_id, client_id } => {
             check_existing_pool(clients, pool_id, client_id).await?;
@@ -158,17 +150,40 @@ pub async fn seed(
             (pool_id, client_id)
         }
     };
+    // Each user's id as multi-tenant-query reads it from their token (`Names::user_id_claim`).
+    let mut user_ids = HashMap::new();
     for user in lab::USERS {
         let change = ensure_user(clients, &user_pool_id, &user, &values.user_password).await?;
         progress(&format!(
             "Cognito user {} (tenant {}): {change}",
             user.username, user.tenant
         ));
+        let id = match names.user_id_claim {
+            UserIdClaim::Username => user.username.to_owned(),
+            UserIdClaim::Sub => user_sub(clients, &user_pool_id, user.username).await?,
+        };
+        user_ids.insert(user.username, id);
         let secret = serde_json::json!({ lab::USER_SECRET_PASSWORD_KEY: values.user_password.expose_secret() });
         let id = names.user_secret(user.username);
         let change = put_json_secret(clients, &id, &SecretString::from(secret.to_string())).await?;
         progress(&format!("secret {id}: {change}"));
     }
+
+    for order in lab::ORDERS {
+        let user_id = user_ids.get(order.user).ok_or_else(|| {
+            anyhow!(
+                "lab order {}: user {} is not a seeded user",
+                order.order_id,
+                order.user
+            )
+        })?;
+        put_order(clients, table, &order, user_id).await?;
+    }
+    progress(&format!(
+        "DynamoDB items: {} orders written, keyed on {}",
+        lab::ORDERS.len(),
+        names.user_id_claim.claim()
+    ));
 
     Ok(SeedOutputs {
         region: clients.region.clone(),
@@ -530,11 +545,35 @@ async fn ensure_table(clients: &Clients, table: &str, progress: Progress<'_>) ->
     ))
 }
 
-async fn put_order(clients: &Clients, table: &str, order: &lab::LabOrder) -> Result<()> {
+/// A user's `sub`: the id Cognito never gives to another user.
+async fn user_sub(clients: &Clients, pool_id: &str, username: &str) -> Result<String> {
+    let user = clients
+        .cognito
+        .admin_get_user()
+        .user_pool_id(pool_id)
+        .username(username)
+        .send()
+        .await
+        .map_err(|e| anyhow!("looking up user {username}: {}", DisplayErrorContext(&e)))?;
+    user.user_attributes()
+        .iter()
+        .find(|a| a.name() == "sub")
+        .and_then(|a| a.value())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("user {username} has no sub attribute"))
+}
+
+/// Writes a lab order under `user_id` (the user's name or `sub`, as the stack keys orders).
+async fn put_order(
+    clients: &Clients,
+    table: &str,
+    order: &lab::LabOrder,
+    user_id: &str,
+) -> Result<()> {
     use dynamodb::types::AttributeValue;
     let identity = Identity::new(
         TenantId::parse(order.tenant).map_err(|e| anyhow!("lab order {}: {e}", order.order_id))?,
-        UserId::parse(order.user).map_err(|e| anyhow!("lab order {}: {e}", order.order_id))?,
+        UserId::parse(user_id).map_err(|e| anyhow!("lab order {}: {e}", order.order_id))?,
     );
     let item: HashMap<String, AttributeValue> = [
         (PARTITION_KEY, AttributeValue::S(identity.partition_key())),

@@ -22,6 +22,8 @@ pub mod keys {
     pub const LOAD_TEST_USER_SECRET_PREFIX: &str = "LoadTestUserSecretPrefix";
     pub const USER_POOL_ID: &str = "UserPoolId";
     pub const USER_POOL_CLIENT_ID: &str = "UserPoolClientId";
+    /// The claim multi-tenant-query keys orders on (`cognito:username` when absent).
+    pub const USER_ID_CLAIM: &str = "UserIdClaim";
     /// Only in a local stack's file: the pool and client `suitectl seed` creates there, where no
     /// template made them.
     pub const USER_POOL_NAME: &str = "UserPoolName";
@@ -144,6 +146,39 @@ pub struct Names {
     /// Each loadtest user's password is the secret `<prefix><user>`.
     pub user_secret_prefix: String,
     pub user_pool: UserPool,
+    /// Which of a user's ids their orders are keyed on.
+    pub user_id_claim: UserIdClaim,
+}
+
+/// The ID-token claim multi-tenant-query takes the user from (template parameter `UserIdClaim`,
+/// the function's `USER_CLAIM`): the sample orders are keyed on the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserIdClaim {
+    /// `cognito:username`: the labs' choice. A user deleted and re-created under the same name
+    /// inherits the old user's orders.
+    Username,
+    /// `sub`: never reused; the production choice.
+    Sub,
+}
+
+impl UserIdClaim {
+    pub fn parse(claim: &str) -> Result<Self> {
+        match claim {
+            "cognito:username" => Ok(Self::Username),
+            "sub" => Ok(Self::Sub),
+            other => bail!(
+                "output {}: `{other}` is not a claim suitectl can key orders on (cognito:username or sub)",
+                keys::USER_ID_CLAIM
+            ),
+        }
+    }
+
+    pub fn claim(self) -> &'static str {
+        match self {
+            Self::Username => "cognito:username",
+            Self::Sub => "sub",
+        }
+    }
 }
 
 impl Names {
@@ -185,6 +220,9 @@ impl Names {
             kms_alias: kms_alias.to_owned(),
             user_secret_prefix: outputs.get(keys::LOAD_TEST_USER_SECRET_PREFIX)?.to_owned(),
             user_pool,
+            user_id_claim: outputs
+                .optional(keys::USER_ID_CLAIM)
+                .map_or(Ok(UserIdClaim::Username), UserIdClaim::parse)?,
         })
     }
 
