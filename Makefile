@@ -6,15 +6,17 @@ SHELL := bash
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements-dev.txt | cut -c1-16)
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha256sum requirements-checkov.txt | cut -c1-16)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup build demo test lint unit-and-e2e template-checks bench fuzz deploy seed clean
+.PHONY: help setup build demo test lint unit-and-e2e template-checks bench fuzz package deploy seed clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## install the pinned non-Rust tools into .venv (idempotent)
+setup: $(STAMP) $(CHECKOV_STAMP) ## install the pinned non-Rust tools into .venv and .venv-checkov (idempotent)
 	@cargo fmt --version >/dev/null 2>&1 || { echo "rustfmt is missing: rustup component add rustfmt"; exit 1; }
 	@cargo clippy --version >/dev/null 2>&1 || { echo "clippy is missing: rustup component add clippy"; exit 1; }
 
@@ -23,6 +25,13 @@ $(STAMP): requirements-dev.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@echo "==> installing the pinned template scanner into $(CHECKOV_VENV) (checkov)"
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@rm -f $(CHECKOV_VENV)/.installed-*
 	@touch $@
 
 build: ## compile everything (debug)
@@ -43,9 +52,12 @@ lint: ## formatting and clippy with warnings as errors
 unit-and-e2e: ## unit tests, integration tests against moto, end-to-end tests through cargo lambda
 	cargo test --workspace --locked
 
-template-checks: setup ## cfn-lint, sam validate --lint, and the template's policy checks
+template-checks: setup ## cfn-lint, sam validate --lint, checkov, the template's policy checks and the deploy rehearsal
 	cfn-lint template.yaml
 	sam validate --lint
+	@# Every finding fixed or skipped next to its resource with the reason (a failed check fails
+	@# the run); --skip-download: offline, no guideline links from Prisma Cloud.
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 	$(VENV)/bin/python -m unittest discover -s tests/template -v
 
 OHA_VERSION := 1.15.0
@@ -62,11 +74,18 @@ fuzz: ## fuzz the redactor, the JSON masker, event parsing, the cursor decoder a
 	  PATH="$(CURDIR)/.tools/bin:$$PATH" cargo +nightly fuzz run --fuzz-dir fuzz $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
 
+# The four arm64 bundles, as `sam build` makes them for Lambda (cargo lambda build --release
+# --arm64, zig as the cross linker), zipped as `sam package` uploads them and checked.
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+package: setup ## build the four arm64 bootstrap bundles with sam build, zip and check them (aarch64 ELF, stripped, glibc of provided.al2023)
+	rustup target add $(LAMBDA_TARGET)
+	sam build
+	$(VENV)/bin/python tests/template/bundles.py .aws-sam/build .aws-sam/bundles
+
 # samconfig.toml's configuration environment: `default` (names from the stack) or `lab`.
 CONFIG_ENV ?= default
 
-deploy: setup ## build for Lambda (arm64) and deploy with SAM to the account of your credentials (CONFIG_ENV=lab: the labs' names)
-	sam build
+deploy: package ## build and check the arm64 bundles, then deploy with SAM to the account of your credentials (CONFIG_ENV=lab: the labs' names)
 	sam deploy --config-env $(CONFIG_ENV)
 
 seed: setup ## after deploy: fill what CloudFormation cannot (secret values, SecureString, users) into the stack's resources
@@ -76,4 +95,4 @@ seed: setup ## after deploy: fill what CloudFormation cannot (secret values, Sec
 
 clean: ## remove build output and the tool environment
 	cargo clean
-	rm -rf $(VENV) .aws-sam
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam

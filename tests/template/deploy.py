@@ -225,5 +225,34 @@ def bootstrap_zip():
     return buffer.getvalue()
 
 
+def aliases_as_functions(template):
+    """The template with every reference to an `AWS::Lambda::Alias` pointed at the alias's function.
+
+    moto's CloudFormation passes over aliases (`AutoPublishAlias` makes one per function), so a
+    `Ref` to one resolves to nothing and the permissions and routes that name the alias fail to
+    create. In Lambda an alias is a name for one version of its function; naming the function
+    instead keeps every other resource of the stack as CloudFormation creates it."""
+    resources = template["Resources"]
+    functions = {
+        logical_id: resource["Properties"]["FunctionName"]
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::Alias"
+    }
+
+    def rewrite(value):
+        if isinstance(value, dict):
+            if set(value) == {"Ref"} and value["Ref"] in functions:
+                return functions[value["Ref"]]
+            return {key: rewrite(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rewrite(item) for item in value]
+        return value
+
+    return {**template, "Resources": {
+        logical_id: resource if logical_id in functions else rewrite(resource)
+        for logical_id, resource in resources.items()
+    }}
+
+
 def dump(template):
     return json.dumps(template, default=str)

@@ -5,9 +5,12 @@ capabilities of samconfig.toml, updated the way `sam deploy` updates (loadtest's
 by the real `suitectl encrypt-env`, then a redeploy that does not mention it), and deleted.
 
 moto's CloudFormation creates the IAM roles and policies, the KMS key and alias, the SSM
-parameters, the DynamoDB table, the log groups, the Lambda functions and their permissions. It
-passes over the Secrets Manager secrets, the HTTP API and its stage, and the Cognito pool and client
-(test_deploy.py checks their names and policies on the template), leaves `${SuiteHttpApi}`
+parameters, the DynamoDB table, the SQS queue, the log groups, the Lambda functions, their versions
+and permissions. It passes over the Secrets Manager secrets, the HTTP API and its stage, the Cognito
+pool and client, the functions' `live` aliases and their on-failure settings, the CloudWatch alarms
+and the CodeDeploy application and deployment groups (test_deploy.py and test_template.py check their
+names and policies on the template; `deploy.aliases_as_functions` points what names an alias at its
+function, as the alias would resolve), leaves `${SuiteHttpApi}`
 unresolved in outputs, and checks no capability: `deploy.missing_capabilities` stands in for
 CloudFormation's check before each create and update. The secrets are the passed-over resources
 whose names two stacks can collide on, so the rehearsal creates them itself in moto's Secrets
@@ -33,6 +36,11 @@ NOT_IN_MOTO = {
     "AWS::ApiGatewayV2::Stage",
     "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient",
+    "AWS::Lambda::Alias",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CodeDeploy::Application",
+    "AWS::CodeDeploy::DeploymentGroup",
 }
 
 
@@ -76,7 +84,7 @@ class RehearsalTest(unittest.TestCase):
         template = deploy.translate(self.builds[build], values)
         missing = deploy.missing_capabilities(template, self.config["capabilities"])
         self.assertEqual(missing, set(), "CloudFormation would refuse: InsufficientCapabilities")
-        return deploy.dump(template)
+        return deploy.dump(deploy.aliases_as_functions(template))
 
     def create(self, stack_name, overrides):
         values = deploy.parameter_values(self.template, overrides)
@@ -219,9 +227,11 @@ class RehearsalTest(unittest.TestCase):
         retained = {
             logical_id
             for logical_id, resource in json.loads(self.cfn("build-1", deploy.parameter_values(self.template, {})))["Resources"].items()
-            if resource.get("DeletionPolicy") == "Retain"
+            # SAM retains the versions AutoPublishAlias publishes; Lambda deletes them with their
+            # function.
+            if resource.get("DeletionPolicy") == "Retain" and resource["Type"] != "AWS::Lambda::Version"
         }
-        self.assertEqual(retained, {"OrdersTable", "UserPool"})
+        self.assertEqual(retained, {"OrdersTable", "UserPool", "DataKey"})
         tables = {first: self.outputs(first)["OrdersTableName"], second: self.outputs(second)["OrdersTableName"]}
         for stack_name in (first, second):
             self.delete(stack_name)

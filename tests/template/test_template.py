@@ -113,6 +113,18 @@ class TemplateTest(unittest.TestCase):
         writes = [a for s in statements for a in as_list(s["Action"]) if a.startswith(("secretsmanager:Put", "ssm:Put"))]
         self.assertEqual(writes, [], "secure-config must not write secrets or parameters")
 
+    def test_every_checkov_skip_says_why(self):
+        skips = [
+            (logical_id, skip)
+            for logical_id, resource in self.resources.items()
+            for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+        ]
+        self.assertTrue(skips)
+        for logical_id, skip in skips:
+            with self.subTest(resource=logical_id, check=skip.get("id")):
+                self.assertRegex(skip.get("id", ""), r"^CKV_AWS_\d+$")
+                self.assertGreaterEqual(len(skip.get("comment", "").split()), 12, "a skip needs its reason")
+
     def test_data_masking_reads_only_its_key_and_its_route_is_signed(self):
         statements = [s for role, s in role_statements(self.template) if role == "DataMaskingRole"]
         data_actions = [s for s in statements if any(a.startswith(("secretsmanager:", "ssm:", "dynamodb:")) for a in as_list(s["Action"]))]
