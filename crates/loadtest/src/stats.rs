@@ -80,6 +80,10 @@ pub struct RunStats {
     pub elapsed: Duration,
     /// Calls per second the schedule asked for (open model).
     pub intended_rate: Option<f64>,
+    /// 200 answers whose `tenantId` was checked against the caller's token, and of those, the
+    /// ones naming another tenant (an isolation failure).
+    pub tenant_checked: u64,
+    pub other_tenant: u64,
 }
 
 impl Default for RunStats {
@@ -91,6 +95,8 @@ impl Default for RunStats {
             no_response: 0,
             elapsed: Duration::ZERO,
             intended_rate: None,
+            tenant_checked: 0,
+            other_tenant: 0,
         }
     }
 }
@@ -121,6 +127,16 @@ impl RunStats {
     }
 
     /// Adds `other` (another worker's stats) exactly.
+    /// Records one answer's tenant check (nothing when there was none).
+    pub fn record_tenant(&mut self, check: Option<crate::engine::TenantCheck>) {
+        if let Some(check) = check {
+            self.tenant_checked = self.tenant_checked.saturating_add(1);
+            if check == crate::engine::TenantCheck::Other {
+                self.other_tenant = self.other_tenant.saturating_add(1);
+            }
+        }
+    }
+
     pub fn merge(&mut self, other: &RunStats) {
         // Both histograms share bounds; adding cannot fail for histograms made by `new_histogram`.
         if self.latency.add(&other.latency).is_err() {
@@ -135,6 +151,8 @@ impl RunStats {
             *count = count.saturating_add(*n);
         }
         self.no_response = self.no_response.saturating_add(other.no_response);
+        self.tenant_checked = self.tenant_checked.saturating_add(other.tenant_checked);
+        self.other_tenant = self.other_tenant.saturating_add(other.other_tenant);
         self.elapsed = self.elapsed.max(other.elapsed);
         self.intended_rate = match (self.intended_rate, other.intended_rate) {
             (Some(a), Some(b)) => Some(a + b),
@@ -204,6 +222,7 @@ impl RunStats {
             "achievedRps": (achieved * 100.0).round() / 100.0,
             "intendedRps": self.intended_rate,
             "histogram": self.histogram_base64(),
+            "tenantIsolation": {"checked": self.tenant_checked, "otherTenant": self.other_tenant},
         })
     }
 
@@ -227,6 +246,10 @@ impl RunStats {
             }
         }
         stats.no_response = report["noResponse"].as_u64().unwrap_or(0);
+        stats.tenant_checked = report["tenantIsolation"]["checked"].as_u64().unwrap_or(0);
+        stats.other_tenant = report["tenantIsolation"]["otherTenant"]
+            .as_u64()
+            .unwrap_or(0);
         // A worker's report is data from outside this process: a huge or odd number is refused,
         // not converted (from_secs_f64 would panic).
         let seconds = report["durationSeconds"].as_f64().unwrap_or(0.0).max(0.0);
