@@ -28,6 +28,20 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+def branches(items, condition=None):
+    """The items of a list, with each `!If` item replaced by its branches (both, or the one
+    `condition` selects when it names that `!If`'s condition), `AWS::NoValue` dropped."""
+    for item in items:
+        if isinstance(item, dict) and list(item) == ["Fn::If"]:
+            name, when_true, when_false = item["Fn::If"]
+            chosen = [when_true, when_false] if condition is None or condition[0] != name else [when_true if condition[1] else when_false]
+            for branch in chosen:
+                if branch != {"Ref": "AWS::NoValue"}:
+                    yield branch
+        else:
+            yield item
+
+
 def role_statements(template):
     """(role, statement) for every statement a role gets: its inline policies, and the
     AWS::IAM::Policy resources attached to it (used where a grant names a resource whose own
@@ -35,7 +49,7 @@ def role_statements(template):
     resources = template["Resources"]
     for name, resource in resources.items():
         if resource["Type"] == "AWS::IAM::Role":
-            for policy in resource["Properties"].get("Policies", []):
+            for policy in branches(resource["Properties"].get("Policies", [])):
                 for statement in policy["PolicyDocument"]["Statement"]:
                     yield name, statement
         elif resource["Type"] == "AWS::IAM::Policy":
@@ -123,27 +137,58 @@ class TemplateTest(unittest.TestCase):
         routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth", {}) for e in events.values()}
         self.assertEqual(routes, {("POST", "/mask"): {"Authorizer": "AWS_IAM"}})
 
-    def test_tenant_scoped_role_reads_only_the_tagged_partition(self):
+    def tenant_role_statements(self, per_tenant):
         role = self.resources["TenantQueryRole"]["Properties"]
-        statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-        self.assertEqual(len(statements), 1)
-        statement = statements[0]
-        self.assertEqual(sorted(as_list(statement["Action"])), ["dynamodb:GetItem", "dynamodb:Query"])
-        self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
-        condition = statement["Condition"]
+        policies = branches(role["Policies"], ("PerTenantSessions", per_tenant))
+        return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+
+    def test_tenant_scoped_role_reads_only_the_tagged_partition(self):
+        per_user = self.tenant_role_statements(per_tenant=False)
+        self.assertEqual(len(per_user), 1)
+        for statement in self.tenant_role_statements(per_tenant=True):
+            self.assertEqual(sorted(as_list(statement["Action"])), ["dynamodb:GetItem", "dynamodb:Query"])
+            self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
+        condition = per_user[0]["Condition"]
         self.assertEqual(
             condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"],
             ["TENANT#${aws:PrincipalTag/TenantId}#USER#${aws:PrincipalTag/UserId}"],
         )
         self.assertEqual(condition["Null"], {"dynamodb:LeadingKeys": "false"})
 
+    def test_per_tenant_sessions_read_their_tenant_only_and_only_when_chosen(self):
+        parameter = self.template["Parameters"]["TenantSessionScope"]
+        self.assertEqual((parameter["Default"], parameter["AllowedValues"]), ("user", ["user", "tenant"]))
+        self.assertEqual(self.template["Conditions"]["PerTenantSessions"], {"Fn::Equals": [{"Ref": "TenantSessionScope"}, "tenant"]})
+        tenant_wide = [s for s in self.tenant_role_statements(per_tenant=True) if s not in self.tenant_role_statements(per_tenant=False)]
+        self.assertEqual(len(tenant_wide), 1)
+        condition = tenant_wide[0]["Condition"]
+        self.assertEqual(
+            condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+            ["TENANT#${aws:PrincipalTag/TenantId}#USER#*"],
+        )
+        # Only sessions without a user tag: a per-user session never gains its tenant's partitions.
+        self.assertEqual(condition["Null"], {"dynamodb:LeadingKeys": "false", "aws:PrincipalTag/UserId": "true"})
+        variables = self.resources["MultiTenantQueryFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["TENANT_SESSION_SCOPE"], {"Ref": "TenantSessionScope"})
+
+    def test_the_session_length_is_the_tenant_roles_maximum(self):
+        role = self.resources["TenantQueryRole"]["Properties"]
+        variables = self.resources["MultiTenantQueryFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(role["MaxSessionDuration"], {"Ref": "TenantSessionSeconds"})
+        self.assertEqual(variables["TENANT_SESSION_SECONDS"], {"Ref": "TenantSessionSeconds"})
+        parameter = self.template["Parameters"]["TenantSessionSeconds"]
+        self.assertEqual((parameter["MinValue"], parameter["MaxValue"]), (3600, 43200))
+
     def test_only_the_function_role_may_assume_the_tenant_role_with_exactly_its_tags(self):
-        trust = self.resources["TenantQueryRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        self.assertEqual(len(trust), 1)
-        self.assertEqual(trust[0]["Principal"], {"AWS": {"Fn::GetAtt": ["MultiTenantQueryRole", "Arn"]}})
-        self.assertEqual(sorted(as_list(trust[0]["Action"])), ["sts:AssumeRole", "sts:TagSession"])
-        self.assertEqual(trust[0]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], ["TenantId", "UserId"])
-        self.assertEqual(set(trust[0]["Condition"]["StringLike"]), {"aws:RequestTag/TenantId", "aws:RequestTag/UserId"})
+        statements = self.resources["TenantQueryRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        for per_tenant, tag_keys in [(False, [["TenantId", "UserId"]]), (True, [["TenantId", "UserId"], ["TenantId"]])]:
+            trust = list(branches(statements, ("PerTenantSessions", per_tenant)))
+            self.assertEqual(len(trust), len(tag_keys))
+            for statement, keys in zip(trust, tag_keys):
+                self.assertEqual(statement["Principal"], {"AWS": {"Fn::GetAtt": ["MultiTenantQueryRole", "Arn"]}})
+                self.assertEqual(sorted(as_list(statement["Action"])), ["sts:AssumeRole", "sts:TagSession"])
+                self.assertEqual(statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], keys)
+                self.assertEqual(set(statement["Condition"]["StringLike"]), {f"aws:RequestTag/{k}" for k in keys})
 
     def test_multi_tenant_query_role_has_no_data_access_of_its_own(self):
         statements = [s for role, s in role_statements(self.template) if role == "MultiTenantQueryRole"]

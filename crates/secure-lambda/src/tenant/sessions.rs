@@ -173,7 +173,9 @@ mod tests {
 
     /// `requests` keys drawn from `users` with Zipf(s) popularity, from a fixed seed.
     fn zipf_stream(users: usize, s: f64, requests: usize, seed: u64) -> Vec<String> {
-        let weights: Vec<f64> = (1..=users).map(|rank| 1.0 / (rank as f64).powf(s)).collect();
+        let weights: Vec<f64> = (1..=users)
+            .map(|rank| 1.0 / (rank as f64).powf(s))
+            .collect();
         let total: f64 = weights.iter().sum();
         let mut cumulative = Vec::with_capacity(users);
         let mut sum = 0.0;
