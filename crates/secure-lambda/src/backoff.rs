@@ -26,21 +26,28 @@ pub struct ThrottleRetry {
 }
 
 impl Default for ThrottleRetry {
-    /// Waits below 0.25, 0.5, 1, 2 s (then 2 s): past the SDK's own three attempts (about 3 s),
-    /// four more spread over up to about 4 s, which a 10 s function timeout holds with room for
-    /// the answer. `reserve` is the SDK's attempt timeout: a throttled answer comes back fast,
-    /// but the call that succeeds must be able to complete.
+    /// [`ThrottleRetry::after_sdk_backoff`] of the suite's default SDK backoff (1 s).
     fn default() -> Self {
-        Self {
-            base: Duration::from_millis(250),
-            cap: Duration::from_secs(2),
-            reserve: crate::aws::ATTEMPT_TIMEOUT,
-            max_retries: 4,
-        }
+        Self::after_sdk_backoff(crate::aws::RETRY_INITIAL_BACKOFF)
     }
 }
 
 impl ThrottleRetry {
+    /// Scaled to the SDK's first retry delay `initial` (1 s by default; the fault tests shrink
+    /// it): waits below `initial` / 4 doubling to 2 × `initial` (0.25, 0.5, 1, 2 s), at most four,
+    /// so past the SDK's own three attempts (about 3 × `initial` of backoff) four more spread
+    /// over up to 3.75 × `initial`. `reserve` is what the SDK's own retries of one more
+    /// throttled call may wait, 3 × `initial`: a throttled answer comes back fast, its backoff
+    /// is the time it takes.
+    pub fn after_sdk_backoff(initial: Duration) -> Self {
+        Self {
+            base: initial / 4,
+            cap: initial * 2,
+            reserve: initial * 3,
+            max_retries: 4,
+        }
+    }
+
     /// The ceiling of the wait before retry number `retry` (0 for the first).
     fn ceiling(&self, retry: u32) -> Duration {
         self.base
@@ -182,5 +189,10 @@ mod tests {
         let ceilings: Vec<u128> = (0..6).map(|n| retry.ceiling(n).as_millis()).collect();
         assert_eq!(ceilings, vec![250, 500, 1000, 2000, 2000, 2000]);
         assert_eq!(retry.ceiling(u32::MAX), retry.cap);
+        // The fault tests' 50 ms SDK backoff: waits of at most 12.5 + 25 + 50 + 100 ms.
+        let short = ThrottleRetry::after_sdk_backoff(Duration::from_millis(50));
+        let total: Duration = (0..short.max_retries).map(|n| short.ceiling(n)).sum();
+        assert_eq!(total, Duration::from_micros(187_500));
+        assert_eq!(short.reserve, Duration::from_millis(150));
     }
 }

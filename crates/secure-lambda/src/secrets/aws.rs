@@ -79,10 +79,11 @@ pub struct AwsParameters {
 
 impl AwsParameters {
     pub fn new(client: aws_sdk_ssm::Client) -> Self {
-        Self {
-            client,
-            throttle: ThrottleRetry::default(),
-        }
+        Self::with_throttle_retry(client, ThrottleRetry::default())
+    }
+
+    pub fn with_throttle_retry(client: aws_sdk_ssm::Client, throttle: ThrottleRetry) -> Self {
+        Self { client, throttle }
     }
 }
 
