@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde_json::{json, Value};
 use suite_tests::{
-    assert_no_seeded_secret, body_of, event_files, operation_name, LambdaEmulator, SeededMoto,
+    assert_no_seeded_secret, body_of, event_files, operation_name, request_body, LambdaEmulator,
+    SeededMoto,
 };
 
 const FUNCTION: &str = "multi-tenant-query";
@@ -139,7 +140,7 @@ fn multi_tenant_query_isolation_end_to_end() -> Result<()> {
             "{name}: {operations:?}"
         );
         if let Some(assume) = requests.iter().find(|r| operation_name(r) == "AssumeRole") {
-            let form = assume["body"].as_str().unwrap_or_default();
+            let form = request_body(assume);
             for expected in [
                 "Tags.member.1.Key=TenantId".to_owned(),
                 format!("Tags.member.1.Value={tenant}"),
@@ -555,7 +556,7 @@ fn per_tenant_sessions_end_to_end() -> Result<()> {
             .filter(|r| operation_name(r) == "AssumeRole")
         {
             assumed += 1;
-            let form = assume["body"].as_str().unwrap_or_default();
+            let form = request_body(assume);
             assert!(form.contains("Tags.member.1.Key=TenantId"), "{form}");
             assert!(
                 form.contains(&format!("Tags.member.1.Value={tenant}")),
