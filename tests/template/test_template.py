@@ -28,18 +28,17 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
-def branches(items, condition=None):
-    """The items of a list, with each `!If` item replaced by its branches (both, or the one
-    `condition` selects when it names that `!If`'s condition), `AWS::NoValue` dropped."""
-    for item in items:
-        if isinstance(item, dict) and list(item) == ["Fn::If"]:
-            name, when_true, when_false = item["Fn::If"]
-            chosen = [when_true, when_false] if condition is None or condition[0] != name else [when_true if condition[1] else when_false]
-            for branch in chosen:
-                if branch != {"Ref": "AWS::NoValue"}:
-                    yield branch
-        else:
-            yield item
+def resolve(value, conditions):
+    """`value` with every `!If` on a condition named in `conditions` ({name: bool}) replaced by
+    the branch it selects."""
+    if isinstance(value, dict):
+        if list(value) == ["Fn::If"] and value["Fn::If"][0] in conditions:
+            name, when_true, when_false = value["Fn::If"]
+            return resolve(when_true if conditions[name] else when_false, conditions)
+        return {k: resolve(v, conditions) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, conditions) for v in value]
+    return value
 
 
 def role_statements(template):
@@ -49,7 +48,7 @@ def role_statements(template):
     resources = template["Resources"]
     for name, resource in resources.items():
         if resource["Type"] == "AWS::IAM::Role":
-            for policy in branches(resource["Properties"].get("Policies", [])):
+            for policy in resource["Properties"].get("Policies", []):
                 for statement in policy["PolicyDocument"]["Statement"]:
                     yield name, statement
         elif resource["Type"] == "AWS::IAM::Policy":
@@ -138,9 +137,15 @@ class TemplateTest(unittest.TestCase):
         self.assertEqual(routes, {("POST", "/mask"): {"Authorizer": "AWS_IAM"}})
 
     def tenant_role_statements(self, per_tenant):
-        role = self.resources["TenantQueryRole"]["Properties"]
-        policies = branches(role["Policies"], ("PerTenantSessions", per_tenant))
-        return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+        """Every statement the tenant role holds in a stack of either session scope."""
+        statements = [
+            s
+            for name, resource in self.resources.items()
+            if self.template["Conditions"].get(resource.get("Condition")) is None or per_tenant
+            for role, s in role_statements({"Resources": {name: resource}})
+            if role == "TenantQueryRole"
+        ]
+        return resolve(statements, {"PerTenantSessions": per_tenant})
 
     def test_tenant_scoped_role_reads_only_the_tagged_partition(self):
         per_user = self.tenant_role_statements(per_tenant=False)
@@ -159,8 +164,12 @@ class TemplateTest(unittest.TestCase):
         parameter = self.template["Parameters"]["TenantSessionScope"]
         self.assertEqual((parameter["Default"], parameter["AllowedValues"]), ("user", ["user", "tenant"]))
         self.assertEqual(self.template["Conditions"]["PerTenantSessions"], {"Fn::Equals": [{"Ref": "TenantSessionScope"}, "tenant"]})
-        tenant_wide = [s for s in self.tenant_role_statements(per_tenant=True) if s not in self.tenant_role_statements(per_tenant=False)]
+        self.assertEqual(self.resources["TenantQueryRoleTenantWide"]["Condition"], "PerTenantSessions")
+        per_user = self.tenant_role_statements(per_tenant=False)
+        tenant_wide = [s for s in self.tenant_role_statements(per_tenant=True) if s not in per_user]
         self.assertEqual(len(tenant_wide), 1)
+        self.assertEqual(sorted(as_list(tenant_wide[0]["Action"])), ["dynamodb:GetItem", "dynamodb:Query"])
+        self.assertEqual(tenant_wide[0]["Resource"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
         condition = tenant_wide[0]["Condition"]
         self.assertEqual(
             condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
@@ -181,14 +190,13 @@ class TemplateTest(unittest.TestCase):
 
     def test_only_the_function_role_may_assume_the_tenant_role_with_exactly_its_tags(self):
         statements = self.resources["TenantQueryRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        for per_tenant, tag_keys in [(False, [["TenantId", "UserId"]]), (True, [["TenantId", "UserId"], ["TenantId"]])]:
-            trust = list(branches(statements, ("PerTenantSessions", per_tenant)))
-            self.assertEqual(len(trust), len(tag_keys))
-            for statement, keys in zip(trust, tag_keys):
-                self.assertEqual(statement["Principal"], {"AWS": {"Fn::GetAtt": ["MultiTenantQueryRole", "Arn"]}})
-                self.assertEqual(sorted(as_list(statement["Action"])), ["sts:AssumeRole", "sts:TagSession"])
-                self.assertEqual(statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], keys)
-                self.assertEqual(set(statement["Condition"]["StringLike"]), {f"aws:RequestTag/{k}" for k in keys})
+        for per_tenant, keys in [(False, ["TenantId", "UserId"]), (True, ["TenantId"])]:
+            trust = resolve(statements, {"PerTenantSessions": per_tenant})
+            self.assertEqual(len(trust), 1)
+            self.assertEqual(trust[0]["Principal"], {"AWS": {"Fn::GetAtt": ["MultiTenantQueryRole", "Arn"]}})
+            self.assertEqual(sorted(as_list(trust[0]["Action"])), ["sts:AssumeRole", "sts:TagSession"])
+            self.assertEqual(trust[0]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], keys)
+            self.assertEqual(set(trust[0]["Condition"]["StringLike"]), {f"aws:RequestTag/{k}" for k in keys})
 
     def test_multi_tenant_query_role_has_no_data_access_of_its_own(self):
         statements = [s for role, s in role_statements(self.template) if role == "MultiTenantQueryRole"]

@@ -78,7 +78,7 @@ pub struct TenantScopedOrders {
     role_arn: String,
     table: String,
     sessions: TenantSessions,
-    cache: SessionCache<ScopeKey, Credentials>,
+    cache: SessionCache<ScopeKey, Credentials, StoreError>,
 }
 
 impl TenantScopedOrders {
@@ -292,25 +292,21 @@ mod tests {
         assert_ne!(user(&a1), user(&b1));
     }
 
-    /// Memory per cached scope, from the sizes of what one holds: the LRU's node (key, slot,
-    /// two links) and its hash-table bucket, the slot (an `Arc` of a tokio mutex of the session),
-    /// the credentials' shared part, and the heap strings: the longest ids (64 + 64), STS's
-    /// access key id (20) and secret (40), and a session token. STS does not bound the token;
-    /// with two session tags it is about 1 KB, counted here as 2 KB. The default bound is sized
-    /// from the figure: at most 1/32 of the function's 256 MB.
+    /// Memory per cached scope, from the sizes of what one holds: the cache's own overhead (LRU
+    /// node with the key, hash bucket, slot with its lock and session), the credentials' shared
+    /// part, and the heap strings: the longest ids (64 + 64), STS's access key id (20) and
+    /// secret (40), and a session token. STS does not bound the token; with two session tags it
+    /// is about 1 KB, counted here as 2 KB. The default bound is sized from the figure: at most
+    /// 1/32 of the function's 256 MB.
     #[test]
     fn memory_per_cached_scope_sizes_the_bound() {
         use std::mem::size_of;
-        type Slot = std::sync::Arc<tokio::sync::Mutex<Option<Session<Credentials>>>>;
-        let node = size_of::<ScopeKey>() + size_of::<Slot>() + 2 * size_of::<usize>();
-        let bucket = 2 * size_of::<usize>() + 1;
-        let slot =
-            2 * size_of::<usize>() + size_of::<tokio::sync::Mutex<Option<Session<Credentials>>>>();
+        let overhead = SessionCache::<ScopeKey, Credentials, StoreError>::entry_overhead_bytes();
         // `Credentials` is an `Arc` of three strings, an expiry, a provider name and an account
-        // id, and a property map: counted as eight words each for the rest.
+        // id, and a property map: counted as eight words for the rest.
         let credentials_shared = 2 * size_of::<usize>() + 3 * size_of::<String>() + 64;
         let strings = 64 + 64 + 20 + 40 + 2048;
-        let per_scope = node + bucket + slot + credentials_shared + strings;
+        let per_scope = overhead + credentials_shared + strings;
         println!("memory per cached scope: about {per_scope} bytes");
         assert!(per_scope < 3000, "{per_scope}");
         let bound = TenantSessions::DEFAULT_CACHE_SIZE * per_scope;

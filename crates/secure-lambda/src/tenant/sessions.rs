@@ -14,6 +14,7 @@
 
 use std::hash::Hash;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -26,22 +27,56 @@ pub struct Session<V> {
     pub expires: SystemTime,
 }
 
-/// One scope's session; its lock is held across the fetch, which is what makes the flight single.
-type Slot<V> = Arc<tokio::sync::Mutex<Option<Session<V>>>>;
+/// One scope's session. Its lock is held across the fetch, which is what makes the flight single;
+/// `fetches` counts the fetches that ended, so that a caller that waited for one learns whether
+/// it failed.
+struct Slot<V, E> {
+    state: tokio::sync::Mutex<SlotState<V, E>>,
+    fetches: AtomicU64,
+}
 
-/// Sessions by scope, least recently used evicted first.
-pub struct SessionCache<K: Hash + Eq, V> {
+struct SlotState<V, E> {
+    session: Option<Session<V>>,
+    /// The last fetch's error, when it failed.
+    failure: Option<E>,
+}
+
+impl<V, E> Default for Slot<V, E> {
+    fn default() -> Self {
+        Self {
+            state: tokio::sync::Mutex::new(SlotState {
+                session: None,
+                failure: None,
+            }),
+            fetches: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Sessions by scope, least recently used evicted first; `E` is the fetch's error.
+pub struct SessionCache<K: Hash + Eq, V, E> {
     // A std mutex: it is never held across an await, only to find or insert a slot.
-    slots: Mutex<LruCache<K, Slot<V>>>,
+    slots: Mutex<LruCache<K, Arc<Slot<V, E>>>>,
     refresh_before: Duration,
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> SessionCache<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone, E: Clone> SessionCache<K, V, E> {
     pub fn new(capacity: NonZeroUsize, refresh_before: Duration) -> Self {
         Self {
             slots: Mutex::new(LruCache::new(capacity)),
             refresh_before,
         }
+    }
+
+    /// Bytes one cached scope costs besides what its key and value hold on the heap: the LRU's
+    /// node (key, slot pointer, two links), its hash-table bucket (a pointer, a pointer to the
+    /// node, a control byte), and the slot's allocation (reference counts, the lock, the state).
+    pub fn entry_overhead_bytes() -> usize {
+        let word = std::mem::size_of::<usize>();
+        let node = std::mem::size_of::<K>() + std::mem::size_of::<Arc<Slot<V, E>>>() + 2 * word;
+        let bucket = 2 * word + 1;
+        let slot = 2 * word + std::mem::size_of::<Slot<V, E>>();
+        node + bucket + slot
     }
 
     /// Scopes currently held (fresh, expired or being fetched).
@@ -67,10 +102,11 @@ impl<K: Hash + Eq + Clone, V: Clone> SessionCache<K, V> {
     /// The session of `key`, from the cache while it has more than `refresh_before` left at
     /// `now`, otherwise from `fetch` (called once however many callers wait for the same key).
     ///
-    /// A failed fetch leaves nothing behind: the next caller for the key tries again. A slot
-    /// evicted while its fetch runs (more scopes in flight at once than the capacity) only costs
-    /// a later request one more fetch.
-    pub async fn get_or_fetch<E, F, Fut>(&self, key: &K, now: SystemTime, fetch: F) -> Result<V, E>
+    /// A failed fetch is shared with the callers that waited for it (fifty requests of one scope
+    /// while STS throttles make one call, not fifty in a row) and not kept: the next caller for
+    /// the key tries again. A slot evicted while its fetch runs (more scopes in flight at once
+    /// than the capacity) only costs a later request one more fetch.
+    pub async fn get_or_fetch<F, Fut>(&self, key: &K, now: SystemTime, fetch: F) -> Result<V, E>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Session<V>, E>>,
@@ -80,35 +116,51 @@ impl<K: Hash + Eq + Clone, V: Clone> SessionCache<K, V> {
             match slots.get(key) {
                 Some(slot) => Arc::clone(slot),
                 None => {
-                    let slot = Slot::default();
+                    let slot = Arc::new(Slot::default());
                     // `push` evicts the least recently used scope when full: one, not all.
                     slots.push(key.clone(), Arc::clone(&slot));
                     slot
                 }
             }
         };
-        let mut session = slot.lock().await;
-        if let Some(current) = session.as_ref() {
+        let fetches_before = slot.fetches.load(Ordering::SeqCst);
+        let mut state = slot.state.lock().await;
+        if let Some(current) = state.session.as_ref() {
             if current.expires > now + self.refresh_before {
                 return Ok(current.value.clone());
             }
         }
-        let fresh = fetch().await?;
-        let value = fresh.value.clone();
-        *session = Some(fresh);
-        Ok(value)
+        if slot.fetches.load(Ordering::SeqCst) != fetches_before {
+            if let Some(failure) = state.failure.as_ref() {
+                return Err(failure.clone());
+            }
+        }
+        let fetched = fetch().await;
+        slot.fetches.fetch_add(1, Ordering::SeqCst);
+        match fetched {
+            Ok(fresh) => {
+                let value = fresh.value.clone();
+                state.session = Some(fresh);
+                state.failure = None;
+                Ok(value)
+            }
+            Err(error) => {
+                state.failure = Some(error.clone());
+                Err(error)
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     const HOUR: Duration = Duration::from_secs(3600);
     const REFRESH: Duration = Duration::from_secs(120);
 
-    fn cache(capacity: usize) -> SessionCache<String, u64> {
+    fn cache(capacity: usize) -> SessionCache<String, u64, String> {
         SessionCache::new(
             NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
             REFRESH,
@@ -143,7 +195,7 @@ mod tests {
         }
     }
 
-    async fn replay(cache: &SessionCache<String, u64>, sts: &FakeSts, stream: &[String]) {
+    async fn replay(cache: &SessionCache<String, u64, String>, sts: &FakeSts, stream: &[String]) {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         for key in stream {
             cache
@@ -267,7 +319,7 @@ mod tests {
                 cache
                     .get_or_fetch(&"slow".to_owned(), now, || async {
                         tokio::time::sleep(Duration::from_secs(60)).await;
-                        Ok::<_, String>(Session {
+                        Ok(Session {
                             value: 1,
                             expires: now + HOUR,
                         })
@@ -279,7 +331,7 @@ mod tests {
         let started = tokio::time::Instant::now();
         let fast = cache
             .get_or_fetch(&"fast".to_owned(), now, || async {
-                Ok::<_, String>(Session {
+                Ok(Session {
                     value: 2,
                     expires: now + HOUR,
                 })
@@ -315,18 +367,49 @@ mod tests {
         let key = "tenant-a".to_owned();
         let now = SystemTime::now();
         let failed = cache
-            .get_or_fetch(&key, now, || async { Err::<Session<u64>, _>("throttled") })
+            .get_or_fetch(&key, now, || async { Err("throttled".to_owned()) })
             .await;
-        assert_eq!(failed, Err("throttled"));
+        assert_eq!(failed, Err("throttled".to_owned()));
         let ok = cache
             .get_or_fetch(&key, now, || async {
-                Ok::<_, &str>(Session {
+                Ok(Session {
                     value: 9,
                     expires: now + HOUR,
                 })
             })
             .await;
         assert_eq!(ok, Ok(9));
+    }
+
+    /// Fifty first requests while STS fails: one call, its failure shared by all fifty; the
+    /// next request (after they have all been answered) calls again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_fetch_is_shared_by_its_waiters() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let cache = Arc::new(cache(16));
+        let now = SystemTime::now();
+        let key = "tenant-a/user-001".to_owned();
+        let failing = |calls: Arc<AtomicUsize>| async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err::<Session<u64>, _>("throttled".to_owned())
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let (calls, cache, key) = (Arc::clone(&calls), Arc::clone(&cache), key.clone());
+            tasks.spawn(async move { cache.get_or_fetch(&key, now, || failing(calls)).await });
+        }
+        let mut errors = 0;
+        while let Some(result) = tasks.join_next().await {
+            assert_eq!(result.unwrap(), Err("throttled".to_owned()));
+            errors += 1;
+        }
+        assert_eq!((errors, calls.load(Ordering::SeqCst)), (50, 1));
+        let again = cache
+            .get_or_fetch(&key, now, || failing(Arc::clone(&calls)))
+            .await;
+        assert!(again.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     /// Eviction takes the least recently used scope only.
