@@ -580,3 +580,32 @@ fn per_tenant_sessions_end_to_end() -> Result<()> {
     assert_ne!(keys_by_tenant[0].1, keys_by_tenant[1].1);
     Ok(())
 }
+
+/// The cliff: 300 users round-robin, 3 rounds, against one warm sandbox. The old cache
+/// (256 identities, emptied whole when full) made 900 `AssumeRole` calls; the LRU makes one per
+/// user.
+#[test]
+fn three_hundred_users_round_robin_assume_the_role_once_each() -> Result<()> {
+    const USERS: usize = 300;
+    let stack = SeededMoto::start("multi-tenant-query-round-robin")?;
+    let lambda = LambdaEmulator::start(
+        &stack.dir,
+        "lambda-watch-round-robin",
+        &[FUNCTION],
+        &stack.function_env()?,
+    )?;
+    stack.moto.start_recording()?;
+    for round in 0..3 {
+        for user in 0..USERS {
+            let event = json!({"tenantId": format!("tenant-{}", user % 7), "userId": format!("user-{user:03}")});
+            let response = lambda.invoke(FUNCTION, &event)?;
+            let (status, body) = status_and_body(&response)?;
+            assert_eq!(status, 200, "round {round}, user {user}: {body}");
+        }
+    }
+    let operations = stack.moto.stop_recording()?;
+    let count = |name: &str| operations.iter().filter(|o| o.as_str() == name).count();
+    assert_eq!(count("AssumeRole"), USERS);
+    assert_eq!(count("DynamoDB_20120810.Query"), 3 * USERS);
+    Ok(())
+}

@@ -54,12 +54,12 @@ impl TenantSessions {
     pub const MIN_SECONDS: i32 = 900;
     pub const MAX_SECONDS: i32 = 43_200;
     pub const DEFAULT_SECONDS: i32 = 3600;
-    /// About 2.6 KB per cached scope (see `memory_per_cached_scope_sizes_the_bound` in
-    /// `dynamo.rs`, counting a 2 KB session token): 3,000 scopes hold about 7.8 MB, 3% of the
+    /// About 2.7 KB per cached scope (see `memory_per_cached_scope_sizes_the_bound` in
+    /// `dynamo.rs`, counting a 2 KB session token): 3,000 scopes hold about 8.0 MB, 3% of the
     /// function's 256 MB. A sandbox serving more active users than this at once per session
     /// length is better served per tenant, or with more memory and a larger bound.
     pub const DEFAULT_CACHE_SIZE: usize = 3000;
-    /// A bound on memory (about 260 MB at this size: needs a larger function) whatever the
+    /// A bound on memory (about 270 MB at this size: needs a larger function) whatever the
     /// variable says.
     pub const MAX_CACHE_SIZE: usize = 100_000;
 
