@@ -295,9 +295,8 @@ mod tests {
     /// Memory per cached scope, from the sizes of what one holds: the cache's own overhead (LRU
     /// node with the key, hash bucket, slot with its lock and session), the credentials' shared
     /// part, and the heap strings: the longest ids (64 + 64), STS's access key id (20) and
-    /// secret (40), and a session token. STS does not bound the token; with two session tags it
-    /// is about 1 KB, counted here as 2 KB. The default bound is sized from the figure: at most
-    /// 1/32 of the function's 256 MB.
+    /// secret (40), and a session token, counted as 2 KB as STS fixes no size for it. The default
+    /// bound is sized from the figure: at most 1/32 of the function's 256 MB.
     #[test]
     fn memory_per_cached_scope_sizes_the_bound() {
         use std::mem::size_of;
