@@ -160,6 +160,22 @@ impl Moto {
 
 /// `X-Amz-Target: secretsmanager.GetSecretValue` → `secretsmanager.GetSecretValue`;
 /// form-encoded protocols (STS) carry `Action=` in the body.
+/// A recorded request's body as text: moto's recorder base64-encodes form bodies (the query
+/// protocol's, STS's) and says so with `body_encoded`.
+pub fn request_body(entry: &Value) -> String {
+    let body = entry
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if entry.get("body_encoded").and_then(Value::as_bool) == Some(true) {
+        use base64::Engine;
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body) {
+            return String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    body.to_owned()
+}
+
 pub fn operation_name(entry: &Value) -> String {
     let headers = entry.get("headers").and_then(Value::as_object);
     let target = headers.and_then(|h| {
@@ -170,10 +186,7 @@ pub fn operation_name(entry: &Value) -> String {
     if let Some(target) = target {
         return target.to_owned();
     }
-    let body = entry
-        .get("body")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let body = request_body(entry);
     body.split('&')
         .find_map(|pair| pair.strip_prefix("Action="))
         .map(str::to_owned)

@@ -133,6 +133,17 @@ class RehearsalTest(unittest.TestCase):
         stack = self.describe(stack_name)
         self.assertEqual(stack["StackStatus"], "UPDATE_COMPLETE", stack.get("StackStatusReason"))
 
+    def expected_resources(self, stack_name, values):
+        """The resources moto's CloudFormation creates for `values`: those of a type it supports
+        whose condition, if any, holds."""
+        cfn = json.loads(self.cfn("build-1", values))
+        return {
+            logical_id
+            for logical_id, resource in cfn["Resources"].items()
+            if resource["Type"] not in NOT_IN_MOTO
+            and ("Condition" not in resource or deploy.resolve(cfn, stack_name, values, {"Fn::If": [resource["Condition"], True, False]}))
+        }
+
     def describe(self, stack):
         return self.cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
 
@@ -156,15 +167,14 @@ class RehearsalTest(unittest.TestCase):
     def test_two_stacks_created_updated_and_deleted(self):
         first = self.config["stack_name"]
         second = f"{first}-second"
-        expected = {
-            logical_id
-            for logical_id, resource in json.loads(self.cfn("build-1", deploy.parameter_values(self.template, {})))["Resources"].items()
-            if resource["Type"] not in NOT_IN_MOTO
-        }
+        # The second stack keeps per-tenant sessions: its conditional tenant-wide policy is created.
+        overrides = {first: self.config["overrides"], second: {**self.config["overrides"], "TenantSessionScope": "tenant"}}
         physical = {}
         for stack_name in (first, second):
-            self.create(stack_name, self.config["overrides"])
+            self.create(stack_name, overrides[stack_name])
             resources = self.resources(stack_name)
+            expected = self.expected_resources(stack_name, deploy.parameter_values(self.template, overrides[stack_name]))
+            self.assertEqual("TenantQueryRoleTenantWide" in expected, stack_name == second)
             self.assertEqual(set(resources) & expected, expected, f"{stack_name}: not created")
             for logical_id in expected:
                 self.assertEqual(resources[logical_id]["ResourceStatus"], "CREATE_COMPLETE", logical_id)

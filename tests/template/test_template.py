@@ -28,6 +28,19 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+def resolve(value, conditions):
+    """`value` with every `!If` on a condition named in `conditions` ({name: bool}) replaced by
+    the branch it selects."""
+    if isinstance(value, dict):
+        if list(value) == ["Fn::If"] and value["Fn::If"][0] in conditions:
+            name, when_true, when_false = value["Fn::If"]
+            return resolve(when_true if conditions[name] else when_false, conditions)
+        return {k: resolve(v, conditions) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, conditions) for v in value]
+    return value
+
+
 def role_statements(template):
     """(role, statement) for every statement a role gets: its inline policies, and the
     AWS::IAM::Policy resources attached to it (used where a grant names a resource whose own
@@ -148,32 +161,75 @@ class TemplateTest(unittest.TestCase):
         routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth", {}) for e in events.values()}
         self.assertEqual(routes, {("POST", "/mask"): {"Authorizer": "AWS_IAM"}})
 
+    def tenant_role_statements(self, per_tenant):
+        """Every statement the tenant role holds in a stack of either session scope."""
+        statements = [
+            s
+            for name, resource in self.resources.items()
+            if self.template["Conditions"].get(resource.get("Condition")) is None or per_tenant
+            for role, s in role_statements({"Resources": {name: resource}})
+            if role == "TenantQueryRole"
+        ]
+        return resolve(statements, {"PerTenantSessions": per_tenant})
+
     def test_tenant_scoped_role_reads_only_the_tagged_partition(self):
-        role = self.resources["TenantQueryRole"]["Properties"]
-        statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-        self.assertEqual(len(statements), 2)
-        # The table's key, through DynamoDB only.
-        kms = [s for s in statements if as_list(s["Action"]) == ["kms:Decrypt"]]
+        per_user = self.tenant_role_statements(per_tenant=False)
+        # The table's key, through DynamoDB only, in either scope.
+        kms = [s for s in per_user if as_list(s["Action"]) == ["kms:Decrypt"]]
         self.assertEqual(len(kms), 1)
         self.assertEqual(kms[0]["Resource"], {"Fn::GetAtt": ["DataKey", "Arn"]})
         self.assertEqual(kms[0]["Condition"], {"StringEquals": {"kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}}})
-        statement = next(s for s in statements if s is not kms[0])
-        self.assertEqual(sorted(as_list(statement["Action"])), ["dynamodb:GetItem", "dynamodb:Query"])
-        self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
-        condition = statement["Condition"]
+        per_user = [s for s in per_user if s is not kms[0]]
+        self.assertEqual(len(per_user), 1)
+        for statement in self.tenant_role_statements(per_tenant=True):
+            if as_list(statement["Action"]) == ["kms:Decrypt"]:
+                continue
+            self.assertEqual(sorted(as_list(statement["Action"])), ["dynamodb:GetItem", "dynamodb:Query"])
+            self.assertEqual(statement["Resource"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
+        condition = per_user[0]["Condition"]
         self.assertEqual(
             condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"],
             ["TENANT#${aws:PrincipalTag/TenantId}#USER#${aws:PrincipalTag/UserId}"],
         )
         self.assertEqual(condition["Null"], {"dynamodb:LeadingKeys": "false"})
 
+    def test_per_tenant_sessions_read_their_tenant_only_and_only_when_chosen(self):
+        parameter = self.template["Parameters"]["TenantSessionScope"]
+        self.assertEqual((parameter["Default"], parameter["AllowedValues"]), ("user", ["user", "tenant"]))
+        self.assertEqual(self.template["Conditions"]["PerTenantSessions"], {"Fn::Equals": [{"Ref": "TenantSessionScope"}, "tenant"]})
+        self.assertEqual(self.resources["TenantQueryRoleTenantWide"]["Condition"], "PerTenantSessions")
+        per_user = self.tenant_role_statements(per_tenant=False)
+        tenant_wide = [s for s in self.tenant_role_statements(per_tenant=True) if s not in per_user]
+        self.assertEqual(len(tenant_wide), 1)
+        self.assertEqual(sorted(as_list(tenant_wide[0]["Action"])), ["dynamodb:GetItem", "dynamodb:Query"])
+        self.assertEqual(tenant_wide[0]["Resource"], {"Fn::GetAtt": ["OrdersTable", "Arn"]})
+        condition = tenant_wide[0]["Condition"]
+        self.assertEqual(
+            condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+            ["TENANT#${aws:PrincipalTag/TenantId}#USER#*"],
+        )
+        # Only sessions without a user tag: a per-user session never gains its tenant's partitions.
+        self.assertEqual(condition["Null"], {"dynamodb:LeadingKeys": "false", "aws:PrincipalTag/UserId": "true"})
+        variables = self.resources["MultiTenantQueryFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(variables["TENANT_SESSION_SCOPE"], {"Ref": "TenantSessionScope"})
+
+    def test_the_session_length_is_the_tenant_roles_maximum(self):
+        role = self.resources["TenantQueryRole"]["Properties"]
+        variables = self.resources["MultiTenantQueryFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertEqual(role["MaxSessionDuration"], {"Ref": "TenantSessionSeconds"})
+        self.assertEqual(variables["TENANT_SESSION_SECONDS"], {"Ref": "TenantSessionSeconds"})
+        parameter = self.template["Parameters"]["TenantSessionSeconds"]
+        self.assertEqual((parameter["MinValue"], parameter["MaxValue"]), (3600, 43200))
+
     def test_only_the_function_role_may_assume_the_tenant_role_with_exactly_its_tags(self):
-        trust = self.resources["TenantQueryRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        self.assertEqual(len(trust), 1)
-        self.assertEqual(trust[0]["Principal"], {"AWS": {"Fn::GetAtt": ["MultiTenantQueryRole", "Arn"]}})
-        self.assertEqual(sorted(as_list(trust[0]["Action"])), ["sts:AssumeRole", "sts:TagSession"])
-        self.assertEqual(trust[0]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], ["TenantId", "UserId"])
-        self.assertEqual(set(trust[0]["Condition"]["StringLike"]), {"aws:RequestTag/TenantId", "aws:RequestTag/UserId"})
+        statements = self.resources["TenantQueryRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        for per_tenant, keys in [(False, ["TenantId", "UserId"]), (True, ["TenantId"])]:
+            trust = resolve(statements, {"PerTenantSessions": per_tenant})
+            self.assertEqual(len(trust), 1)
+            self.assertEqual(trust[0]["Principal"], {"AWS": {"Fn::GetAtt": ["MultiTenantQueryRole", "Arn"]}})
+            self.assertEqual(sorted(as_list(trust[0]["Action"])), ["sts:AssumeRole", "sts:TagSession"])
+            self.assertEqual(trust[0]["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"], keys)
+            self.assertEqual(set(trust[0]["Condition"]["StringLike"]), {f"aws:RequestTag/{k}" for k in keys})
 
     def test_multi_tenant_query_role_has_no_data_access_of_its_own(self):
         statements = [s for role, s in role_statements(self.template) if role == "MultiTenantQueryRole"]

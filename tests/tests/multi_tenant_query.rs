@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde_json::{json, Value};
 use suite_tests::{
-    assert_no_seeded_secret, body_of, event_files, operation_name, LambdaEmulator, SeededMoto,
+    assert_no_seeded_secret, body_of, event_files, operation_name, request_body, LambdaEmulator,
+    SeededMoto,
 };
 
 const FUNCTION: &str = "multi-tenant-query";
@@ -139,7 +140,7 @@ fn multi_tenant_query_isolation_end_to_end() -> Result<()> {
             "{name}: {operations:?}"
         );
         if let Some(assume) = requests.iter().find(|r| operation_name(r) == "AssumeRole") {
-            let form = assume["body"].as_str().unwrap_or_default();
+            let form = request_body(assume);
             for expected in [
                 "Tags.member.1.Key=TenantId".to_owned(),
                 format!("Tags.member.1.Value={tenant}"),
@@ -484,5 +485,127 @@ fn orders_keyed_on_sub_end_to_end() -> Result<()> {
         "nothing inherited: {body}"
     );
     assert_no_seeded_secret("the function logs", &lambda.log());
+    Ok(())
+}
+
+/// The `Credential=<access key id>/…` of a recorded request's SigV4 `Authorization` header.
+fn signing_key(entry: &Value) -> Option<String> {
+    let headers = entry.get("headers").and_then(Value::as_object)?;
+    let authorization = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.as_str())?;
+    let credential = authorization.split("Credential=").nth(1)?;
+    credential.split('/').next().map(str::to_owned)
+}
+
+/// Per-tenant sessions (`TENANT_SESSION_SCOPE=tenant`): one `AssumeRole` per tenant, tagged with
+/// the tenant only; the users of one tenant query with the same assumed credentials, another
+/// tenant with its own, none with the function's; each user still gets only their own orders.
+#[test]
+fn per_tenant_sessions_end_to_end() -> Result<()> {
+    let stack = SeededMoto::start("multi-tenant-query-per-tenant")?;
+    let mut env = stack.function_env()?;
+    env.push(("TENANT_SESSION_SCOPE".into(), "tenant".into()));
+    let lambda = LambdaEmulator::start(&stack.dir, "lambda-watch-per-tenant", &[FUNCTION], &env)?;
+    let function_key = env
+        .iter()
+        .find(|(k, _)| k == "AWS_ACCESS_KEY_ID")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+
+    stack.moto.start_recording()?;
+    let mut keys_by_tenant: Vec<(&str, BTreeSet<String>)> = Vec::new();
+    let mut assumed = 0;
+    for (tenant, user, orders) in [
+        ("tenant-a", "user-001", vec!["2024-001", "2024-002"]),
+        (
+            "tenant-a",
+            "student",
+            vec!["S-001", "S-002", "S-003", "S-004", "S-005"],
+        ),
+        ("tenant-b", "user-002", vec!["2024-003"]),
+        ("tenant-a", "user-001", vec!["2024-001", "2024-002"]),
+    ] {
+        let response = lambda.invoke(FUNCTION, &json!({"tenantId": tenant, "userId": user}))?;
+        let (status, body) = status_and_body(&response)?;
+        assert_eq!(status, 200, "{tenant}/{user}: {body}");
+        assert_eq!(order_ids(&body), orders, "{tenant}/{user}");
+        assert_eq!(
+            (body["tenantId"].as_str(), body["userId"].as_str()),
+            (Some(tenant), Some(user))
+        );
+        let requests = stack.moto.stop_recording_requests()?;
+        stack.moto.start_recording()?;
+        let keys: BTreeSet<String> = requests
+            .iter()
+            .filter(|r| operation_name(r).contains("Query"))
+            .filter_map(signing_key)
+            .collect();
+        assert_eq!(keys.len(), 1, "{tenant}/{user}: {keys:?}");
+        assert!(
+            !keys.contains(&function_key),
+            "queried with the function's own key"
+        );
+        match keys_by_tenant.iter_mut().find(|(t, _)| *t == tenant) {
+            Some((_, seen)) => seen.extend(keys),
+            None => keys_by_tenant.push((tenant, keys)),
+        }
+        for assume in requests
+            .iter()
+            .filter(|r| operation_name(r) == "AssumeRole")
+        {
+            assumed += 1;
+            let form = request_body(assume);
+            assert!(form.contains("Tags.member.1.Key=TenantId"), "{form}");
+            assert!(
+                form.contains(&format!("Tags.member.1.Value={tenant}")),
+                "{form}"
+            );
+            assert!(
+                !form.contains("UserId"),
+                "a tenant session carries no user tag: {form}"
+            );
+            let session = format!("RoleSessionName=t-{tenant}");
+            assert!(form.split('&').any(|field| field == session), "{form}");
+        }
+    }
+    stack.moto.stop_recording()?;
+    // One session per tenant across its users: tenant-a's two users shared one.
+    assert_eq!(assumed, 2, "one AssumeRole per tenant");
+    assert_eq!(keys_by_tenant.len(), 2);
+    for (tenant, keys) in &keys_by_tenant {
+        assert_eq!(keys.len(), 1, "{tenant}: {keys:?}");
+    }
+    assert_ne!(keys_by_tenant[0].1, keys_by_tenant[1].1);
+    Ok(())
+}
+
+/// The cliff: 300 users round-robin, 3 rounds, against one warm sandbox. The old cache
+/// (256 identities, emptied whole when full) made 900 `AssumeRole` calls; the LRU makes one per
+/// user.
+#[test]
+fn three_hundred_users_round_robin_assume_the_role_once_each() -> Result<()> {
+    const USERS: usize = 300;
+    let stack = SeededMoto::start("multi-tenant-query-round-robin")?;
+    let lambda = LambdaEmulator::start(
+        &stack.dir,
+        "lambda-watch-round-robin",
+        &[FUNCTION],
+        &stack.function_env()?,
+    )?;
+    stack.moto.start_recording()?;
+    for round in 0..3 {
+        for user in 0..USERS {
+            let event = json!({"tenantId": format!("tenant-{}", user % 7), "userId": format!("user-{user:03}")});
+            let response = lambda.invoke(FUNCTION, &event)?;
+            let (status, body) = status_and_body(&response)?;
+            assert_eq!(status, 200, "round {round}, user {user}: {body}");
+        }
+    }
+    let operations = stack.moto.stop_recording()?;
+    let count = |name: &str| operations.iter().filter(|o| o.as_str() == name).count();
+    assert_eq!(count("AssumeRole"), USERS);
+    assert_eq!(count("DynamoDB_20120810.Query"), 3 * USERS);
     Ok(())
 }

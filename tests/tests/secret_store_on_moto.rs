@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use secure_lambda::secrets::{
     AwsSecretStore, CachePolicy, ReadOptions, SecretError, SecretRequest, Transient, AWS_PREVIOUS,
 };
+use suite_tests::fault_proxy::{Fault, FaultProxy};
 use suite_tests::{free_port, run_dir, Moto};
 
 async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
@@ -157,6 +158,63 @@ async fn parameters_batch_by_ten_and_path_reads_every_page() -> Result<()> {
     assert!(
         odd_only.is_empty(),
         "non-recursive read of a folder of folders"
+    );
+    Ok(())
+}
+
+/// A burst of cold starts meets Parameter Store's quota: a read throttled past the SDK's three
+/// attempts is retried with jittered backoff and succeeds once the throttling stops, one
+/// `GetParameters` per attempt (the batch is not split or repeated per name).
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_parameter_reads_are_retried_past_the_sdks_attempts() -> Result<()> {
+    let moto = Moto::start(&run_dir("it-throttle")?)?;
+    let config = sdk_config(&moto.endpoint).await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let names = ["/it/throttle/a", "/it/throttle/b"];
+    for name in names {
+        ssm.put_parameter()
+            .name(name)
+            .value("v")
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await?;
+    }
+    let proxy = FaultProxy::start(&moto.endpoint)?;
+    proxy.set_for("GetParameters", Fault::error(400, "ThrottlingException"));
+    let store =
+        AwsSecretStore::from_sdk_config(&sdk_config(&proxy.endpoint).await, CachePolicy::default());
+    let read = tokio::spawn(async move { store.parameters(&names).await });
+
+    // The SDK alone stops after 3 attempts: a 4th throttled request is this suite's retry.
+    let mut seen = Vec::new();
+    let waited = std::time::Instant::now();
+    while seen.len() < 4 && waited.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen.extend(proxy.take_seen());
+    }
+    proxy.set(Fault::Pass);
+    let results = read.await?;
+    seen.extend(proxy.take_seen());
+
+    assert!(
+        results.iter().all(|(_, r)| r.is_ok()),
+        "{:?}",
+        results
+            .iter()
+            .map(|(n, r)| (n, r.as_ref().err()))
+            .collect::<Vec<_>>()
+    );
+    let throttled = seen.iter().filter(|(_, f)| *f != Fault::Pass).count();
+    assert!(throttled >= 4, "{seen:?}");
+    assert!(
+        seen.iter().all(|(op, _)| op.contains("GetParameters")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|(_, f)| *f == Fault::Pass).count(),
+        1,
+        "one successful batch: {seen:?}"
     );
     Ok(())
 }

@@ -24,6 +24,98 @@ pub struct Config {
     pub tenant_claim: String,
     pub user_claim: String,
     pub cache: CachePolicy,
+    /// How the tenant role is assumed and its sessions kept.
+    pub sessions: TenantSessions,
+}
+
+/// What one assumed-role session may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionScope {
+    /// One user's partition: IAM separates users and tenants (the default).
+    User,
+    /// Every user of one tenant: IAM separates tenants, the function separates users. STS calls
+    /// fall by the number of active users per tenant.
+    Tenant,
+}
+
+/// `TENANT_SESSION_SCOPE`, `TENANT_SESSION_SECONDS`, `TENANT_SESSION_CACHE_SIZE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantSessions {
+    pub scope: SessionScope,
+    /// Session length asked of STS; the role's `MaxSessionDuration` must be at least this (the
+    /// template sets both from one parameter).
+    pub duration_seconds: i32,
+    /// Scopes whose credentials are kept (least recently used evicted first).
+    pub cache_size: usize,
+}
+
+impl TenantSessions {
+    /// STS's bounds of `DurationSeconds` for a role session.
+    pub const MIN_SECONDS: i32 = 900;
+    pub const MAX_SECONDS: i32 = 43_200;
+    pub const DEFAULT_SECONDS: i32 = 3600;
+    /// About 2.7 KB per cached scope (see `memory_per_cached_scope_sizes_the_bound` in
+    /// `dynamo.rs`, counting a 2 KB session token): 3,000 scopes hold about 8.0 MB, 3% of the
+    /// function's 256 MB. A sandbox serving more active users than this at once per session
+    /// length is better served per tenant, or with more memory and a larger bound.
+    pub const DEFAULT_CACHE_SIZE: usize = 3000;
+    /// A bound on memory (about 270 MB at this size: needs a larger function) whatever the
+    /// variable says.
+    pub const MAX_CACHE_SIZE: usize = 100_000;
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let scope = match env_string("TENANT_SESSION_SCOPE", "user")?.as_str() {
+            "user" => SessionScope::User,
+            "tenant" => SessionScope::Tenant,
+            _ => {
+                return Err(ConfigError::new(
+                    "TENANT_SESSION_SCOPE",
+                    "must be `user` or `tenant`",
+                ))
+            }
+        };
+        let duration_seconds = env_parse(
+            "TENANT_SESSION_SECONDS",
+            Self::DEFAULT_SECONDS,
+            "a whole number of seconds",
+        )?;
+        if !(Self::MIN_SECONDS..=Self::MAX_SECONDS).contains(&duration_seconds) {
+            return Err(ConfigError::new(
+                "TENANT_SESSION_SECONDS",
+                format!(
+                    "must be between {} and {} (and at most the tenant role's MaxSessionDuration)",
+                    Self::MIN_SECONDS,
+                    Self::MAX_SECONDS
+                ),
+            ));
+        }
+        let cache_size = env_parse(
+            "TENANT_SESSION_CACHE_SIZE",
+            Self::DEFAULT_CACHE_SIZE,
+            "a whole number",
+        )?;
+        if !(1..=Self::MAX_CACHE_SIZE).contains(&cache_size) {
+            return Err(ConfigError::new(
+                "TENANT_SESSION_CACHE_SIZE",
+                format!("must be between 1 and {}", Self::MAX_CACHE_SIZE),
+            ));
+        }
+        Ok(Self {
+            scope,
+            duration_seconds,
+            cache_size,
+        })
+    }
+}
+
+impl Default for TenantSessions {
+    fn default() -> Self {
+        Self {
+            scope: SessionScope::User,
+            duration_seconds: Self::DEFAULT_SECONDS,
+            cache_size: Self::DEFAULT_CACHE_SIZE,
+        }
+    }
 }
 
 /// Where ID tokens come from.
@@ -99,6 +191,7 @@ impl Config {
             tenant_claim: env_string("TENANT_CLAIM", Self::DEFAULT_TENANT_CLAIM)?,
             user_claim: env_string("USER_CLAIM", Self::DEFAULT_USER_CLAIM)?,
             cache: CachePolicy::from_env()?,
+            sessions: TenantSessions::from_env()?,
         })
     }
 }
@@ -115,6 +208,50 @@ impl Default for Config {
             tenant_claim: Self::DEFAULT_TENANT_CLAIM.to_owned(),
             user_claim: Self::DEFAULT_USER_CLAIM.to_owned(),
             cache: CachePolicy::default(),
+            sessions: TenantSessions::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_sessions_are_read_from_the_environment_and_checked() {
+        // This test alone sets the TENANT_SESSION_* variables (tests share the environment).
+        assert_eq!(TenantSessions::from_env(), Ok(TenantSessions::default()));
+        std::env::set_var("TENANT_SESSION_SCOPE", "tenant");
+        std::env::set_var("TENANT_SESSION_SECONDS", "43200");
+        std::env::set_var("TENANT_SESSION_CACHE_SIZE", "300");
+        assert_eq!(
+            TenantSessions::from_env(),
+            Ok(TenantSessions {
+                scope: SessionScope::Tenant,
+                duration_seconds: 43_200,
+                cache_size: 300,
+            })
+        );
+        for (name, bad) in [
+            ("TENANT_SESSION_SCOPE", "everyone"),
+            ("TENANT_SESSION_SECONDS", "899"),
+            ("TENANT_SESSION_SECONDS", "43201"),
+            ("TENANT_SESSION_SECONDS", "an hour"),
+            ("TENANT_SESSION_CACHE_SIZE", "0"),
+            ("TENANT_SESSION_CACHE_SIZE", "100001"),
+        ] {
+            let good = std::env::var(name).unwrap();
+            std::env::set_var(name, bad);
+            let error = TenantSessions::from_env().unwrap_err();
+            assert!(error.to_string().contains(name), "{name}={bad}: {error}");
+            std::env::set_var(name, good);
+        }
+        for name in [
+            "TENANT_SESSION_SCOPE",
+            "TENANT_SESSION_SECONDS",
+            "TENANT_SESSION_CACHE_SIZE",
+        ] {
+            std::env::remove_var(name);
         }
     }
 }

@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
             &sdk_config,
             config.tenant_role_arn.clone(),
             config.table_name.clone(),
+            config.sessions,
         );
         let verifier = match &config.tokens {
             None => None,

@@ -17,6 +17,7 @@
 //! - [`tenant`]: validated tenant and user ids, table keys, sealed pagination cursors.
 
 pub mod aws;
+pub mod backoff;
 pub mod config;
 pub mod envelope;
 pub mod error;

@@ -4,7 +4,8 @@ use secrecy::SecretString;
 
 use super::source::{ParameterBatch, ParameterSource, Resource, SecretError, SecretSource};
 use super::value::{Parameter, ParameterKind, SecretRequest, SecretVersion, VersionSelector};
-use crate::aws::{classify, FailureKind};
+use crate::aws::{classify, FailureKind, Transient};
+use crate::backoff::{retry_throttled, ThrottleRetry};
 
 /// Pages requested by path are capped: a path that returns more than this is a mistake, and an
 /// unbounded loop inside a Lambda invocation is worse.
@@ -67,16 +68,27 @@ impl SecretSource for AwsSecrets {
     }
 }
 
-/// Parameter Store through the AWS SDK; every read asks for decryption.
+/// Parameter Store through the AWS SDK; every read asks for decryption. Its throughput quota is
+/// the account's (40 requests/s by default, shared by every function and caller): a throttled
+/// read is retried with jittered backoff inside the invocation's budget ([`crate::backoff`]).
 #[derive(Clone)]
 pub struct AwsParameters {
     client: aws_sdk_ssm::Client,
+    throttle: ThrottleRetry,
 }
 
 impl AwsParameters {
     pub fn new(client: aws_sdk_ssm::Client) -> Self {
-        Self { client }
+        Self::with_throttle_retry(client, ThrottleRetry::default())
     }
+
+    pub fn with_throttle_retry(client: aws_sdk_ssm::Client, throttle: ThrottleRetry) -> Self {
+        Self { client, throttle }
+    }
+}
+
+fn throttled(error: &SecretError) -> bool {
+    error.transient() == Some(Transient::Throttled)
 }
 
 fn convert(parameter: aws_sdk_ssm::types::Parameter) -> Option<Parameter> {
@@ -99,14 +111,16 @@ fn convert(parameter: aws_sdk_ssm::types::Parameter) -> Option<Parameter> {
 
 impl ParameterSource for AwsParameters {
     async fn get_parameter(&self, name: &str) -> Result<Parameter, SecretError> {
-        let output = self
-            .client
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| to_secret_error(Resource::Parameter, name, classify(&e)))?;
+        let output = retry_throttled(&self.throttle, throttled, || async {
+            self.client
+                .get_parameter()
+                .name(name)
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| to_secret_error(Resource::Parameter, name, classify(&e)))
+        })
+        .await?;
         output
             .parameter
             .and_then(convert)
@@ -118,14 +132,16 @@ impl ParameterSource for AwsParameters {
     }
 
     async fn get_parameters(&self, names: &[String]) -> Result<ParameterBatch, SecretError> {
-        let output = self
-            .client
-            .get_parameters()
-            .set_names(Some(names.to_vec()))
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| to_secret_error(Resource::Parameter, &names.join(","), classify(&e)))?;
+        let output = retry_throttled(&self.throttle, throttled, || async {
+            self.client
+                .get_parameters()
+                .set_names(Some(names.to_vec()))
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| to_secret_error(Resource::Parameter, &names.join(","), classify(&e)))
+        })
+        .await?;
         Ok(ParameterBatch {
             invalid: output.invalid_parameters.unwrap_or_default(),
             found: output
@@ -145,17 +161,20 @@ impl ParameterSource for AwsParameters {
         let mut parameters = Vec::new();
         let mut next_token: Option<String> = None;
         for _ in 0..MAX_PATH_PAGES {
-            let output = self
-                .client
-                .get_parameters_by_path()
-                .path(path)
-                .recursive(recursive)
-                .with_decryption(true)
-                .max_results(10)
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(|e| to_secret_error(Resource::ParameterPath, path, classify(&e)))?;
+            let token = next_token.take();
+            let output = retry_throttled(&self.throttle, throttled, || async {
+                self.client
+                    .get_parameters_by_path()
+                    .path(path)
+                    .recursive(recursive)
+                    .with_decryption(true)
+                    .max_results(10)
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(|e| to_secret_error(Resource::ParameterPath, path, classify(&e)))
+            })
+            .await?;
             parameters.extend(
                 output
                     .parameters

@@ -30,11 +30,18 @@ pub use value::{
 pub type AwsSecretStore = SecretStore<aws::AwsSecrets, aws::AwsParameters>;
 
 impl AwsSecretStore {
-    /// A store over Secrets Manager and Parameter Store clients built from `sdk_config`.
+    /// A store over Secrets Manager and Parameter Store clients built from `sdk_config`;
+    /// throttled parameter reads are retried on the scale of its retry backoff.
     pub fn from_sdk_config(sdk_config: &aws_config::SdkConfig, policy: CachePolicy) -> Self {
+        let initial_backoff = sdk_config
+            .retry_config()
+            .map_or(crate::aws::RETRY_INITIAL_BACKOFF, |r| r.initial_backoff());
         SecretStore::new(
             aws::AwsSecrets::new(aws_sdk_secretsmanager::Client::new(sdk_config)),
-            aws::AwsParameters::new(aws_sdk_ssm::Client::new(sdk_config)),
+            aws::AwsParameters::with_throttle_retry(
+                aws_sdk_ssm::Client::new(sdk_config),
+                crate::backoff::ThrottleRetry::after_sdk_backoff(initial_backoff),
+            ),
             policy,
         )
     }

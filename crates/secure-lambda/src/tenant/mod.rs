@@ -6,8 +6,10 @@
 //! partition.
 //!
 //! - [`cursor`]: pagination cursors sealed with an HMAC and bound to the identity.
+//! - [`sessions`]: per-user or per-tenant sessions in a bounded LRU with single flight.
 
 pub mod cursor;
+pub mod sessions;
 
 use std::fmt;
 
