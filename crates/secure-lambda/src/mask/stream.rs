@@ -59,9 +59,11 @@ impl<'o> JsonOut<'o> {
         self.preview_room = max;
     }
 
-    /// The preview: the bytes kept, and whether more was written after them.
-    pub fn preview(&self) -> (&[u8], bool) {
-        (&self.preview, self.preview_cut)
+    /// The preview: the bytes kept, and whether more was written after them; no more is kept.
+    pub fn take_preview(&mut self) -> (Vec<u8>, bool) {
+        self.preview_room = 0;
+        let cut = std::mem::take(&mut self.preview_cut);
+        (std::mem::take(&mut self.preview), cut)
     }
 
     /// Writes JSON text.
