@@ -115,8 +115,14 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
             .max_depth(self.config.max_depth);
         let mut outcome = Err(StreamError::NotAnArray);
         let mut preview = (Vec::new(), false);
-        // Masks mostly keep lengths; escaping the body as a string adds a little.
-        let capacity = request.records.len() + request.records.len() / 8 + 1024;
+        // Masks mostly keep lengths; escaping the body as a string adds a byte per quote and
+        // backslash. Sized close to what is written: the buffer grows in small steps past it.
+        let escapes = request
+            .records
+            .bytes()
+            .filter(|b| matches!(b, b'"' | b'\\'))
+            .count();
+        let capacity = request.records.len() + escapes + request.records.len() / 32 + 1024;
         let response = envelope::respond_text(style, 200, capacity, |buf| {
             let mut out = JsonOut::quoted(buf);
             out.push(br#"{"records":"#);

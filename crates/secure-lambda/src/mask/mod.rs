@@ -22,6 +22,6 @@ pub use detect::{find_all, find_labelled, Finding, Label, PiiKind};
 pub use format::{Strategy, TokenKey};
 pub use json::{JsonMaskError, JsonMasker, MaskReport};
 pub use path::JsonPath;
-pub use stream::{JsonOut, StreamError};
+pub use stream::{decode_json_string, JsonOut, StreamError};
 pub use text::{redact_labelled, redact_text, redact_with, RedactionCounts};
 pub use writer::{RedactingMakeWriter, RedactionReporter};

@@ -68,6 +68,13 @@ impl<'o> JsonOut<'o> {
 
     /// Writes JSON text.
     pub fn push(&mut self, bytes: &[u8]) {
+        // Grows by an eighth rather than by doubling: a response of several megabytes that
+        // outgrows its estimate must not reserve twice its size.
+        let room = self.buf.capacity() - self.buf.len();
+        if bytes.len() * 2 > room {
+            let step = (self.buf.capacity() / 8).max(bytes.len() * 2).max(4096);
+            self.buf.reserve_exact(step);
+        }
         if self.preview_room > 0 || !self.preview.is_empty() {
             let take = bytes.len().min(self.preview_room);
             self.preview.extend_from_slice(&bytes[..take]);
@@ -134,6 +141,21 @@ impl<'o> JsonOut<'o> {
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
+}
+
+/// The value of a JSON string from its text (`"..."`), in a buffer of `capacity` bytes (its exact
+/// length, when the caller knows it); `None` if the text is not one JSON string.
+pub fn decode_json_string(quoted: &str, capacity: usize) -> Option<String> {
+    let mut lex = Lexer {
+        text: quoted,
+        pos: 0,
+    };
+    let mut out = String::with_capacity(capacity);
+    if let Str::Raw(start, end) = lex.string(&mut out).ok()? {
+        out.push_str(&quoted[start..end]);
+    }
+    lex.ws();
+    (lex.pos == quoted.len()).then_some(out)
 }
 
 /// Why a JSON text could not be masked.
