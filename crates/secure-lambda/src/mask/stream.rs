@@ -744,8 +744,8 @@ fn key_hash(key: &str) -> u64 {
 }
 
 impl Pass<'_, '_> {
-    /// Writes a key: as it came, or masked if it holds PII itself; if two masked keys meet, the
-    /// later gains ` (2)`, ` (3)`, ... so that no member is lost.
+    /// Writes a key: as it came, or masked if it holds PII itself; if a masked key meets another
+    /// key, the later gains ` (2)`, ` (3)`, ... so that no member is lost.
     fn write_key(
         &mut self,
         out: &mut JsonOut<'_>,
@@ -762,21 +762,20 @@ impl Pass<'_, '_> {
         } else {
             Cow::Borrowed(key)
         };
-        match masked {
-            Cow::Borrowed(_) => {
-                done.insert(key_hash(key));
-                self.write_str(out, key, Some(raw));
-            }
-            Cow::Owned(masked) => {
-                let mut unique = masked.clone();
-                let mut n = 2;
-                while !done.insert(key_hash(&unique)) {
-                    unique = format!("{masked} ({n})");
-                    n += 1;
-                }
-                out.string(&unique);
-            }
+        // A key as it came that meets a masked one (`"j***e@example.com"` beside
+        // `"jane.doe@example.com"`) is renamed too: whichever comes first keeps the name.
+        let masked_key = matches!(masked, Cow::Owned(_));
+        if !masked_key && done.insert(key_hash(key)) {
+            self.write_str(out, key, Some(raw));
+            return;
         }
+        let mut unique = masked.to_string();
+        let mut n = 2;
+        while !done.insert(key_hash(&unique)) {
+            unique = format!("{masked} ({n})");
+            n += 1;
+        }
+        out.string(&unique);
     }
 
     /// Writes a string: its input bytes when it held no escape, else escaped anew.
@@ -951,5 +950,192 @@ impl JsonMasker {
             return Err(StreamError::Syntax { at: pass.lex.pos });
         }
         Ok((count, pass.report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mask::JsonPath;
+    use serde_json::{json, Value};
+
+    fn masked(masker: &JsonMasker, text: &str) -> Result<Value, StreamError> {
+        let mut buf = Vec::new();
+        masker.mask_json(text, &mut JsonOut::new(&mut buf))?;
+        Ok(serde_json::from_slice(&buf).unwrap())
+    }
+
+    /// The caller's formatting (whitespace, escapes, number spellings, member order) changes
+    /// nothing: the text masks as the same document written compactly by serde_json does.
+    #[test]
+    fn formatting_does_not_change_the_result() {
+        let masker = JsonMasker::new().rule(
+            JsonPath::parse("$.n").unwrap(),
+            super::super::format::Strategy::PreserveLength,
+        );
+        let texts = [
+            "{ \"pass\\u0077ord\" : \"hunter2\" , \"x\":[ 1 , 2 ] }",
+            r#"{"note":"card 4111\u00201111\u00201111\u00201111","e":"jane\u002edoe@example.com"}"#,
+            r#"{"n": 1.50, "m": 1e2, "z": -0, "big": 12345678901234567890, "neg": -42}"#,
+            r#"{"t":"tab\there \"quoted\" \\ slash\/ \ud83d\ude00 é","phone":"415\u002d555\u002d2671"}"#,
+            r#"{"Value":"pg-Secret-1","Name":"/prod/db/password"}"#,
+            r#"["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","AKIAIOSFODNN7EXAMPLE"]"#,
+            r#"{"s":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","k":"AKIAIOSFODNN7EXAMPLE"}"#,
+            "\n [ true , false , null , \"\" , { } , [ ] ] \t",
+        ];
+        for text in texts {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let compact = value.to_string();
+            assert_eq!(
+                masked(&masker, text).unwrap(),
+                masked(&masker, &compact).unwrap(),
+                "{text}"
+            );
+        }
+        let out = masked(&JsonMasker::new(), texts[0]).unwrap();
+        assert_eq!(out, json!({"password": "[REDACTED:SECRET]", "x": [1, 2]}));
+        let out = masked(&JsonMasker::new(), texts[1]).unwrap().to_string();
+        assert!(
+            !out.contains("4111 1111") && !out.contains("jane.doe"),
+            "{out}"
+        );
+        let out = masked(&JsonMasker::new(), texts[4]).unwrap().to_string();
+        assert!(!out.contains("pg-Secret-1"), "{out}");
+        for pair in [texts[5], texts[6]] {
+            let out = masked(&JsonMasker::new(), pair).unwrap().to_string();
+            assert!(!out.contains("wJalrXUtnFEMI"), "{out}");
+        }
+        // A masked key meeting a key written as its mask: both members stay.
+        let keys =
+            r#"{"jane.doe@example.com":1,"j***e@example.com":2,"john@example.com":{"x":null}}"#;
+        let out = masked(&JsonMasker::new(), keys).unwrap();
+        assert_eq!(out.as_object().map(serde_json::Map::len), Some(3), "{out}");
+        assert!(!out.to_string().contains("jane.doe"), "{out}");
+        let out = masked(&masker, texts[2]).unwrap();
+        assert_eq!(
+            out["n"], "***",
+            "a rule sees the number as serde_json writes it: 1.5"
+        );
+        assert_eq!(out["m"], 100.0);
+    }
+
+    /// Duplicate members are both written and both masked (a reader keeps one of them).
+    #[test]
+    fn duplicate_members_are_each_masked() {
+        let text = r#"{"password":"first-secret","password":"second-secret","a":1,"a":2}"#;
+        let mut buf = Vec::new();
+        JsonMasker::new()
+            .mask_json(text, &mut JsonOut::new(&mut buf))
+            .unwrap();
+        let out = String::from_utf8(buf).unwrap();
+        assert!(!out.contains("first-secret") && !out.contains("second-secret"));
+        assert_eq!(out.matches("[REDACTED:SECRET]").count(), 2, "{out}");
+    }
+
+    /// What serde_json refuses, the masker refuses; what it reads, the masker reads.
+    #[test]
+    fn syntax_agrees_with_serde_json() {
+        let invalid = [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\":}",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "tru",
+            "nul",
+            "[1] x",
+            "\"\u{1}\"",
+            "\"\\ud800\"",
+            "\"\\ud800\\u0041\"",
+            "\"\\x\"",
+            "\"abc",
+            "{1:2}",
+            "[\"a\" \"b\"]",
+            "\"\\u12\"",
+        ];
+        for text in invalid {
+            assert!(serde_json::from_str::<Value>(text).is_err(), "{text:?}");
+            let mut buf = Vec::new();
+            let result = JsonMasker::new().mask_json(text, &mut JsonOut::new(&mut buf));
+            assert!(
+                matches!(result, Err(StreamError::Syntax { .. })),
+                "{text:?}: {result:?}"
+            );
+        }
+        let valid = [
+            "0",
+            "-0.5e-3",
+            "\"\\ud83d\\ude00\"",
+            " [ ] ",
+            "{\"\":\"\"}",
+            "1E+2",
+        ];
+        for text in valid {
+            let expected: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                masked(&JsonMasker::new(), text).unwrap(),
+                expected,
+                "{text}"
+            );
+        }
+    }
+
+    /// Quoted output is the plain output as the contents of a JSON string, and the preview is
+    /// the plain output's first bytes.
+    #[test]
+    fn quoted_output_and_preview() {
+        let text = r#"[{"q":"say \"hi\"\\ \u0001 x","email":"jane.doe@example.com"},{"n":1}]"#;
+        let masker = JsonMasker::new();
+        let mut plain = Vec::new();
+        let (count, report) = masker
+            .mask_records(text, &mut JsonOut::new(&mut plain))
+            .unwrap();
+        assert_eq!(count, 2);
+        assert_eq!(report.detected.get(PiiKind::Email), 1);
+        let mut quoted = Vec::new();
+        let mut out = JsonOut::quoted(&mut quoted);
+        out.start_preview(10);
+        masker.mask_records(text, &mut out).unwrap();
+        let (preview, cut) = out.take_preview();
+        assert!(cut);
+        assert_eq!(preview, plain[..10]);
+        let unquoted: String =
+            serde_json::from_str(&format!("\"{}\"", String::from_utf8(quoted).unwrap())).unwrap();
+        assert_eq!(unquoted.as_bytes(), plain);
+    }
+
+    /// Depth counts from each record; an error names the record.
+    #[test]
+    fn records_are_masked_one_by_one() {
+        let masker = JsonMasker::new().max_depth(2);
+        let mut buf = Vec::new();
+        let ok = masker.mask_records(r#"[{"a":{"b":1}}, [[1]]]"#, &mut JsonOut::new(&mut buf));
+        assert_eq!(ok.map(|(n, _)| n), Ok(2));
+        let mut buf = Vec::new();
+        let err = masker
+            .mask_records(r#"[1, {"a":{"b":{"c":1}}}]"#, &mut JsonOut::new(&mut buf))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            StreamError::Record {
+                index: 1,
+                error: JsonMaskError::TooDeep { max: 2 }
+            }
+        );
+        let mut buf = Vec::new();
+        assert_eq!(
+            masker.mask_records(r#"{"a":1}"#, &mut JsonOut::new(&mut buf)),
+            Err(StreamError::NotAnArray)
+        );
+        assert_eq!(
+            decode_json_string(r#""a\n\u00e9\"""#, 0).as_deref(),
+            Some("a\né\"")
+        );
+        assert_eq!(decode_json_string(r#""a" x"#, 0), None);
     }
 }
