@@ -683,4 +683,106 @@ mod tests {
             json!({"error": {"code": "Bad", "message": "no", "field": "f"}})
         );
     }
+
+    fn http_event(body: &str, base64: bool) -> String {
+        json!({
+            "version": "2.0",
+            "rawPath": "/mask",
+            "requestContext": {"http": {"method": "POST"}},
+            "body": body,
+            "isBase64Encoded": base64
+        })
+        .to_string()
+    }
+
+    fn too_large() -> ApiError {
+        ApiError::new(413, "PayloadTooLarge", "too large")
+    }
+
+    #[test]
+    fn event_text_keeps_direct_events_and_decodes_http_bodies() {
+        let direct = r#"{"records": [1]}"#.to_owned();
+        match EventText::parse(direct.clone(), 10, too_large).unwrap() {
+            EventText::Direct(text) => assert_eq!(text, direct),
+            other => panic!("{other:?}"),
+        }
+        let body = "{\"a\":\"q\\\"é😀/\\n\"}";
+        for base64 in [false, true] {
+            let sent = if base64 {
+                aws_smithy_types::base64::encode(body)
+            } else {
+                body.to_owned()
+            };
+            let event = http_event(&sent, base64);
+            match EventText::parse(event.clone(), body.len(), too_large).unwrap() {
+                EventText::Http { request, body: got } => {
+                    assert_eq!(got, body);
+                    assert_eq!(request.method, "POST");
+                    assert_eq!(request.body, None);
+                }
+                other => panic!("{other:?}"),
+            }
+            // One byte over, refused before decoding.
+            let err = EventText::parse(event, body.len() - 1, too_large).unwrap_err();
+            assert_eq!((err.status, err.field.as_deref()), (413, Some("body")));
+        }
+        // Base64 with an escaped slash goes through the unescaping path.
+        let encoded = aws_smithy_types::base64::encode("???");
+        assert!(encoded.contains('/'));
+        let event = http_event(&encoded, true).replace('/', "\\/");
+        match EventText::parse(event, 100, too_large).unwrap() {
+            EventText::Http { body, .. } => assert_eq!(body, "???"),
+            other => panic!("{other:?}"),
+        }
+        for (event, code) in [
+            ("[1]".to_owned(), "InvalidEvent"),
+            ("{".to_owned(), "InvalidEvent"),
+            (http_event("%%%", true), "InvalidBody"),
+            (format!("{}{}", "[".repeat(100), "]".repeat(100)), "TooDeep"),
+        ] {
+            let err = EventText::parse(event.clone(), 100, too_large).unwrap_err();
+            assert_eq!(err.code, code, "{event}");
+        }
+    }
+
+    #[test]
+    fn unescaped_length_is_exact() {
+        for text in [
+            "",
+            "abc",
+            "a\"b\\c\n\u{1}",
+            "é😀\u{7ff}\u{800}",
+            "\u{10ffff}/",
+        ] {
+            let quoted = serde_json::to_string(text).unwrap();
+            assert_eq!(unescaped_len(&quoted), Some(text.len()), "{quoted}");
+            let ascii = quoted
+                .chars()
+                .map(|c| {
+                    if c.is_ascii() {
+                        c.to_string()
+                    } else {
+                        let mut units = [0u16; 2];
+                        c.encode_utf16(&mut units)
+                            .iter()
+                            .map(|u| format!("\\u{u:04x}"))
+                            .collect()
+                    }
+                })
+                .collect::<String>();
+            assert_eq!(unescaped_len(&ascii), Some(text.len()), "{ascii}");
+        }
+    }
+
+    #[test]
+    fn text_responses_match_value_responses() {
+        for style in [ResponseStyle::Direct, ResponseStyle::Http] {
+            let body = json!({"a": "x\"y"});
+            let text = respond_text(style, 201, 0, |buf| {
+                buf.extend_from_slice(br#"{\"a\":\"x\\\"y\"}"#)
+            });
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(parsed, respond(style, 201, &body));
+        }
+    }
 }
