@@ -64,11 +64,23 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
                 body.as_str()
             }
         };
-        match request::parse_text(text, self.config.max_body_bytes)? {
+        let direct = style == ResponseStyle::Direct;
+        match request::parse_text(text, self.config.max_body_bytes, direct)? {
             RequestText::SampleUsers => {
                 Ok(envelope::respond(style, 200, &self.sample_users()?).to_string())
             }
-            RequestText::Mask(request) => self.mask(style, request).await,
+            RequestText::Mask(request) => {
+                // Where the records start in the text, for the line and column of a number
+                // JSON cannot hold (`1e400`), found only as the records are read.
+                let offset =
+                    (request.records.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+                self.mask(style, request)
+                    .await
+                    .map_err(|error| match error {
+                        Masking::Syntax(at) => request::not_json_at(direct, text, offset + at),
+                        Masking::Api(error) => error,
+                    })
+            }
         }
     }
 
@@ -98,9 +110,9 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
 
     /// The response to a mask request: the envelope, with the body written into it as the
     /// records are masked.
-    async fn mask(&self, style: ResponseStyle, request: MaskText<'_>) -> Result<String, ApiError> {
+    async fn mask(&self, style: ResponseStyle, request: MaskText<'_>) -> Result<String, Masking> {
         let token_key = if request.uses_tokens() {
-            Some(self.token_key().await?)
+            Some(self.token_key().await.map_err(Masking::Api)?)
         } else {
             None
         };
@@ -137,7 +149,11 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
                 out.push(b"}");
             }
         });
-        let (count, report) = outcome.map_err(mask_error)?;
+        let (count, report) = match outcome {
+            Ok(done) => done,
+            Err(StreamError::Syntax { at }) => return Err(Masking::Syntax(at)),
+            Err(error) => return Err(Masking::Api(mask_error(error))),
+        };
         log_outcome(count, &report, &preview.0, preview.1);
         Ok(response)
     }
@@ -157,6 +173,12 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
             )
         })
     }
+}
+
+/// Why masking stopped: an answer, or JSON the records' reader refused at a byte of them.
+enum Masking {
+    Api(ApiError),
+    Syntax(usize),
 }
 
 /// `POST /mask` (or `POST /` through a function URL).
@@ -412,6 +434,28 @@ mod tests {
             assert_eq!(response["statusCode"], status, "{event}");
             assert_eq!(body(&response)["error"]["code"], code, "{event}");
         }
+    }
+
+    /// A number JSON cannot hold, met only as the records are masked: the same 400 as a body or
+    /// event that is not JSON, with nothing of the records written back.
+    #[tokio::test]
+    async fn numbers_json_cannot_hold_are_invalid_json() {
+        let f = function(Config::default());
+        let response = f
+            .handle(http("POST", "/mask", r#"{"records":[{"a":"x"},1e400]}"#))
+            .await;
+        assert_eq!(response["statusCode"], 400);
+        assert_eq!(body(&response)["error"]["code"], "InvalidBody");
+        assert_eq!(body(&response)["error"]["field"], "body");
+        let response = f
+            .answer_text(r#"{"records":[{"a":"x"},1e400]}"#.to_owned())
+            .await;
+        let response: Value = serde_json::from_str(&response).unwrap();
+        assert_eq!(body(&response)["error"]["code"], "InvalidEvent");
+        assert!(body(&response)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1, column 23"));
     }
 
     #[tokio::test]

@@ -123,7 +123,7 @@ impl MaskText<'_> {
 /// Validates a request given as JSON text (an HTTP body, or a direct invocation's event) without
 /// building its records: the same checks and the same errors as [`parse`]. `records` is measured
 /// by its JSON text without insignificant whitespace.
-pub fn parse_text(text: &str, max_bytes: usize) -> Result<RequestText<'_>, ApiError> {
+pub fn parse_text(text: &str, max_bytes: usize, direct: bool) -> Result<RequestText<'_>, ApiError> {
     use serde_json::value::RawValue;
     use std::borrow::Cow;
     use std::collections::BTreeMap;
@@ -131,17 +131,7 @@ pub fn parse_text(text: &str, max_bytes: usize) -> Result<RequestText<'_>, ApiEr
     if text.trim().is_empty() {
         return Ok(RequestText::SampleUsers);
     }
-    let invalid_json = |e: serde_json::Error| {
-        ApiError::bad_request(
-            "InvalidBody",
-            format!(
-                "the request body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-        .with_field("body")
-    };
+    let invalid_json = |e: serde_json::Error| not_json(direct, e.line(), e.column());
     if !text.trim_start().starts_with('{') {
         serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(invalid_json)?;
         return Err(ApiError::bad_request(
@@ -165,6 +155,10 @@ pub fn parse_text(text: &str, max_bytes: usize) -> Result<RequestText<'_>, ApiEr
     for (name, raw) in &members {
         let value = match name.as_ref() {
             "rules" | "detect" => serde_json::from_str(raw.get()).map_err(invalid_json)?,
+            // Not an array: read, so that what JSON refuses (`1e400`) is refused as before.
+            "records" if !raw.get().starts_with('[') => {
+                serde_json::from_str(raw.get()).map_err(invalid_json)?
+            }
             other => {
                 if other == "records" {
                     records = Some(raw.get());
@@ -188,6 +182,30 @@ pub fn parse_text(text: &str, max_bytes: usize) -> Result<RequestText<'_>, ApiEr
         rules,
         detect: wire.detect,
     }))
+}
+
+/// The 400 for a request that is not JSON: the event's for a direct invocation, the body's for
+/// an HTTP request.
+pub fn not_json(direct: bool, line: usize, column: usize) -> ApiError {
+    if direct {
+        return ApiError::bad_request(
+            "InvalidEvent",
+            format!("the event is not valid JSON (line {line}, column {column})"),
+        );
+    }
+    ApiError::bad_request(
+        "InvalidBody",
+        format!("the request body is not valid JSON (line {line}, column {column})"),
+    )
+    .with_field("body")
+}
+
+/// [`not_json`] for byte `at` of `text`.
+pub fn not_json_at(direct: bool, text: &str, at: usize) -> ApiError {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    not_json(direct, line, column)
 }
 
 /// An empty JSON value of the kind `text` holds.
@@ -354,25 +372,45 @@ mod tests {
                 panic!("an object")
             };
             assert_eq!(
-                parse_text(text, 1024).unwrap_err(),
+                parse_text(text, 1024, false).unwrap_err(),
                 parse(map, 1024).unwrap_err(),
                 "{text}"
             );
         }
         let big = format!(r#"{{"records": ["{}"]}}"#, "x".repeat(2000));
-        assert_eq!(parse_text(&big, 1024).unwrap_err().status, 413);
-        assert_eq!(parse_text(" ", 1024).unwrap(), RequestText::SampleUsers);
-        assert_eq!(parse_text("{ }", 1024).unwrap(), RequestText::SampleUsers);
-        assert_eq!(parse_text("[1]", 1024).unwrap_err().code, "InvalidBody");
+        assert_eq!(parse_text(&big, 1024, false).unwrap_err().status, 413);
+        assert_eq!(
+            parse_text(" ", 1024, false).unwrap(),
+            RequestText::SampleUsers
+        );
+        assert_eq!(
+            parse_text("{ }", 1024, false).unwrap(),
+            RequestText::SampleUsers
+        );
+        assert_eq!(
+            parse_text("[1]", 1024, false).unwrap_err().code,
+            "InvalidBody"
+        );
         let Ok(RequestText::Mask(request)) = parse_text(
             r#"{"detect": false, "records": [ {"a": 1} ], "rules": {"$.a": "token"}}"#,
             1024,
+            false,
         ) else {
             panic!("a mask request")
         };
         assert_eq!(request.records, r#"[ {"a": 1} ]"#);
         assert!(!request.detect);
         assert!(request.uses_tokens());
+        let err = parse_text(r#"{"records": 1e400}"#, 1024, false).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.field.as_deref()),
+            ("InvalidBody", Some("body"))
+        );
+        let err = parse_text(r#"{"records": 1, "detect": 1e400}"#, 1024, true).unwrap_err();
+        assert_eq!((err.code.as_str(), err.field), ("InvalidEvent", None));
+        assert!(not_json_at(true, "{\n  x", 4)
+            .message
+            .contains("line 2, column 3"));
         assert!(!compact_len_exceeds(r#"[ "a b" ]"#, 7));
         assert!(compact_len_exceeds(r#"[ "a b" ]"#, 6));
     }
