@@ -64,6 +64,7 @@ OHA_VERSION := 1.15.0
 bench: ## benchmarks: log redaction vs a regex-per-detector baseline; loadtest engine vs oha
 	@test -x .tools/bin/oha || cargo install --locked --root .tools oha --version $(OHA_VERSION)
 	cargo bench --locked -p secure-lambda --bench redaction
+	cargo bench --locked -p data-masking --bench invocation
 	cargo bench --locked -p loadtest --bench engine_vs_oha
 
 CARGO_FUZZ_VERSION := 0.13.2

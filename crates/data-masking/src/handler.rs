@@ -4,15 +4,17 @@
 //! Direct invocations send the request as the event; HTTP callers `POST /mask` it as the body.
 //! Logs carry counts and the masked output only, never the input.
 
-use secure_lambda::envelope::{HttpRequest, Invocation};
-use secure_lambda::mask::{JsonMaskError, JsonMasker, MaskReport, PiiKind, TokenKey};
-use secure_lambda::runtime::Function;
+use secure_lambda::envelope::{self, EventText, HttpRequest, Invocation, ResponseStyle};
+use secure_lambda::mask::{
+    JsonMaskError, JsonMasker, JsonOut, MaskReport, PiiKind, StreamError, TokenKey,
+};
+use secure_lambda::runtime::{self, Function};
 use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource, SecretStore};
 use secure_lambda::ApiError;
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
-use crate::request::{self, MaskRequest, Request};
+use crate::request::{self, MaskText, RequestText};
 use crate::sample;
 
 /// How much of the masked output a log line shows.
@@ -34,24 +36,52 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
         &self.store
     }
 
-    async fn answer(&self, invocation: &Invocation) -> Result<Value, ApiError> {
-        if let Invocation::Http(http) = invocation {
-            self.check_http(http)?;
-        }
-        match request::parse(invocation.json_payload()?, self.config.max_body_bytes)? {
-            Request::SampleUsers => self.sample_users(),
-            Request::Mask(request) => self.mask(request).await,
-        }
+    /// One event's text to its response's text. The records are masked from the request's text
+    /// straight into the response: memory is the event, its body and the response, each once.
+    pub async fn answer_text(&self, event: String) -> String {
+        let max = self.config.max_body_bytes;
+        let event = match EventText::parse(event, max, || request::too_large(max)) {
+            Ok(event) => event,
+            Err(error) => return finish(ResponseStyle::Direct, Err(error)),
+        };
+        let style = event.style();
+        let work = self.respond(event);
+        let outcome = match runtime::budget_end() {
+            Some(end) => tokio::time::timeout_at(end, work)
+                .await
+                .unwrap_or_else(|_| Err(runtime::out_of_time())),
+            None => work.await,
+        };
+        finish(style, outcome)
     }
 
-    /// `POST /mask` (or `POST /` through a function URL), body within the limit.
-    fn check_http(&self, http: &HttpRequest) -> Result<(), ApiError> {
-        http.expect_route("POST", "/mask")?;
-        let body_len = http.body.as_ref().map_or(0, String::len);
-        if body_len > self.config.max_body_bytes {
-            return Err(request::too_large(self.config.max_body_bytes).with_field("body"));
+    async fn respond(&self, event: EventText) -> Result<String, ApiError> {
+        let style = event.style();
+        let text = match &event {
+            EventText::Direct(text) => text.as_str(),
+            EventText::Http { request, body } => {
+                check_route(request)?;
+                body.as_str()
+            }
+        };
+        let direct = style == ResponseStyle::Direct;
+        match request::parse_text(text, self.config.max_body_bytes, direct)? {
+            RequestText::SampleUsers => {
+                Ok(envelope::respond(style, 200, &self.sample_users()?).to_string())
+            }
+            RequestText::Mask(request) => {
+                // Where the records start in the text, for the line and column of a number
+                // JSON cannot hold (`1e400`), found only as the records are read.
+                let offset =
+                    (request.records.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+                self.mask(style, request)
+                    .await
+                    .map_err(|error| match error {
+                        Masking::Syntax(at) => request::not_json_at(direct, text, offset + at),
+                        Masking::Api(error) => error,
+                    })
+            }
         }
-        Ok(())
     }
 
     fn sample_users(&self) -> Result<Value, ApiError> {
@@ -59,18 +89,30 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
             .into_iter()
             .fold(JsonMasker::new(), |m, (path, strategy)| {
                 m.rule(path, strategy)
-            });
-        let (users, report) = self.mask_records(&masker, &sample::users())?;
-        log_outcome(&users, &report);
+            })
+            .max_depth(self.config.max_depth);
+        let mut total = MaskReport::default();
+        let mut users = Vec::new();
+        for (index, user) in sample::users().iter().enumerate() {
+            let (masked, report) = masker
+                .mask(user)
+                .map_err(|error| mask_error(StreamError::Record { index, error }))?;
+            add(&mut total, &report);
+            users.push(masked);
+        }
+        let preview = Value::Array(users.clone()).to_string();
+        log_outcome(users.len(), &total, preview.as_bytes(), false);
         Ok(json!({
             "message": "Sample users with PII masked: email, phone and SSN in the lab formats; id, name and memberSince unchanged",
             "users": users,
         }))
     }
 
-    async fn mask(&self, request: MaskRequest) -> Result<Value, ApiError> {
+    /// The response to a mask request: the envelope, with the body written into it as the
+    /// records are masked.
+    async fn mask(&self, style: ResponseStyle, request: MaskText<'_>) -> Result<String, Masking> {
         let token_key = if request.uses_tokens() {
-            Some(self.token_key().await?)
+            Some(self.token_key().await.map_err(Masking::Api)?)
         } else {
             None
         };
@@ -81,41 +123,39 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
                 m.rule(path.clone(), *strategy)
             })
             .detect(request.detect)
-            .token_key(token_key);
-        let (records, report) = self.mask_records(&masker, &request.records)?;
-        log_outcome(&records, &report);
-        Ok(json!({
-            "message": format!("Masked {} record(s)", records.len()),
-            "records": records,
-            "summary": summary(&report),
-        }))
-    }
-
-    fn mask_records(
-        &self,
-        masker: &JsonMasker,
-        records: &[Value],
-    ) -> Result<(Vec<Value>, MaskReport), ApiError> {
-        let masker = masker.clone().max_depth(self.config.max_depth);
-        let mut total = MaskReport::default();
-        let mut out = Vec::with_capacity(records.len());
-        for (index, record) in records.iter().enumerate() {
-            let (masked, report) = masker.mask(record).map_err(|e| match e {
-                JsonMaskError::TooDeep { max } => ApiError::bad_request(
-                    "TooDeep",
-                    format!("the record is nested deeper than {max} levels"),
-                )
-                .with_field(format!("records[{index}]")),
-                JsonMaskError::Rule { .. } => ApiError::new(500, "MaskingFailed", e.to_string())
-                    .with_field(format!("records[{index}]")),
-            })?;
-            total.by_rule += report.by_rule;
-            for kind in PiiKind::ALL {
-                total.detected.0[kind as usize] += report.detected.get(kind);
+            .token_key(token_key)
+            .max_depth(self.config.max_depth);
+        let mut outcome = Err(StreamError::NotAnArray);
+        let mut preview = (Vec::new(), false);
+        // Masks mostly keep lengths; escaping the body as a string adds a byte per quote and
+        // backslash. Sized close to what is written: the buffer grows in small steps past it.
+        let escapes = request
+            .records
+            .bytes()
+            .filter(|b| matches!(b, b'"' | b'\\'))
+            .count();
+        let capacity = request.records.len() + escapes + request.records.len() / 32 + 1024;
+        let response = envelope::respond_text(style, 200, capacity, |buf| {
+            let mut out = JsonOut::quoted(buf);
+            out.push(br#"{"records":"#);
+            out.start_preview(LOG_PREVIEW_CHARS);
+            outcome = masker.mask_records(request.records, &mut out);
+            preview = out.take_preview();
+            if let Ok((count, report)) = &outcome {
+                out.push(br#","message":"#);
+                out.string(&format!("Masked {count} record(s)"));
+                out.push(br#","summary":"#);
+                out.push(summary(report).to_string().as_bytes());
+                out.push(b"}");
             }
-            out.push(masked);
-        }
-        Ok((out, total))
+        });
+        let (count, report) = match outcome {
+            Ok(done) => done,
+            Err(StreamError::Syntax { at }) => return Err(Masking::Syntax(at)),
+            Err(error) => return Err(Masking::Api(mask_error(error))),
+        };
+        log_outcome(count, &report, &preview.0, preview.1);
+        Ok(response)
     }
 
     /// The `token` strategy's key: the secret's value.
@@ -135,6 +175,53 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
     }
 }
 
+/// Why masking stopped: an answer, or JSON the records' reader refused at a byte of them.
+enum Masking {
+    Api(ApiError),
+    Syntax(usize),
+}
+
+/// `POST /mask` (or `POST /` through a function URL).
+fn check_route(http: &HttpRequest) -> Result<(), ApiError> {
+    http.expect_route("POST", "/mask")
+}
+
+/// The response text for an outcome; logs the status.
+fn finish(style: ResponseStyle, outcome: Result<String, ApiError>) -> String {
+    let status = outcome.as_ref().map_or_else(|e| e.status, |_| 200);
+    tracing::info!(status, function = "data-masking", "invocation done");
+    outcome.unwrap_or_else(|error| envelope::respond_error(style, &error).to_string())
+}
+
+fn mask_error(error: StreamError) -> ApiError {
+    match error {
+        StreamError::Record {
+            index,
+            error: JsonMaskError::TooDeep { max },
+        } => ApiError::bad_request(
+            "TooDeep",
+            format!("the record is nested deeper than {max} levels"),
+        )
+        .with_field(format!("records[{index}]")),
+        StreamError::Record { index, error } => {
+            ApiError::new(500, "MaskingFailed", error.to_string())
+                .with_field(format!("records[{index}]"))
+        }
+        // The request's text was read as JSON before: not reached.
+        StreamError::Syntax { .. } | StreamError::NotAnArray => {
+            ApiError::bad_request("InvalidField", "`records` must be an array")
+                .with_field("records")
+        }
+    }
+}
+
+fn add(total: &mut MaskReport, report: &MaskReport) {
+    total.by_rule += report.by_rule;
+    for kind in PiiKind::ALL {
+        total.detected.0[kind as usize] += report.detected.get(kind);
+    }
+}
+
 fn summary(report: &MaskReport) -> Value {
     let detected: Map<String, Value> = PiiKind::ALL
         .into_iter()
@@ -144,11 +231,15 @@ fn summary(report: &MaskReport) -> Value {
     json!({"maskedByRule": report.by_rule, "detected": detected})
 }
 
-/// Logs counts and a preview of the masked output (the log writer redacts again on the way out).
-fn log_outcome(masked: &[Value], report: &MaskReport) {
-    let preview = serialized_prefix(masked, LOG_PREVIEW_CHARS);
+/// Logs counts and the first bytes of the masked output as it was written (the log writer
+/// redacts again on the way out).
+fn log_outcome(records: usize, report: &MaskReport, preview: &[u8], cut: bool) {
+    let mut preview = String::from_utf8_lossy(preview).into_owned();
+    if cut {
+        preview.push_str("...");
+    }
     tracing::info!(
-        records = masked.len(),
+        records,
         masked_by_rule = report.by_rule,
         detected = report.detected.total(),
         masked = %preview,
@@ -156,37 +247,40 @@ fn log_outcome(masked: &[Value], report: &MaskReport) {
     );
 }
 
-/// The first `max` bytes of `value`'s JSON, without serializing the rest (a large request's
-/// output is not written out only to be cut).
-fn serialized_prefix(value: &[Value], max: usize) -> String {
-    struct Prefix(Vec<u8>, usize);
-    impl std::io::Write for Prefix {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            let room = self.1 - self.0.len();
-            self.0.extend_from_slice(&bytes[..bytes.len().min(room)]);
-            if bytes.len() > room {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut prefix = Prefix(Vec::with_capacity(max.min(4096)), max);
-    let complete = serde_json::to_writer(&mut prefix, value).is_ok();
-    let mut text = String::from_utf8_lossy(&prefix.0).into_owned();
-    if !complete {
-        text.push_str("...");
-    }
-    text
-}
-
 impl<S: SecretSource, P: ParameterSource> Function for DataMasking<S, P> {
     const NAME: &'static str = "data-masking";
 
+    /// Serves an invocation already parsed the same way as its text: see [`Self::answer_text`].
     async fn dispatch(&self, invocation: Invocation) -> Result<Value, ApiError> {
-        self.answer(&invocation).await
+        let event = match invocation {
+            Invocation::Direct(map) => EventText::Direct(Value::Object(map).to_string()),
+            Invocation::Http(mut request) => {
+                let body = request.body.take().unwrap_or_default();
+                if body.len() > self.config.max_body_bytes {
+                    return Err(request::too_large(self.config.max_body_bytes).with_field("body"));
+                }
+                EventText::Http { request, body }
+            }
+        };
+        let response: Value = serde_json::from_str(&self.respond(event).await?)
+            .map_err(|_| ApiError::new(500, "InternalError", "the response could not be read"))?;
+        response["body"]
+            .as_str()
+            .and_then(|body| serde_json::from_str(body).ok())
+            .ok_or_else(|| ApiError::new(500, "InternalError", "the response could not be read"))
+    }
+
+    /// Tests' entry: the event's text through [`Self::answer_text`], as the runtime serves it.
+    async fn handle(&self, event: Value) -> Value {
+        let text = self.answer_text(event.to_string()).await;
+        serde_json::from_str(&text).unwrap_or_else(|_| {
+            let error = ApiError::new(500, "InternalError", "the response could not be read");
+            envelope::respond_error(ResponseStyle::Direct, &error)
+        })
+    }
+
+    async fn handle_text(&self, event: String) -> String {
+        self.answer_text(event).await
     }
 
     fn cache_counters(&self) -> Option<CacheCounters> {
@@ -223,14 +317,6 @@ mod tests {
             "body": body,
             "isBase64Encoded": false
         })
-    }
-
-    #[test]
-    fn log_previews_stop_at_their_limit() {
-        let records = vec![json!({"a": "x".repeat(100)}), json!(1)];
-        assert_eq!(serialized_prefix(&records[1..], 100), "[1]");
-        let cut = serialized_prefix(&records, 10);
-        assert_eq!(cut, r#"[{"a":"xxx..."#);
     }
 
     #[tokio::test]
@@ -348,6 +434,28 @@ mod tests {
             assert_eq!(response["statusCode"], status, "{event}");
             assert_eq!(body(&response)["error"]["code"], code, "{event}");
         }
+    }
+
+    /// A number JSON cannot hold, met only as the records are masked: the same 400 as a body or
+    /// event that is not JSON, with nothing of the records written back.
+    #[tokio::test]
+    async fn numbers_json_cannot_hold_are_invalid_json() {
+        let f = function(Config::default());
+        let response = f
+            .handle(http("POST", "/mask", r#"{"records":[{"a":"x"},1e400]}"#))
+            .await;
+        assert_eq!(response["statusCode"], 400);
+        assert_eq!(body(&response)["error"]["code"], "InvalidBody");
+        assert_eq!(body(&response)["error"]["field"], "body");
+        let response = f
+            .answer_text(r#"{"records":[{"a":"x"},1e400]}"#.to_owned())
+            .await;
+        let response: Value = serde_json::from_str(&response).unwrap();
+        assert_eq!(body(&response)["error"]["code"], "InvalidEvent");
+        assert!(body(&response)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1, column 23"));
     }
 
     #[tokio::test]

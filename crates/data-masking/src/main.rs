@@ -4,11 +4,7 @@
 // The runtime's future nests the SDK's deep futures; the default limit is too low to lay it out.
 #![recursion_limit = "256"]
 
-mod config;
-mod handler;
-mod request;
-mod sample;
-
+use data_masking::{config, handler};
 use lambda_runtime::Error;
 use secure_lambda::secrets::AwsSecretStore;
 use secure_lambda::{aws, logging, runtime};

@@ -98,6 +98,153 @@ fn parse_rules(rules: &Map<String, Value>) -> Result<Vec<(JsonPath, Strategy)>, 
         .collect()
 }
 
+/// A validated request whose records stay as the caller's JSON text (an array), to be masked as
+/// a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestText<'a> {
+    SampleUsers,
+    Mask(MaskText<'a>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskText<'a> {
+    /// The `records` array's JSON text.
+    pub records: &'a str,
+    pub rules: Vec<(JsonPath, Strategy)>,
+    pub detect: bool,
+}
+
+impl MaskText<'_> {
+    pub fn uses_tokens(&self) -> bool {
+        self.rules.iter().any(|(_, s)| *s == Strategy::Token)
+    }
+}
+
+/// Validates a request given as JSON text (an HTTP body, or a direct invocation's event) without
+/// building its records: the same checks and the same errors as [`parse`]. `records` is measured
+/// by its JSON text without insignificant whitespace.
+pub fn parse_text(text: &str, max_bytes: usize, direct: bool) -> Result<RequestText<'_>, ApiError> {
+    use serde_json::value::RawValue;
+    use std::borrow::Cow;
+    use std::collections::BTreeMap;
+
+    if text.trim().is_empty() {
+        return Ok(RequestText::SampleUsers);
+    }
+    let invalid_json = |e: serde_json::Error| not_json(direct, e.line(), e.column());
+    if !text.trim_start().starts_with('{') {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(invalid_json)?;
+        return Err(ApiError::bad_request(
+            "InvalidBody",
+            format!(
+                "the request body must be a JSON object, got a {}",
+                secure_lambda::envelope::kind_of_text(text)
+            ),
+        )
+        .with_field("body"));
+    }
+    let members: BTreeMap<Cow<'_, str>, &RawValue> =
+        serde_json::from_str(text).map_err(invalid_json)?;
+    if members.is_empty() {
+        return Ok(RequestText::SampleUsers);
+    }
+    // The members as `parse` sees them, with `records` (and any unknown member) replaced by an
+    // empty value of the same kind: the errors are `parse`'s, without building the records.
+    let mut payload = Map::new();
+    let mut records = None;
+    for (name, raw) in &members {
+        let value = match name.as_ref() {
+            "rules" | "detect" => serde_json::from_str(raw.get()).map_err(invalid_json)?,
+            // Not an array: read, so that what JSON refuses (`1e400`) is refused as before.
+            "records" if !raw.get().starts_with('[') => {
+                serde_json::from_str(raw.get()).map_err(invalid_json)?
+            }
+            other => {
+                if other == "records" {
+                    records = Some(raw.get());
+                }
+                empty_of_kind(raw.get())
+            }
+        };
+        payload.insert(name.clone().into_owned(), value);
+    }
+    let wire: WireRequest = request::parse(payload)?;
+    let records = records.unwrap_or("[]");
+    if compact_len_exceeds(records, max_bytes) {
+        return Err(too_large(max_bytes).with_field("records"));
+    }
+    let rules = match &wire.rules {
+        Some(rules) => parse_rules(rules)?,
+        None => Vec::new(),
+    };
+    Ok(RequestText::Mask(MaskText {
+        records,
+        rules,
+        detect: wire.detect,
+    }))
+}
+
+/// The 400 for a request that is not JSON: the event's for a direct invocation, the body's for
+/// an HTTP request.
+pub fn not_json(direct: bool, line: usize, column: usize) -> ApiError {
+    if direct {
+        return ApiError::bad_request(
+            "InvalidEvent",
+            format!("the event is not valid JSON (line {line}, column {column})"),
+        );
+    }
+    ApiError::bad_request(
+        "InvalidBody",
+        format!("the request body is not valid JSON (line {line}, column {column})"),
+    )
+    .with_field("body")
+}
+
+/// [`not_json`] for byte `at` of `text`.
+pub fn not_json_at(direct: bool, text: &str, at: usize) -> ApiError {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    not_json(direct, line, column)
+}
+
+/// An empty JSON value of the kind `text` holds.
+fn empty_of_kind(text: &str) -> Value {
+    match secure_lambda::envelope::kind_of_text(text) {
+        "object" => Value::Object(Map::new()),
+        "array" => Value::Array(Vec::new()),
+        "string" => Value::String(String::new()),
+        "boolean" => Value::Bool(false),
+        "null" => Value::Null,
+        _ => Value::from(0),
+    }
+}
+
+/// True when `text` (valid JSON) is longer than `limit` bytes without whitespace outside strings.
+fn compact_len_exceeds(text: &str, limit: usize) -> bool {
+    let mut len = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if b.is_ascii_whitespace() {
+            continue;
+        } else if b == b'"' {
+            in_string = true;
+        }
+        len += 1;
+        if len > limit {
+            return true;
+        }
+    }
+    false
+}
+
 /// The error for a request over the size limit: 413, as the suite answers every too-large input.
 pub fn too_large(max_bytes: usize) -> ApiError {
     ApiError::new(
@@ -207,6 +354,65 @@ mod tests {
             assert_eq!(error.code, code, "{input}");
             assert_eq!(error.field.as_deref(), Some(field), "{input}");
         }
+    }
+
+    #[test]
+    fn text_requests_are_checked_as_parsed_ones_are() {
+        let cases = [
+            r#"{"record": []}"#,
+            r#"{"rules": {}}"#,
+            r#"{"records": {"a": 1}}"#,
+            r#"{"records": [], "detect": "yes"}"#,
+            r#"{"records": [], "rules": ["$.a"]}"#,
+            r#"{"records": [], "rules": {"email": "email"}}"#,
+            r#"{"records": [], "rules": {"$.a": "blur"}}"#,
+        ];
+        for text in cases {
+            let Value::Object(map) = serde_json::from_str(text).unwrap() else {
+                panic!("an object")
+            };
+            assert_eq!(
+                parse_text(text, 1024, false).unwrap_err(),
+                parse(map, 1024).unwrap_err(),
+                "{text}"
+            );
+        }
+        let big = format!(r#"{{"records": ["{}"]}}"#, "x".repeat(2000));
+        assert_eq!(parse_text(&big, 1024, false).unwrap_err().status, 413);
+        assert_eq!(
+            parse_text(" ", 1024, false).unwrap(),
+            RequestText::SampleUsers
+        );
+        assert_eq!(
+            parse_text("{ }", 1024, false).unwrap(),
+            RequestText::SampleUsers
+        );
+        assert_eq!(
+            parse_text("[1]", 1024, false).unwrap_err().code,
+            "InvalidBody"
+        );
+        let Ok(RequestText::Mask(request)) = parse_text(
+            r#"{"detect": false, "records": [ {"a": 1} ], "rules": {"$.a": "token"}}"#,
+            1024,
+            false,
+        ) else {
+            panic!("a mask request")
+        };
+        assert_eq!(request.records, r#"[ {"a": 1} ]"#);
+        assert!(!request.detect);
+        assert!(request.uses_tokens());
+        let err = parse_text(r#"{"records": 1e400}"#, 1024, false).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.field.as_deref()),
+            ("InvalidBody", Some("body"))
+        );
+        let err = parse_text(r#"{"records": 1, "detect": 1e400}"#, 1024, true).unwrap_err();
+        assert_eq!((err.code.as_str(), err.field), ("InvalidEvent", None));
+        assert!(not_json_at(true, "{\n  x", 4)
+            .message
+            .contains("line 2, column 3"));
+        assert!(!compact_len_exceeds(r#"[ "a b" ]"#, 7));
+        assert!(compact_len_exceeds(r#"[ "a b" ]"#, 6));
     }
 
     #[test]

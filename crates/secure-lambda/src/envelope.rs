@@ -70,6 +70,244 @@ fn nesting_exceeds(bytes: &[u8], max: usize) -> bool {
     false
 }
 
+/// An event read without building a tree of it: a direct invocation keeps its text (the request
+/// itself), an HTTP event gives its request line and headers, and its body decoded on its own.
+/// For a function whose requests are large (data-masking), this is the difference between the
+/// payload once and the payload as a `Value` tree (tens of bytes per byte).
+#[derive(Debug)]
+pub enum EventText {
+    Direct(String),
+    Http { request: HttpRequest, body: String },
+}
+
+impl EventText {
+    pub fn style(&self) -> ResponseStyle {
+        match self {
+            EventText::Direct(_) => ResponseStyle::Direct,
+            EventText::Http { .. } => ResponseStyle::Http,
+        }
+    }
+
+    /// Reads `event`, refusing an HTTP body that decodes to more than `max_body_bytes` with
+    /// `too_large` before decoding it. The event's text is dropped once its body is out.
+    pub fn parse(
+        event: String,
+        max_body_bytes: usize,
+        too_large: impl Fn() -> ApiError,
+    ) -> Result<Self, ApiError> {
+        use serde_json::value::RawValue;
+        use std::borrow::Cow;
+
+        if nesting_exceeds(event.as_bytes(), MAX_EVENT_DEPTH) {
+            return Err(ApiError::bad_request(
+                "TooDeep",
+                format!("the event is nested deeper than {MAX_EVENT_DEPTH} levels"),
+            ));
+        }
+        let not_json = |e: serde_json::Error| {
+            ApiError::bad_request(
+                "InvalidEvent",
+                format!(
+                    "the event is not valid JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        };
+        if first_byte(&event) != Some(b'{') {
+            serde_json::from_str::<serde::de::IgnoredAny>(&event).map_err(not_json)?;
+            return Err(ApiError::bad_request(
+                "InvalidEvent",
+                format!(
+                    "the event must be a JSON object, got a {}",
+                    kind_of_text(&event)
+                ),
+            ));
+        }
+        let (request, body) = {
+            let members: BTreeMap<Cow<'_, str>, &RawValue> =
+                serde_json::from_str(&event).map_err(not_json)?;
+            let is_http = members.get("requestContext").is_some_and(|context| {
+                serde_json::from_str::<Value>(context.get())
+                    .ok()
+                    .and_then(|c| c.get("http").map(Value::is_object))
+                    .unwrap_or(false)
+            });
+            if !is_http {
+                drop(members);
+                return Ok(EventText::Direct(event));
+            }
+            // Everything but the body is small: read as before.
+            let mut map = Map::new();
+            let mut body = None;
+            for (name, raw) in members {
+                if name == "body" {
+                    body = Some(raw);
+                    continue;
+                }
+                let value = serde_json::from_str(raw.get()).map_err(not_json)?;
+                map.insert(name.into_owned(), value);
+            }
+            let base64 = map.get("isBase64Encoded") == Some(&Value::Bool(true));
+            let request = parse_http(map)?;
+            let body = match body.filter(|raw| raw.get() != "null") {
+                None => String::new(),
+                Some(raw) => decode_body(raw.get(), base64, max_body_bytes, &too_large)?,
+            };
+            (request, body)
+        };
+        drop(event);
+        Ok(EventText::Http { request, body })
+    }
+}
+
+/// The body of an HTTP event from its JSON string text: unescaped, then base64-decoded in place
+/// when so marked; refused over `max_bytes` (decoded) before either.
+fn decode_body(
+    quoted: &str,
+    base64: bool,
+    max_bytes: usize,
+    too_large: &dyn Fn() -> ApiError,
+) -> Result<String, ApiError> {
+    let invalid = |message: &str| ApiError::bad_request("InvalidBody", message.to_owned());
+    let unescaped_len = unescaped_len(quoted)
+        .ok_or_else(|| invalid("the body must be a string").with_field("body"))?;
+    let decoded_len = if base64 {
+        let padding = quoted
+            .trim_end_matches('"')
+            .bytes()
+            .rev()
+            .take_while(|b| *b == b'=')
+            .count();
+        (unescaped_len.div_ceil(4) * 3).saturating_sub(padding)
+    } else {
+        unescaped_len
+    };
+    if decoded_len > max_bytes {
+        return Err(too_large().with_field("body"));
+    }
+    if base64 && !quoted.contains('\\') {
+        // Base64 text holds no escapes: decoded straight from the event's text.
+        use base64::Engine;
+        let inner = quoted.trim_matches('"');
+        // The decoder asks for room for whole groups of three: the padding's bytes too.
+        let mut bytes = vec![0; inner.len().div_ceil(4) * 3];
+        let written = base64::engine::general_purpose::STANDARD
+            .decode_slice(inner, &mut bytes)
+            .map_err(|_| {
+                invalid("the body is marked base64 but is not valid base64").with_field("body")
+            })?;
+        bytes.truncate(written);
+        return String::from_utf8(bytes)
+            .map_err(|_| invalid("the body is not valid UTF-8").with_field("body"));
+    }
+    // Decoded into a buffer of its exact size (growing by doubling would reserve up to twice).
+    let text = crate::mask::decode_json_string(quoted, unescaped_len)
+        .ok_or_else(|| invalid("the body must be a string").with_field("body"))?;
+    if !base64 {
+        return Ok(text);
+    }
+    let mut bytes = base64_decode_in_place(text.into_bytes()).ok_or_else(|| {
+        invalid("the body is marked base64 but is not valid base64").with_field("body")
+    })?;
+    bytes.shrink_to_fit();
+    String::from_utf8(bytes).map_err(|_| invalid("the body is not valid UTF-8").with_field("body"))
+}
+
+/// The length of a JSON string's value from its text, without decoding it; `None` if the text is
+/// not a string.
+fn unescaped_len(quoted: &str) -> Option<usize> {
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let bytes = inner.as_bytes();
+    let (mut len, mut i) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            len += 1;
+            i += 1;
+            continue;
+        }
+        if bytes.get(i + 1) != Some(&b'u') {
+            len += 1;
+            i += 2;
+            continue;
+        }
+        let code = inner
+            .get(i + 2..i + 6)
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok())?;
+        // A surrogate pair (12 characters) is one 4-byte character; count 2 per half.
+        len += match code {
+            0..=0x7f => 1,
+            0x80..=0x7ff => 2,
+            0xd800..=0xdfff => 2,
+            _ => 3,
+        };
+        i += 6;
+    }
+    Some(len)
+}
+
+/// Standard base64 decoded within its own buffer (the output never overtakes the input).
+fn base64_decode_in_place(mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+    use base64::Engine;
+    const CHUNK: usize = 4096;
+    let mut out = [0u8; CHUNK / 4 * 3];
+    let (mut read, mut written) = (0, 0);
+    while read < bytes.len() {
+        let end = (read + CHUNK).min(bytes.len());
+        let n = base64::engine::general_purpose::STANDARD
+            .decode_slice(&bytes[read..end], &mut out)
+            .ok()?;
+        bytes[written..written + n].copy_from_slice(&out[..n]);
+        written += n;
+        read = end;
+    }
+    bytes.truncate(written);
+    Some(bytes)
+}
+
+fn first_byte(text: &str) -> Option<u8> {
+    text.bytes().find(|b| !b.is_ascii_whitespace())
+}
+
+/// What kind of JSON value `text` (valid JSON) is, from its first byte.
+pub fn kind_of_text(text: &str) -> &'static str {
+    match first_byte(text) {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't' | b'f') => "boolean",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
+/// A response in the caller's shape, as text, with its body written by `write_body` as the
+/// contents of the `body` string (see [`crate::mask::JsonOut::quoted`]): the body is never held
+/// apart from the response.
+pub fn respond_text(
+    style: ResponseStyle,
+    status: u16,
+    capacity: usize,
+    write_body: impl FnOnce(&mut Vec<u8>),
+) -> String {
+    let mut head = respond(style, status, &Value::Null);
+    if let Value::Object(map) = &mut head {
+        map.remove("body");
+    }
+    let head = head.to_string();
+    let mut out = Vec::with_capacity(head.len() + capacity + 16);
+    out.extend_from_slice(head.as_bytes());
+    out.pop();
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""body":""#);
+    write_body(&mut out);
+    out.extend_from_slice(br#""}"#);
+    // Every byte written is JSON text or escaped JSON text, both UTF-8.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// The content type of every response body.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 
@@ -444,5 +682,107 @@ mod tests {
             body,
             json!({"error": {"code": "Bad", "message": "no", "field": "f"}})
         );
+    }
+
+    fn http_event(body: &str, base64: bool) -> String {
+        json!({
+            "version": "2.0",
+            "rawPath": "/mask",
+            "requestContext": {"http": {"method": "POST"}},
+            "body": body,
+            "isBase64Encoded": base64
+        })
+        .to_string()
+    }
+
+    fn too_large() -> ApiError {
+        ApiError::new(413, "PayloadTooLarge", "too large")
+    }
+
+    #[test]
+    fn event_text_keeps_direct_events_and_decodes_http_bodies() {
+        let direct = r#"{"records": [1]}"#.to_owned();
+        match EventText::parse(direct.clone(), 10, too_large).unwrap() {
+            EventText::Direct(text) => assert_eq!(text, direct),
+            other => panic!("{other:?}"),
+        }
+        let body = "{\"a\":\"q\\\"é😀/\\n\"}";
+        for base64 in [false, true] {
+            let sent = if base64 {
+                aws_smithy_types::base64::encode(body)
+            } else {
+                body.to_owned()
+            };
+            let event = http_event(&sent, base64);
+            match EventText::parse(event.clone(), body.len(), too_large).unwrap() {
+                EventText::Http { request, body: got } => {
+                    assert_eq!(got, body);
+                    assert_eq!(request.method, "POST");
+                    assert_eq!(request.body, None);
+                }
+                other => panic!("{other:?}"),
+            }
+            // One byte over, refused before decoding.
+            let err = EventText::parse(event, body.len() - 1, too_large).unwrap_err();
+            assert_eq!((err.status, err.field.as_deref()), (413, Some("body")));
+        }
+        // Base64 with an escaped slash goes through the unescaping path.
+        let encoded = aws_smithy_types::base64::encode("???");
+        assert!(encoded.contains('/'));
+        let event = http_event(&encoded, true).replace('/', "\\/");
+        match EventText::parse(event, 100, too_large).unwrap() {
+            EventText::Http { body, .. } => assert_eq!(body, "???"),
+            other => panic!("{other:?}"),
+        }
+        for (event, code) in [
+            ("[1]".to_owned(), "InvalidEvent"),
+            ("{".to_owned(), "InvalidEvent"),
+            (http_event("%%%", true), "InvalidBody"),
+            (format!("{}{}", "[".repeat(100), "]".repeat(100)), "TooDeep"),
+        ] {
+            let err = EventText::parse(event.clone(), 100, too_large).unwrap_err();
+            assert_eq!(err.code, code, "{event}");
+        }
+    }
+
+    #[test]
+    fn unescaped_length_is_exact() {
+        for text in [
+            "",
+            "abc",
+            "a\"b\\c\n\u{1}",
+            "é😀\u{7ff}\u{800}",
+            "\u{10ffff}/",
+        ] {
+            let quoted = serde_json::to_string(text).unwrap();
+            assert_eq!(unescaped_len(&quoted), Some(text.len()), "{quoted}");
+            let ascii = quoted
+                .chars()
+                .map(|c| {
+                    if c.is_ascii() {
+                        c.to_string()
+                    } else {
+                        let mut units = [0u16; 2];
+                        c.encode_utf16(&mut units)
+                            .iter()
+                            .map(|u| format!("\\u{u:04x}"))
+                            .collect()
+                    }
+                })
+                .collect::<String>();
+            assert_eq!(unescaped_len(&ascii), Some(text.len()), "{ascii}");
+        }
+    }
+
+    #[test]
+    fn text_responses_match_value_responses() {
+        for style in [ResponseStyle::Direct, ResponseStyle::Http] {
+            let body = json!({"a": "x\"y"});
+            let text = respond_text(style, 201, 0, |buf| {
+                buf.extend_from_slice(br#"{\"a\":\"x\\\"y\"}"#)
+            });
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(parsed, respond(style, 201, &body));
+        }
     }
 }

@@ -37,11 +37,21 @@ pub trait Function: Send + Sync {
         None
     }
 
-    /// One event to its response: the entry the runtime calls, and tests with it.
+    /// One event to its response: the entry tests call.
     fn handle(&self, event: Value) -> impl Future<Output = Value> + Send {
         envelope::serve(event, Self::NAME, move |invocation| {
             self.dispatch(invocation)
         })
+    }
+
+    /// One event's text to its response's text: the entry the runtime calls. By default the
+    /// event is parsed and answered by [`Function::handle`]; a function whose requests are large
+    /// answers from the text itself (data-masking streams records from it).
+    fn handle_text(&self, event: String) -> impl Future<Output = String> + Send
+    where
+        Self: Sized,
+    {
+        async move { handle_raw(self, &event).await.to_string() }
     }
 }
 
@@ -130,13 +140,18 @@ pub async fn run<F: Function>(function: F) -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         let (function, metrics) = (&function, &metrics);
         async move {
-            let response = with_deadline(
-                event.context.deadline,
-                handle_raw(function, event.payload.get()),
-            )
-            .await;
+            let text = String::from(Box::<str>::from(event.payload));
+            let response = with_deadline(event.context.deadline, function.handle_text(text)).await;
             metrics.report(function.cache_counters());
-            Ok::<Value, Error>(response)
+            // The text is JSON the function wrote; should it not be, the caller gets a 500.
+            let response = RawValue::from_string(response).or_else(|_| {
+                let error =
+                    ApiError::new(500, "InternalError", "the response could not be written");
+                RawValue::from_string(
+                    envelope::respond_error(ResponseStyle::Direct, &error).to_string(),
+                )
+            })?;
+            Ok::<Box<RawValue>, Error>(response)
         }
     }))
     .await

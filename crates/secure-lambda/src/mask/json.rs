@@ -11,17 +11,15 @@
 //! unmasked ones keep their type; `null` stays `null`.
 //!
 //! Rules run as automata (see [`JsonPath::step`]): a document costs O(nodes x segments) per rule
-//! whatever its depth.
+//! whatever its depth. The masking itself is in [`super::stream`]: JSON text in, JSON text out,
+//! no tree; [`JsonMasker::mask`] is that pass for a document already held as a `Value`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::detect::{
-    cookie_key, find_labelled, holds_access_key_id, is_name_key, is_secret_access_key,
-    is_secret_key, is_value_key, label_of_key, names_secret, Label, PiiKind,
-};
-use super::format::{apply, MaskError, Strategy, TokenKey};
-use super::path::{JsonPath, PathState, Step};
-use super::text::{redact_cookie_header, redact_labelled, redact_text, RedactionCounts};
+use super::format::{MaskError, Strategy, TokenKey};
+use super::path::JsonPath;
+use super::stream::{JsonOut, StreamError};
+use super::text::RedactionCounts;
 
 /// Why a document could not be masked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +28,9 @@ pub enum JsonMaskError {
     TooDeep { max: usize },
     #[error("rule `{path}`: {source}")]
     Rule { path: String, source: MaskError },
+    /// Only for a `Value` nested deeper than the JSON reader reads back (128 levels).
+    #[error("the masked document could not be read back: {0}")]
+    Output(String),
 }
 
 /// A configured masker.
@@ -92,243 +93,43 @@ impl JsonMasker {
         self.rules.iter().any(|(_, s)| *s == Strategy::Token)
     }
 
-    /// A masked copy of `document`.
+    /// A masked copy of `document`: its JSON text through the streaming masker
+    /// ([`JsonMasker::mask_json`]), read back.
     pub fn mask(&self, document: &Value) -> Result<(Value, MaskReport), JsonMaskError> {
-        let mut walk = Walk {
-            location: Vec::new(),
-            states: self.rules.iter().map(|(path, _)| path.start()).collect(),
-            report: MaskReport::default(),
+        let text = document.to_string();
+        let mut buf = Vec::with_capacity(text.len() + text.len() / 8 + 16);
+        let report = match self.mask_json(&text, &mut JsonOut::new(&mut buf)) {
+            Ok(report) => report,
+            Err(StreamError::Record { error, .. }) => return Err(error),
+            Err(other) => return Err(JsonMaskError::Output(other.to_string())),
         };
-        let masked = self.walk(document, &mut walk, None, Context::default())?;
-        Ok((masked, walk.report))
+        let masked =
+            serde_json::from_slice(&buf).map_err(|e| JsonMaskError::Output(e.to_string()))?;
+        Ok((masked, report))
     }
 
-    /// The strategy of the last rule that selects the value whose states are the last
-    /// `rules.len()` entries of `states`.
-    fn rule_for(&self, states: &[PathState]) -> Option<Strategy> {
-        let here = &states[states.len() - self.rules.len()..];
-        self.rules
-            .iter()
-            .zip(here)
-            .rev()
-            .find(|((path, _), state)| path.accepts(**state))
-            .map(|((_, strategy), _)| *strategy)
+    pub(super) fn rules(&self) -> &[(JsonPath, Strategy)] {
+        &self.rules
     }
 
-    fn walk<'a>(
-        &self,
-        value: &'a Value,
-        walk: &mut Walk<'a>,
-        inherited: Option<Strategy>,
-        context: Context,
-    ) -> Result<Value, JsonMaskError> {
-        if walk.location.len() > self.max_depth {
-            return Err(JsonMaskError::TooDeep {
-                max: self.max_depth,
-            });
-        }
-        let strategy = self.rule_for(&walk.states).or(inherited);
-        match value {
-            Value::Object(map) => {
-                let named_secret = self.detect && !context.secret && names_a_secret(map);
-                let key_pair = self.detect && map.values().any(holds_key_id);
-                let mut out = Map::with_capacity(map.len());
-                for (key, child) in map {
-                    let child_context = Context {
-                        secret: context.secret
-                            || is_secret_key(key)
-                            || (named_secret && is_value_key(key))
-                            || (key_pair && is_secret_key_shape(child)),
-                        // A key that names no kind keeps its parent's: `{"phone": {"number": ..}}`.
-                        label: label_of_key(key).or(context.label),
-                        cookie: cookie_key(key),
-                    };
-                    let masked = self.descend(walk, Step::Key(key), |this, walk| {
-                        this.walk(child, walk, strategy, child_context)
-                    })?;
-                    let key = self.mask_key(key, &out, &mut walk.report);
-                    out.insert(key, masked);
-                }
-                Ok(Value::Object(out))
-            }
-            Value::Array(items) => {
-                let key_pair = self.detect && items.iter().any(holds_key_id);
-                let mut out = Vec::with_capacity(items.len());
-                for (index, child) in items.iter().enumerate() {
-                    // Items keep the array's context: `"phone": ["415..."]`, `"password": [...]`,
-                    // `"cookies": ["sid=..."]`; a secret key beside its key id is secret.
-                    let child_context = Context {
-                        secret: context.secret || (key_pair && is_secret_key_shape(child)),
-                        ..context
-                    };
-                    out.push(self.descend(walk, Step::Index(index), |this, walk| {
-                        this.walk(child, walk, strategy, child_context)
-                    })?);
-                }
-                Ok(Value::Array(out))
-            }
-            Value::Null => Ok(Value::Null),
-            scalar => self.mask_scalar(scalar, walk, strategy, context),
-        }
+    pub(super) fn detects(&self) -> bool {
+        self.detect
     }
 
-    /// Runs `f` one step below the current value, with every rule's automaton advanced.
-    fn descend<'a>(
-        &self,
-        walk: &mut Walk<'a>,
-        step: Step<'a>,
-        f: impl FnOnce(&Self, &mut Walk<'a>) -> Result<Value, JsonMaskError>,
-    ) -> Result<Value, JsonMaskError> {
-        let parent = walk.states.len() - self.rules.len();
-        for (index, (path, _)) in self.rules.iter().enumerate() {
-            let next = path.step(walk.states[parent + index], step);
-            walk.states.push(next);
-        }
-        walk.location.push(step);
-        let result = f(self, walk);
-        walk.location.pop();
-        walk.states.truncate(parent + self.rules.len());
-        result
+    pub(super) fn depth_limit(&self) -> usize {
+        self.max_depth
     }
 
-    fn mask_scalar(
-        &self,
-        value: &Value,
-        walk: &mut Walk<'_>,
-        strategy: Option<Strategy>,
-        context: Context,
-    ) -> Result<Value, JsonMaskError> {
-        let report = &mut walk.report;
-        let text = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        if let Some(strategy) = strategy {
-            report.by_rule += 1;
-            let masked = apply(strategy, &text, self.token_key.as_ref()).map_err(|source| {
-                JsonMaskError::Rule {
-                    path: describe(&walk.location),
-                    source,
-                }
-            })?;
-            return Ok(Value::String(masked));
-        }
-        if !self.detect {
-            return Ok(value.clone());
-        }
-        if context.secret {
-            report.detected.add(PiiKind::Secret);
-            return Ok(Value::String(super::format::redaction_marker(Some(
-                PiiKind::Secret,
-            ))));
-        }
-        match value {
-            Value::String(s) => {
-                let masked = match context.cookie {
-                    Some(set_cookie) => redact_cookie_header(s, set_cookie, &mut report.detected),
-                    None => redact_labelled(s, context.label, &mut report.detected),
-                };
-                Ok(match masked {
-                    std::borrow::Cow::Borrowed(_) => value.clone(),
-                    std::borrow::Cow::Owned(masked) => Value::String(masked),
-                })
-            }
-            // A number is PII only if it is one whole: a card or phone stored as a number.
-            _ => {
-                let mut findings = Vec::new();
-                find_labelled(&text, context.label, &mut findings);
-                let whole = findings
-                    .into_iter()
-                    .find(|f| f.start == 0 && f.end == text.len());
-                Ok(match whole {
-                    Some(finding) => {
-                        report.detected.add(finding.kind);
-                        Value::String(super::text::default_mask(finding.kind, &text))
-                    }
-                    None => value.clone(),
-                })
-            }
-        }
+    pub(super) fn token_key_ref(&self) -> Option<&TokenKey> {
+        self.token_key.as_ref()
     }
-}
-
-impl JsonMasker {
-    /// A key that holds PII itself (`{"jane.doe@example.com": 12}`) is masked like a value; if
-    /// two masked keys meet, the later gains ` (2)`, ` (3)`, ... so that no member is lost.
-    fn mask_key(&self, key: &str, done: &Map<String, Value>, report: &mut MaskReport) -> String {
-        let worth_reading =
-            key.contains('@') || key.bytes().filter(u8::is_ascii_digit).count() >= 8;
-        if !self.detect || !worth_reading {
-            return key.to_owned();
-        }
-        let masked = match redact_text(key, &mut report.detected) {
-            std::borrow::Cow::Borrowed(_) => return key.to_owned(),
-            std::borrow::Cow::Owned(masked) => masked,
-        };
-        let mut unique = masked.clone();
-        let mut n = 2;
-        while done.contains_key(&unique) {
-            unique = format!("{masked} ({n})");
-            n += 1;
-        }
-        unique
-    }
-}
-
-/// True for a string holding an AWS access key id.
-fn holds_key_id(value: &Value) -> bool {
-    value.as_str().is_some_and(holds_access_key_id)
-}
-
-/// True for a string shaped like an AWS secret access key.
-fn is_secret_key_shape(value: &Value) -> bool {
-    value.as_str().is_some_and(is_secret_access_key)
-}
-
-/// The state of one masking pass: where it is, each rule's automaton states along the way
-/// (`rules.len()` per level, the current level last), and what it did.
-struct Walk<'a> {
-    location: Vec<Step<'a>>,
-    states: Vec<PathState>,
-    report: MaskReport,
-}
-
-/// What a value's place says about it.
-#[derive(Debug, Clone, Copy, Default)]
-struct Context {
-    /// Below a key that names a secret, or the value member beside a name naming one.
-    secret: bool,
-    /// The kind its key names.
-    label: Option<Label>,
-    /// Below a cookie key (`Cookie`, `cookies`; `Some(true)` for `Set-Cookie`).
-    cookie: Option<bool>,
-}
-
-/// True when a name member of `map` (`Name`, `Key`, `ParameterKey`, ...) names a secret.
-fn names_a_secret(map: &Map<String, Value>) -> bool {
-    map.iter()
-        .any(|(key, value)| is_name_key(key) && value.as_str().is_some_and(names_secret))
-}
-
-/// `$.users[0].email` for error messages.
-fn describe(location: &[Step<'_>]) -> String {
-    let mut out = String::from("$");
-    for step in location {
-        match step {
-            Step::Key(key) => {
-                out.push('.');
-                out.push_str(key);
-            }
-            Step::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::mask::PiiKind;
+    use serde_json::{json, Map};
 
     fn path(s: &str) -> JsonPath {
         JsonPath::parse(s).unwrap()

@@ -14,6 +14,7 @@ pub mod detect;
 pub mod format;
 mod json;
 mod path;
+mod stream;
 mod text;
 mod writer;
 
@@ -21,5 +22,6 @@ pub use detect::{find_all, find_labelled, Finding, Label, PiiKind};
 pub use format::{Strategy, TokenKey};
 pub use json::{JsonMaskError, JsonMasker, MaskReport};
 pub use path::JsonPath;
+pub use stream::{decode_json_string, JsonOut, StreamError};
 pub use text::{redact_labelled, redact_text, redact_with, RedactionCounts};
 pub use writer::{RedactingMakeWriter, RedactionReporter};

@@ -1,0 +1,1141 @@
+//! Masking JSON text to JSON text in one pass per record, without building a tree.
+//!
+//! A record is read twice, both times straight from the request's bytes: a first scan checks the
+//! syntax and the depth and notes, for each object and array, the facts that depend on members
+//! the masker has not reached yet when it writes an earlier one (a name member naming a secret
+//! may follow its value member; an access key id may follow its secret key). The second pass
+//! writes the masked record, keeping only the path (each rule's automaton state per level) and
+//! those notes. Memory is the output plus O(depth), whatever the record's size: no `Value` tree,
+//! no copy of strings that need no mask and hold no escapes.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
+use super::detect::{
+    cookie_key, find_labelled, holds_access_key_id, is_name_key, is_secret_access_key,
+    is_secret_key, is_value_key, label_of_key, names_secret, Finding, Label, PiiKind,
+};
+use super::format::{apply, redaction_marker};
+use super::json::{JsonMaskError, JsonMasker, MaskReport};
+use super::path::{PathState, Step};
+use super::text::{default_mask, redact_cookie_header, redact_labelled, redact_text};
+
+/// Where the masked JSON goes: a buffer, either as JSON text or as the contents of a JSON string
+/// (the body of a Lambda response envelope), with an optional copy of its first bytes for a log
+/// preview.
+pub struct JsonOut<'o> {
+    buf: &'o mut Vec<u8>,
+    quoted: bool,
+    preview: Vec<u8>,
+    preview_room: usize,
+    preview_cut: bool,
+}
+
+impl<'o> JsonOut<'o> {
+    /// Writes JSON text as it is.
+    pub fn new(buf: &'o mut Vec<u8>) -> Self {
+        Self {
+            buf,
+            quoted: false,
+            preview: Vec::new(),
+            preview_room: 0,
+            preview_cut: false,
+        }
+    }
+
+    /// Writes JSON text escaped as the contents of a JSON string (`"` and `\` escaped; masked
+    /// JSON holds no raw control characters).
+    pub fn quoted(buf: &'o mut Vec<u8>) -> Self {
+        Self {
+            quoted: true,
+            ..Self::new(buf)
+        }
+    }
+
+    /// Keeps a copy of the next `max` bytes of JSON text written (before any quoting).
+    pub fn start_preview(&mut self, max: usize) {
+        self.preview = Vec::with_capacity(max.min(4096));
+        self.preview_room = max;
+    }
+
+    /// The preview: the bytes kept, and whether more was written after them; no more is kept.
+    pub fn take_preview(&mut self) -> (Vec<u8>, bool) {
+        self.preview_room = 0;
+        let cut = std::mem::take(&mut self.preview_cut);
+        (std::mem::take(&mut self.preview), cut)
+    }
+
+    /// Writes JSON text.
+    pub fn push(&mut self, bytes: &[u8]) {
+        // Grows by an eighth rather than by doubling: a response of several megabytes that
+        // outgrows its estimate must not reserve twice its size.
+        let room = self.buf.capacity() - self.buf.len();
+        if bytes.len() * 2 > room {
+            let step = (self.buf.capacity() / 8).max(bytes.len() * 2).max(4096);
+            self.buf.reserve_exact(step);
+        }
+        if self.preview_room > 0 || !self.preview.is_empty() {
+            let take = bytes.len().min(self.preview_room);
+            self.preview.extend_from_slice(&bytes[..take]);
+            self.preview_room -= take;
+            self.preview_cut |= take < bytes.len();
+        }
+        if !self.quoted {
+            self.buf.extend_from_slice(bytes);
+            return;
+        }
+        let mut rest = bytes;
+        while let Some(at) = memchr::memchr2(b'"', b'\\', rest) {
+            self.buf.extend_from_slice(&rest[..at]);
+            self.buf.push(b'\\');
+            self.buf.push(rest[at]);
+            rest = &rest[at + 1..];
+        }
+        self.buf.extend_from_slice(rest);
+    }
+
+    /// Writes `text` as a JSON string, escaped as serde_json escapes it.
+    pub fn string(&mut self, text: &str) {
+        self.push(b"\"");
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escape: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0x08 => b"\\b",
+                0x0c => b"\\f",
+                0..=0x1f => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    self.push(&bytes[start..i]);
+                    self.push(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[usize::from(b >> 4)],
+                        HEX[usize::from(b & 0xf)],
+                    ]);
+                    start = i + 1;
+                    continue;
+                }
+                _ => continue,
+            };
+            self.push(&bytes[start..i]);
+            self.push(escape);
+            start = i + 1;
+        }
+        self.push(&bytes[start..]);
+        self.push(b"\"");
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+/// The value of a JSON string from its text (`"..."`), in a buffer of `capacity` bytes (its exact
+/// length, when the caller knows it); `None` if the text is not one JSON string.
+pub fn decode_json_string(quoted: &str, capacity: usize) -> Option<String> {
+    let mut lex = Lexer {
+        text: quoted,
+        pos: 0,
+    };
+    let mut out = String::with_capacity(capacity);
+    if let Str::Raw(start, end) = lex.string(&mut out).ok()? {
+        out.push_str(&quoted[start..end]);
+    }
+    lex.ws();
+    (lex.pos == quoted.len()).then_some(out)
+}
+
+/// Why a JSON text could not be masked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    #[error("the JSON is not valid at byte {at}")]
+    Syntax { at: usize },
+    #[error("records must be a JSON array")]
+    NotAnArray,
+    #[error("record {index}: {error}")]
+    Record { index: usize, error: JsonMaskError },
+}
+
+/// Object notes from the first scan.
+const NAMES_SECRET: u8 = 1;
+const HOLDS_KEY_ID: u8 = 2;
+const KEY_WORTH_READING: u8 = 4;
+
+/// A string as read: its bytes in the input when it holds no escape, else decoded into a scratch
+/// buffer.
+#[derive(Clone, Copy)]
+enum Str {
+    Raw(usize, usize),
+    Decoded,
+}
+
+/// The input and a position in it.
+struct Lexer<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+type Syntax = usize;
+
+impl<'a> Lexer<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn ws(&mut self) {
+        let bytes = self.bytes();
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Result<u8, Syntax> {
+        self.ws();
+        self.bytes().get(self.pos).copied().ok_or(self.pos)
+    }
+
+    fn eat(&mut self, byte: u8) -> Result<(), Syntax> {
+        if self.peek()? == byte {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.pos)
+        }
+    }
+
+    /// After a member or item: `true` for `,`, `false` for the closing `close`.
+    fn next_or_close(&mut self, close: u8) -> Result<bool, Syntax> {
+        match self.peek()? {
+            b',' => {
+                self.pos += 1;
+                Ok(true)
+            }
+            b if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(self.pos),
+        }
+    }
+
+    fn resolve<'s>(&self, s: Str, scratch: &'s str) -> &'s str
+    where
+        'a: 's,
+    {
+        match s {
+            Str::Raw(start, end) => &self.text[start..end],
+            Str::Decoded => scratch,
+        }
+    }
+
+    /// A string at the position (`"` next); escapes are decoded into `scratch`.
+    fn string(&mut self, scratch: &mut String) -> Result<Str, Syntax> {
+        self.eat(b'"')?;
+        let bytes = self.bytes();
+        let start = self.pos;
+        let mut decoded = false;
+        let mut segment = start;
+        loop {
+            let at = memchr::memchr2(b'"', b'\\', &bytes[self.pos..])
+                .map(|at| self.pos + at)
+                .ok_or(bytes.len())?;
+            if let Some(bad) = bytes[self.pos..at].iter().position(|b| *b < 0x20) {
+                return Err(self.pos + bad);
+            }
+            if bytes[at] == b'"' {
+                self.pos = at + 1;
+                if decoded {
+                    scratch.push_str(&self.text[segment..at]);
+                    return Ok(Str::Decoded);
+                }
+                return Ok(Str::Raw(start, at));
+            }
+            if !decoded {
+                scratch.clear();
+                decoded = true;
+            }
+            scratch.push_str(&self.text[segment..at]);
+            let escape = bytes.get(at + 1).copied().ok_or(at)?;
+            self.pos = at + 2;
+            match escape {
+                b'"' => scratch.push('"'),
+                b'\\' => scratch.push('\\'),
+                b'/' => scratch.push('/'),
+                b'b' => scratch.push('\u{8}'),
+                b'f' => scratch.push('\u{c}'),
+                b'n' => scratch.push('\n'),
+                b'r' => scratch.push('\r'),
+                b't' => scratch.push('\t'),
+                b'u' => {
+                    let high = self.hex4()?;
+                    let c = if (0xD800..0xDC00).contains(&high) {
+                        if bytes.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                            return Err(self.pos);
+                        }
+                        self.pos += 2;
+                        let low = self.hex4()?;
+                        if !(0xDC00..0xE000).contains(&low) {
+                            return Err(self.pos);
+                        }
+                        0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        high
+                    };
+                    scratch.push(char::from_u32(c).ok_or(self.pos)?);
+                }
+                _ => return Err(at),
+            }
+            segment = self.pos;
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, Syntax> {
+        let digits = self.bytes().get(self.pos..self.pos + 4).ok_or(self.pos)?;
+        let mut value = 0;
+        for &d in digits {
+            let digit = char::from(d).to_digit(16).ok_or(self.pos)?;
+            value = value * 16 + digit;
+        }
+        self.pos += 4;
+        Ok(value)
+    }
+
+    /// A number's text, checked against JSON's grammar.
+    fn number(&mut self) -> Result<&'a str, Syntax> {
+        let bytes = self.bytes();
+        let start = self.pos;
+        let digits = |pos: &mut usize| {
+            let from = *pos;
+            while bytes.get(*pos).is_some_and(u8::is_ascii_digit) {
+                *pos += 1;
+            }
+            *pos > from
+        };
+        let mut pos = start;
+        if bytes.get(pos) == Some(&b'-') {
+            pos += 1;
+        }
+        match bytes.get(pos) {
+            Some(b'0') => pos += 1,
+            Some(b'1'..=b'9') => {
+                digits(&mut pos);
+            }
+            _ => return Err(pos),
+        }
+        if bytes.get(pos) == Some(&b'.') {
+            pos += 1;
+            if !digits(&mut pos) {
+                return Err(pos);
+            }
+        }
+        if let Some(b'e' | b'E') = bytes.get(pos) {
+            pos += 1;
+            if let Some(b'+' | b'-') = bytes.get(pos) {
+                pos += 1;
+            }
+            if !digits(&mut pos) {
+                return Err(pos);
+            }
+        }
+        self.pos = pos;
+        Ok(&self.text[start..pos])
+    }
+
+    fn literal(&mut self, word: &'static str) -> Result<&'static str, Syntax> {
+        if self.bytes().get(self.pos..self.pos + word.len()) == Some(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(word)
+        } else {
+            Err(self.pos)
+        }
+    }
+}
+
+/// A number as serde_json writes it once parsed (`1.50` is `1.5`, `1e2` is `100.0`): what a
+/// rule or a detector sees, and what comes back unmasked, is what the tree-based masker gave.
+fn normalized_number(raw: &str) -> Result<Cow<'_, str>, Syntax> {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    // Integers of up to 18 digits (other than `-0`) are i64/u64 values printed as they came.
+    if digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit()) && raw != "-0" {
+        return Ok(Cow::Borrowed(raw));
+    }
+    raw.parse::<serde_json::Number>()
+        .map(|n| Cow::Owned(n.to_string()))
+        .map_err(|_| 0)
+}
+
+/// What a value's place says about it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Context {
+    /// Below a key that names a secret, or the value member beside a name naming one.
+    secret: bool,
+    /// A string here shaped like an AWS secret key is secret (its container holds a key id).
+    secret_if_key_shaped: bool,
+    /// The kind its key names.
+    label: Option<Label>,
+    /// Below a cookie key (`Cookie`, `cookies`; `Some(true)` for `Set-Cookie`).
+    cookie: Option<bool>,
+}
+
+/// A step of the current location, for error messages: a key by its place in the input (the
+/// quoted text), decoded only if a message names it.
+#[derive(Clone, Copy)]
+enum Seg {
+    Key(usize, usize),
+    Index(usize),
+}
+
+/// One record's masking pass.
+struct Pass<'m, 'a> {
+    masker: &'m JsonMasker,
+    lex: Lexer<'a>,
+    /// Notes of the first scan: (container number in document order, notes), ascending.
+    notes: Vec<(usize, u8)>,
+    next_note: usize,
+    containers: usize,
+    states: Vec<PathState>,
+    location: Vec<Seg>,
+    report: MaskReport,
+    key_scratch: String,
+    value_scratch: String,
+    findings: Vec<Finding>,
+}
+
+impl<'m, 'a> Pass<'m, 'a> {
+    fn new(masker: &'m JsonMasker, text: &'a str) -> Self {
+        Self {
+            masker,
+            lex: Lexer { text, pos: 0 },
+            notes: Vec::new(),
+            next_note: 0,
+            containers: 0,
+            states: masker
+                .rules()
+                .iter()
+                .map(|(path, _)| path.start())
+                .collect(),
+            location: Vec::new(),
+            report: MaskReport::default(),
+            key_scratch: String::new(),
+            value_scratch: String::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    fn too_deep(&self, depth: usize) -> Result<(), Failure> {
+        if depth > self.masker.depth_limit() {
+            return Err(Failure::Mask(JsonMaskError::TooDeep {
+                max: self.masker.depth_limit(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// The first scan of the value at the position: syntax, depth, and the notes.
+    fn scan(&mut self, depth: usize) -> Result<(), Failure> {
+        self.too_deep(depth)?;
+        let detect = self.masker.detects();
+        match self.lex.peek()? {
+            b'{' => {
+                self.lex.pos += 1;
+                let number = self.containers;
+                self.containers += 1;
+                let mut notes = 0;
+                if self.lex.peek()? == b'}' {
+                    self.lex.pos += 1;
+                } else {
+                    loop {
+                        let key = self.lex.string(&mut self.key_scratch)?;
+                        self.lex.eat(b':')?;
+                        let key = self.lex.resolve(key, &self.key_scratch);
+                        let name_key = detect && is_name_key(key);
+                        if detect && worth_reading(key) {
+                            notes |= KEY_WORTH_READING;
+                        }
+                        if self.lex.peek()? == b'"' {
+                            self.too_deep(depth + 1)?;
+                            let value = self.lex.string(&mut self.value_scratch)?;
+                            let value = self.lex.resolve(value, &self.value_scratch);
+                            if name_key && names_secret(value) {
+                                notes |= NAMES_SECRET;
+                            }
+                            if detect && holds_access_key_id(value) {
+                                notes |= HOLDS_KEY_ID;
+                            }
+                        } else {
+                            self.scan(depth + 1)?;
+                        }
+                        if !self.lex.next_or_close(b'}')? {
+                            break;
+                        }
+                    }
+                }
+                if notes != 0 {
+                    self.notes.push((number, notes));
+                }
+            }
+            b'[' => {
+                self.lex.pos += 1;
+                let number = self.containers;
+                self.containers += 1;
+                let mut notes = 0;
+                if self.lex.peek()? == b']' {
+                    self.lex.pos += 1;
+                } else {
+                    loop {
+                        if self.lex.peek()? == b'"' {
+                            self.too_deep(depth + 1)?;
+                            let value = self.lex.string(&mut self.value_scratch)?;
+                            let value = self.lex.resolve(value, &self.value_scratch);
+                            if detect && holds_access_key_id(value) {
+                                notes |= HOLDS_KEY_ID;
+                            }
+                        } else {
+                            self.scan(depth + 1)?;
+                        }
+                        if !self.lex.next_or_close(b']')? {
+                            break;
+                        }
+                    }
+                }
+                if notes != 0 {
+                    self.notes.push((number, notes));
+                }
+            }
+            b'"' => {
+                self.lex.string(&mut self.value_scratch)?;
+            }
+            b't' => {
+                self.lex.literal("true")?;
+            }
+            b'f' => {
+                self.lex.literal("false")?;
+            }
+            b'n' => {
+                self.lex.literal("null")?;
+            }
+            _ => {
+                self.lex.number()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The notes of the next container, in document order.
+    fn take_notes(&mut self) -> u8 {
+        let number = self.containers;
+        self.containers += 1;
+        match self.notes.get(self.next_note) {
+            Some((n, notes)) if *n == number => {
+                self.next_note += 1;
+                *notes
+            }
+            _ => 0,
+        }
+    }
+
+    /// The strategy of the last rule that selects the current value.
+    fn rule_here(&self) -> Option<super::format::Strategy> {
+        let rules = self.masker.rules();
+        let here = &self.states[self.states.len() - rules.len()..];
+        rules
+            .iter()
+            .zip(here)
+            .rev()
+            .find(|((path, _), state)| path.accepts(**state))
+            .map(|((_, strategy), _)| *strategy)
+    }
+
+    /// Advances every rule's automaton one step below the current value.
+    fn step_in(&mut self, step: Step<'_>) {
+        let rules = self.masker.rules();
+        let parent = self.states.len() - rules.len();
+        for (index, (path, _)) in rules.iter().enumerate() {
+            let next = path.step(self.states[parent + index], step);
+            self.states.push(next);
+        }
+    }
+
+    fn step_out(&mut self) {
+        let rules = self.masker.rules().len();
+        self.states.truncate(self.states.len() - rules);
+        self.location.pop();
+    }
+
+    /// The second pass: writes the masked value at the position.
+    fn value(
+        &mut self,
+        out: &mut JsonOut<'_>,
+        inherited: Option<super::format::Strategy>,
+        context: Context,
+    ) -> Result<(), Failure> {
+        self.too_deep(self.location.len())?;
+        let strategy = self.rule_here().or(inherited);
+        let detect = self.masker.detects();
+        match self.lex.peek()? {
+            b'{' => {
+                self.lex.pos += 1;
+                let notes = self.take_notes();
+                let named_secret = detect && !context.secret && notes & NAMES_SECRET != 0;
+                let key_pair = detect && notes & HOLDS_KEY_ID != 0;
+                let mut keys_done = (notes & KEY_WORTH_READING != 0).then(HashSet::new);
+                out.push(b"{");
+                if self.lex.peek()? == b'}' {
+                    self.lex.pos += 1;
+                } else {
+                    let mut first = true;
+                    loop {
+                        if !first {
+                            out.push(b",");
+                        }
+                        first = false;
+                        let mut scratch = std::mem::take(&mut self.key_scratch);
+                        self.lex.peek()?;
+                        let quoted_start = self.lex.pos;
+                        let raw = self.lex.string(&mut scratch)?;
+                        let quoted_end = self.lex.pos;
+                        self.lex.eat(b':')?;
+                        let key = self.lex.resolve(raw, &scratch);
+                        let child_context = Context {
+                            secret: context.secret
+                                || is_secret_key(key)
+                                || (named_secret && is_value_key(key)),
+                            secret_if_key_shaped: key_pair,
+                            // A key that names no kind keeps its parent's:
+                            // `{"phone": {"number": ..}}`.
+                            label: label_of_key(key).or(context.label),
+                            cookie: cookie_key(key),
+                        };
+                        self.write_key(out, key, raw, keys_done.as_mut());
+                        out.push(b":");
+                        self.step_in(Step::Key(key));
+                        self.location.push(Seg::Key(quoted_start, quoted_end));
+                        self.key_scratch = scratch;
+                        let result = self.value(out, strategy, child_context);
+                        self.step_out();
+                        result?;
+                        if !self.lex.next_or_close(b'}')? {
+                            break;
+                        }
+                    }
+                }
+                out.push(b"}");
+                Ok(())
+            }
+            b'[' => {
+                self.lex.pos += 1;
+                let notes = self.take_notes();
+                let key_pair = detect && notes & HOLDS_KEY_ID != 0;
+                out.push(b"[");
+                if self.lex.peek()? == b']' {
+                    self.lex.pos += 1;
+                } else {
+                    let mut index = 0;
+                    loop {
+                        if index > 0 {
+                            out.push(b",");
+                        }
+                        // Items keep the array's context: `"phone": ["415..."]`,
+                        // `"password": [...]`, `"cookies": ["sid=..."]`; a secret key beside
+                        // its key id is secret.
+                        let child_context = Context {
+                            secret_if_key_shaped: key_pair,
+                            ..context
+                        };
+                        self.step_in(Step::Index(index));
+                        self.location.push(Seg::Index(index));
+                        let result = self.value(out, strategy, child_context);
+                        self.step_out();
+                        result?;
+                        index += 1;
+                        if !self.lex.next_or_close(b']')? {
+                            break;
+                        }
+                    }
+                }
+                out.push(b"]");
+                Ok(())
+            }
+            b'n' => {
+                self.lex.literal("null")?;
+                out.push(b"null");
+                Ok(())
+            }
+            b'"' => {
+                let mut scratch = std::mem::take(&mut self.value_scratch);
+                let result = self
+                    .lex
+                    .string(&mut scratch)
+                    .map_err(Failure::Syntax)
+                    .and_then(|raw| {
+                        let text = self.lex.resolve(raw, &scratch);
+                        let secret = context.secret
+                            || (context.secret_if_key_shaped && is_secret_access_key(text));
+                        self.scalar(
+                            out,
+                            Scalar::String(text, raw),
+                            strategy,
+                            Context { secret, ..context },
+                        )
+                    });
+                self.value_scratch = scratch;
+                result
+            }
+            b't' => {
+                let text = self.lex.literal("true")?;
+                self.scalar(out, Scalar::Other(text), strategy, context)
+            }
+            b'f' => {
+                let text = self.lex.literal("false")?;
+                self.scalar(out, Scalar::Other(text), strategy, context)
+            }
+            _ => {
+                let at = self.lex.pos;
+                let raw = self.lex.number()?;
+                let text = normalized_number(raw).map_err(|_| Failure::Syntax(at))?;
+                self.scalar(out, Scalar::Other(&text), strategy, context)
+            }
+        }
+    }
+}
+
+/// Why a pass stopped.
+enum Failure {
+    Syntax(usize),
+    Mask(JsonMaskError),
+}
+
+impl From<Syntax> for Failure {
+    fn from(at: Syntax) -> Self {
+        Failure::Syntax(at)
+    }
+}
+
+/// A scalar as the detectors and rules see it: a string's decoded text (and where its JSON text
+/// is), or the text of a number or boolean.
+enum Scalar<'t> {
+    String(&'t str, Str),
+    Other(&'t str),
+}
+
+/// True when a key may hold PII itself (`{"jane.doe@example.com": 12}`).
+fn worth_reading(key: &str) -> bool {
+    key.contains('@') || key.bytes().filter(u8::is_ascii_digit).count() >= 8
+}
+
+fn key_hash(key: &str) -> u64 {
+    // A fixed-key hasher: the set only tells whether a key was written before in this object.
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Pass<'_, '_> {
+    /// Writes a key: as it came, or masked if it holds PII itself; if a masked key meets another
+    /// key, the later gains ` (2)`, ` (3)`, ... so that no member is lost.
+    fn write_key(
+        &mut self,
+        out: &mut JsonOut<'_>,
+        key: &str,
+        raw: Str,
+        keys_done: Option<&mut HashSet<u64>>,
+    ) {
+        let Some(done) = keys_done else {
+            self.write_str(out, key, Some(raw));
+            return;
+        };
+        let masked = if worth_reading(key) {
+            redact_text(key, &mut self.report.detected)
+        } else {
+            Cow::Borrowed(key)
+        };
+        // A key as it came that meets a masked one (`"j***e@example.com"` beside
+        // `"jane.doe@example.com"`) is renamed too: whichever comes first keeps the name.
+        let masked_key = matches!(masked, Cow::Owned(_));
+        if !masked_key && done.insert(key_hash(key)) {
+            self.write_str(out, key, Some(raw));
+            return;
+        }
+        let mut unique = masked.to_string();
+        let mut n = 2;
+        while !done.insert(key_hash(&unique)) {
+            unique = format!("{masked} ({n})");
+            n += 1;
+        }
+        out.string(&unique);
+    }
+
+    /// Writes a string: its input bytes when it held no escape, else escaped anew.
+    fn write_str(&self, out: &mut JsonOut<'_>, text: &str, raw: Option<Str>) {
+        match raw {
+            Some(Str::Raw(start, end)) => {
+                out.push(b"\"");
+                out.push(&self.lex.bytes()[start..end]);
+                out.push(b"\"");
+            }
+            _ => out.string(text),
+        }
+    }
+
+    fn scalar(
+        &mut self,
+        out: &mut JsonOut<'_>,
+        value: Scalar<'_>,
+        strategy: Option<super::format::Strategy>,
+        context: Context,
+    ) -> Result<(), Failure> {
+        let text = match value {
+            Scalar::String(text, _) | Scalar::Other(text) => text,
+        };
+        let write_unmasked = |this: &Self, out: &mut JsonOut<'_>| match value {
+            Scalar::String(text, raw) => this.write_str(out, text, Some(raw)),
+            Scalar::Other(text) => out.push(text.as_bytes()),
+        };
+        if let Some(strategy) = strategy {
+            self.report.by_rule += 1;
+            let masked = apply(strategy, text, self.masker.token_key_ref()).map_err(|source| {
+                Failure::Mask(JsonMaskError::Rule {
+                    path: self.describe(),
+                    source,
+                })
+            })?;
+            out.string(&masked);
+            return Ok(());
+        }
+        if !self.masker.detects() {
+            write_unmasked(self, out);
+            return Ok(());
+        }
+        if context.secret {
+            self.report.detected.add(PiiKind::Secret);
+            out.string(&redaction_marker(Some(PiiKind::Secret)));
+            return Ok(());
+        }
+        match value {
+            Scalar::String(..) => {
+                let masked = match context.cookie {
+                    Some(set_cookie) => {
+                        redact_cookie_header(text, set_cookie, &mut self.report.detected)
+                    }
+                    None => redact_labelled(text, context.label, &mut self.report.detected),
+                };
+                match masked {
+                    Cow::Borrowed(_) => write_unmasked(self, out),
+                    Cow::Owned(masked) => out.string(&masked),
+                }
+            }
+            // A number is PII only if it is one whole: a card or phone stored as a number.
+            Scalar::Other(_) => {
+                self.findings.clear();
+                find_labelled(text, context.label, &mut self.findings);
+                let whole = self
+                    .findings
+                    .iter()
+                    .find(|f| f.start == 0 && f.end == text.len())
+                    .map(|f| f.kind);
+                match whole {
+                    Some(kind) => {
+                        self.report.detected.add(kind);
+                        out.string(&default_mask(kind, text));
+                    }
+                    None => write_unmasked(self, out),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `$.users[0].email` for error messages.
+    fn describe(&self) -> String {
+        let mut out = String::from("$");
+        for seg in &self.location {
+            match *seg {
+                Seg::Key(start, end) => {
+                    let key: String =
+                        serde_json::from_str(&self.lex.text[start..end]).unwrap_or_default();
+                    out.push('.');
+                    out.push_str(&key);
+                }
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out
+    }
+
+    /// Masks the value at the position: scans it, then writes it. Returns the report so far.
+    fn record(&mut self, out: &mut JsonOut<'_>) -> Result<(), Failure> {
+        let start = self.lex.pos;
+        self.notes.clear();
+        self.next_note = 0;
+        self.containers = 0;
+        self.scan(0)?;
+        let end = self.lex.pos;
+        self.lex.pos = start;
+        self.containers = 0;
+        self.value(out, None, Context::default())?;
+        debug_assert_eq!(self.lex.pos, end);
+        Ok(())
+    }
+}
+
+impl JsonMasker {
+    /// Masks one JSON document given as text, writing the masked JSON to `out`. The text must be
+    /// one JSON value (surrounding whitespace allowed).
+    pub fn mask_json(&self, json: &str, out: &mut JsonOut<'_>) -> Result<MaskReport, StreamError> {
+        let mut pass = Pass::new(self, json);
+        match pass.record(out) {
+            Ok(()) => {}
+            Err(Failure::Syntax(at)) => return Err(StreamError::Syntax { at }),
+            Err(Failure::Mask(error)) => return Err(StreamError::Record { index: 0, error }),
+        }
+        pass.lex.ws();
+        if pass.lex.pos != json.len() {
+            return Err(StreamError::Syntax { at: pass.lex.pos });
+        }
+        Ok(pass.report)
+    }
+
+    /// Masks each item of a JSON array given as text (each item is a record: rules and the depth
+    /// limit apply from it), writing the masked array to `out`. Returns how many records there
+    /// were and what was masked. An error names the record; what was written before it is to be
+    /// discarded.
+    pub fn mask_records(
+        &self,
+        array: &str,
+        out: &mut JsonOut<'_>,
+    ) -> Result<(usize, MaskReport), StreamError> {
+        let mut pass = Pass::new(self, array);
+        let fail = |failure: Failure, index: usize| match failure {
+            Failure::Syntax(at) => StreamError::Syntax { at },
+            Failure::Mask(error) => StreamError::Record { index, error },
+        };
+        if pass.lex.peek() != Ok(b'[') {
+            return Err(StreamError::NotAnArray);
+        }
+        pass.lex.pos += 1;
+        out.push(b"[");
+        let mut count = 0;
+        if pass.lex.peek() == Ok(b']') {
+            pass.lex.pos += 1;
+        } else {
+            loop {
+                if count > 0 {
+                    out.push(b",");
+                }
+                pass.record(out).map_err(|f| fail(f, count))?;
+                count += 1;
+                match pass.lex.next_or_close(b']') {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(at) => return Err(StreamError::Syntax { at }),
+                }
+            }
+        }
+        out.push(b"]");
+        pass.lex.ws();
+        if pass.lex.pos != array.len() {
+            return Err(StreamError::Syntax { at: pass.lex.pos });
+        }
+        Ok((count, pass.report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mask::JsonPath;
+    use serde_json::{json, Value};
+
+    fn masked(masker: &JsonMasker, text: &str) -> Result<Value, StreamError> {
+        let mut buf = Vec::new();
+        masker.mask_json(text, &mut JsonOut::new(&mut buf))?;
+        Ok(serde_json::from_slice(&buf).unwrap())
+    }
+
+    /// The caller's formatting (whitespace, escapes, number spellings, member order) changes
+    /// nothing: the text masks as the same document written compactly by serde_json does.
+    #[test]
+    fn formatting_does_not_change_the_result() {
+        let masker = JsonMasker::new().rule(
+            JsonPath::parse("$.n").unwrap(),
+            super::super::format::Strategy::PreserveLength,
+        );
+        let texts = [
+            "{ \"pass\\u0077ord\" : \"hunter2\" , \"x\":[ 1 , 2 ] }",
+            r#"{"note":"card 4111\u00201111\u00201111\u00201111","e":"jane\u002edoe@example.com"}"#,
+            r#"{"n": 1.50, "m": 1e2, "z": -0, "big": 12345678901234567890, "neg": -42}"#,
+            r#"{"t":"tab\there \"quoted\" \\ slash\/ \ud83d\ude00 é","phone":"415\u002d555\u002d2671"}"#,
+            r#"{"Value":"pg-Secret-1","Name":"/prod/db/password"}"#,
+            r#"["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","AKIAIOSFODNN7EXAMPLE"]"#,
+            r#"{"s":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","k":"AKIAIOSFODNN7EXAMPLE"}"#,
+            "\n [ true , false , null , \"\" , { } , [ ] ] \t",
+        ];
+        for text in texts {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let compact = value.to_string();
+            assert_eq!(
+                masked(&masker, text).unwrap(),
+                masked(&masker, &compact).unwrap(),
+                "{text}"
+            );
+        }
+        let out = masked(&JsonMasker::new(), texts[0]).unwrap();
+        assert_eq!(out, json!({"password": "[REDACTED:SECRET]", "x": [1, 2]}));
+        let out = masked(&JsonMasker::new(), texts[1]).unwrap().to_string();
+        assert!(
+            !out.contains("4111 1111") && !out.contains("jane.doe"),
+            "{out}"
+        );
+        let out = masked(&JsonMasker::new(), texts[4]).unwrap().to_string();
+        assert!(!out.contains("pg-Secret-1"), "{out}");
+        for pair in [texts[5], texts[6]] {
+            let out = masked(&JsonMasker::new(), pair).unwrap().to_string();
+            assert!(!out.contains("wJalrXUtnFEMI"), "{out}");
+        }
+        // A masked key meeting a key written as its mask: both members stay.
+        let keys =
+            r#"{"jane.doe@example.com":1,"j***e@example.com":2,"john@example.com":{"x":null}}"#;
+        let out = masked(&JsonMasker::new(), keys).unwrap();
+        assert_eq!(out.as_object().map(serde_json::Map::len), Some(3), "{out}");
+        assert!(!out.to_string().contains("jane.doe"), "{out}");
+        let out = masked(&masker, texts[2]).unwrap();
+        assert_eq!(
+            out["n"], "*.*",
+            "a rule sees the number as serde_json writes it: 1.5"
+        );
+        assert_eq!(out["m"], 100.0);
+    }
+
+    /// Duplicate members are both written and both masked (a reader keeps one of them).
+    #[test]
+    fn duplicate_members_are_each_masked() {
+        let text = r#"{"password":"first-secret","password":"second-secret","a":1,"a":2}"#;
+        let mut buf = Vec::new();
+        JsonMasker::new()
+            .mask_json(text, &mut JsonOut::new(&mut buf))
+            .unwrap();
+        let out = String::from_utf8(buf).unwrap();
+        assert!(!out.contains("first-secret") && !out.contains("second-secret"));
+        assert_eq!(out.matches("[REDACTED:SECRET]").count(), 2, "{out}");
+    }
+
+    /// What serde_json refuses, the masker refuses; what it reads, the masker reads.
+    #[test]
+    fn syntax_agrees_with_serde_json() {
+        let invalid = [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\":}",
+            "{\"a\" 1}",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "tru",
+            "nul",
+            "[1] x",
+            "\"\u{1}\"",
+            "\"\\ud800\"",
+            "\"\\ud800\\u0041\"",
+            "\"\\x\"",
+            "\"abc",
+            "{1:2}",
+            "[\"a\" \"b\"]",
+            "\"\\u12\"",
+        ];
+        for text in invalid {
+            assert!(serde_json::from_str::<Value>(text).is_err(), "{text:?}");
+            let mut buf = Vec::new();
+            let result = JsonMasker::new().mask_json(text, &mut JsonOut::new(&mut buf));
+            assert!(
+                matches!(result, Err(StreamError::Syntax { .. })),
+                "{text:?}: {result:?}"
+            );
+        }
+        let valid = [
+            "0",
+            "-0.5e-3",
+            "\"\\ud83d\\ude00\"",
+            " [ ] ",
+            "{\"\":\"\"}",
+            "1E+2",
+        ];
+        for text in valid {
+            let expected: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                masked(&JsonMasker::new(), text).unwrap(),
+                expected,
+                "{text}"
+            );
+        }
+    }
+
+    /// Quoted output is the plain output as the contents of a JSON string, and the preview is
+    /// the plain output's first bytes.
+    #[test]
+    fn quoted_output_and_preview() {
+        let text = r#"[{"q":"say \"hi\"\\ \u0001 x","email":"jane.doe@example.com"},{"n":1}]"#;
+        let masker = JsonMasker::new();
+        let mut plain = Vec::new();
+        let (count, report) = masker
+            .mask_records(text, &mut JsonOut::new(&mut plain))
+            .unwrap();
+        assert_eq!(count, 2);
+        assert_eq!(report.detected.get(PiiKind::Email), 1);
+        let mut quoted = Vec::new();
+        let mut out = JsonOut::quoted(&mut quoted);
+        out.start_preview(10);
+        masker.mask_records(text, &mut out).unwrap();
+        let (preview, cut) = out.take_preview();
+        assert!(cut);
+        assert_eq!(preview, plain[..10]);
+        let unquoted: String =
+            serde_json::from_str(&format!("\"{}\"", String::from_utf8(quoted).unwrap())).unwrap();
+        assert_eq!(unquoted.as_bytes(), plain);
+    }
+
+    /// Depth counts from each record; an error names the record.
+    #[test]
+    fn records_are_masked_one_by_one() {
+        let masker = JsonMasker::new().max_depth(2);
+        let mut buf = Vec::new();
+        let ok = masker.mask_records(r#"[{"a":{"b":1}}, [[1]]]"#, &mut JsonOut::new(&mut buf));
+        assert_eq!(ok.map(|(n, _)| n), Ok(2));
+        let mut buf = Vec::new();
+        let err = masker
+            .mask_records(r#"[1, {"a":{"b":{"c":1}}}]"#, &mut JsonOut::new(&mut buf))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            StreamError::Record {
+                index: 1,
+                error: JsonMaskError::TooDeep { max: 2 }
+            }
+        );
+        let mut buf = Vec::new();
+        assert_eq!(
+            masker.mask_records(r#"{"a":1}"#, &mut JsonOut::new(&mut buf)),
+            Err(StreamError::NotAnArray)
+        );
+        assert_eq!(
+            decode_json_string(r#""a\n\u00e9\"""#, 0).as_deref(),
+            Some("a\né\"")
+        );
+        assert_eq!(decode_json_string(r#""a" x"#, 0), None);
+    }
+}
