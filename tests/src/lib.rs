@@ -4,8 +4,10 @@
 //!
 //! Everything listens on and talks to loopback only.
 
+pub mod coldstart;
 pub mod fault_proxy;
 pub mod process;
+pub mod runtime_api;
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
