@@ -121,7 +121,10 @@ impl Subject {
             .env("AWS_LAMBDA_FUNCTION_NAME", &self.function)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.function))
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", self.function),
+            )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
             .env("AWS_REGION", suitectl::endpoint::LOCAL_REGION)
             .env("AWS_DEFAULT_REGION", suitectl::endpoint::LOCAL_REGION)
@@ -186,7 +189,7 @@ pub struct ColdSample {
     pub init: Duration,
     /// Spawn → the response to the first event, its AWS calls included.
     pub invoke: Duration,
-    /// `VmHWM` after the response, while the process waits for the next event.
+    /// `VmHWM` once the process, having answered, asks for the next event (held).
     pub peak_rss_kib: u64,
 }
 
@@ -235,6 +238,8 @@ pub fn cold_start(subject: &Subject, log: &Path) -> Result<ColdSample> {
     let spawned = Instant::now();
     let mut function = subject.spawn(&api, log)?;
     let outcome = api.wait_outcome(&id, INVOKE_TIMEOUT, || function.alive())?;
+    // Idle again (asking for the next event): whatever it did after answering is in the peak.
+    api.wait_nexts(2, INVOKE_TIMEOUT, || function.alive())?;
     let (peak_rss_kib, _) = function.memory_kib()?;
     check_answer(subject, &outcome)?;
     let first_next = api
@@ -269,6 +274,7 @@ pub fn warm_run(
     stack.moto.start_recording()?;
     invoke(&mut api, &mut function)?;
     let warm_operations = stack.moto.stop_recording()?;
+    api.wait_nexts(3, INVOKE_TIMEOUT, || function.alive())?;
     let (_, rss_before_kib) = function.memory_kib()?;
     let mut latencies = Vec::with_capacity(invocations);
     for _ in 0..invocations {
@@ -276,6 +282,7 @@ pub fn warm_run(
         let outcome = invoke(&mut api, &mut function)?;
         latencies.push(outcome.at.saturating_duration_since(queued));
     }
+    api.wait_nexts(invocations + 3, INVOKE_TIMEOUT, || function.alive())?;
     let (peak_rss_after_kib, rss_after_kib) = function.memory_kib()?;
     Ok(WarmRun {
         latencies,

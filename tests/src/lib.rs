@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
 use serde_json::Value;
 use suitectl::seed::SeedOutputs;
 use suitectl::stack::{Names, StackOutputs};
@@ -161,7 +162,8 @@ impl Moto {
 }
 
 /// `X-Amz-Target: secretsmanager.GetSecretValue` → `secretsmanager.GetSecretValue`;
-/// form-encoded protocols (STS) carry `Action=` in the body.
+/// form-encoded protocols (STS) carry `Action=` in the body, which moto may store base64-encoded
+/// (`body_encoded: true`).
 pub fn operation_name(entry: &Value) -> String {
     let headers = entry.get("headers").and_then(Value::as_object);
     let target = headers.and_then(|h| {
@@ -176,7 +178,14 @@ pub fn operation_name(entry: &Value) -> String {
         .get("body")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    body.split('&')
+    let decoded = (entry.get("body_encoded").and_then(Value::as_bool) == Some(true))
+        .then(|| base64::engine::general_purpose::STANDARD.decode(body).ok())
+        .flatten()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    decoded
+        .as_deref()
+        .unwrap_or(body)
+        .split('&')
         .find_map(|pair| pair.strip_prefix("Action="))
         .map(str::to_owned)
         .unwrap_or_else(|| {
@@ -639,4 +648,24 @@ pub fn event_files(prefix: &str) -> Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod operation_name_tests {
+    use serde_json::json;
+
+    use super::operation_name;
+
+    #[test]
+    fn operations_from_target_header_plain_and_encoded_form_bodies() {
+        let target = json!({"headers": {"X-Amz-Target": "secretsmanager.GetSecretValue"}});
+        assert_eq!(operation_name(&target), "secretsmanager.GetSecretValue");
+        let plain = json!({"body": "Version=2011-06-15&Action=AssumeRole"});
+        assert_eq!(operation_name(&plain), "AssumeRole");
+        // base64 of "Action=AssumeRole&Version=2011-06-15"
+        let encoded = json!({"body": "QWN0aW9uPUFzc3VtZVJvbGUmVmVyc2lvbj0yMDExLTA2LTE1", "body_encoded": true});
+        assert_eq!(operation_name(&encoded), "AssumeRole");
+        let other = json!({"method": "GET", "uri": "/x", "body": "QUJD", "body_encoded": true});
+        assert_eq!(operation_name(&other), "GET /x");
+    }
 }

@@ -35,6 +35,7 @@ pub struct Outcome {
 struct State {
     queue: VecDeque<(String, String)>,
     first_next: Option<Instant>,
+    nexts: usize,
     results: HashMap<String, Outcome>,
     init_error: Option<String>,
     closed: bool,
@@ -66,7 +67,8 @@ pub struct RuntimeApi {
 impl RuntimeApi {
     /// Listens on a free loopback port; `function_name` goes into the invoked-function ARN.
     pub fn start(function_name: &str) -> Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the runtime API")?;
+        let listener =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding the runtime API")?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -129,20 +131,42 @@ impl RuntimeApi {
         &self,
         id: &str,
         timeout: Duration,
-        mut alive: impl FnMut() -> Result<()>,
+        alive: impl FnMut() -> Result<()>,
     ) -> Result<Outcome> {
+        self.wait_until(timeout, alive, |state| state.results.remove(id))
+            .with_context(|| format!("waiting for the answer to {id}"))
+    }
+
+    /// Waits until the function has asked for an event `n` times in all: after an answer, the
+    /// `n`-th `/next` says it has finished its work on the event and idles.
+    pub fn wait_nexts(
+        &self,
+        n: usize,
+        timeout: Duration,
+        alive: impl FnMut() -> Result<()>,
+    ) -> Result<()> {
+        self.wait_until(timeout, alive, |state| (state.nexts >= n).then_some(()))
+            .with_context(|| format!("waiting for /next number {n}"))
+    }
+
+    fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut alive: impl FnMut() -> Result<()>,
+        mut done: impl FnMut(&mut State) -> Option<T>,
+    ) -> Result<T> {
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.lock();
         loop {
-            if let Some(outcome) = state.results.remove(id) {
-                return Ok(outcome);
+            if let Some(value) = done(&mut state) {
+                return Ok(value);
             }
             if let Some(error) = &state.init_error {
                 bail!("the function reported an init error: {error}");
             }
             let now = Instant::now();
             if now >= deadline {
-                bail!("no answer to {id} within {timeout:?}");
+                bail!("nothing within {timeout:?}");
             }
             let slice = (deadline - now).min(Duration::from_millis(20));
             state = self
@@ -307,19 +331,23 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> Result<()> {
                     event.as_bytes(),
                 )?;
             }
-            ("POST", Ok(rest)) if rest == "/init/error" => {
-                shared.lock().init_error = Some(String::from_utf8_lossy(&request.body).into_owned());
+            ("POST", Ok("/init/error")) => {
+                shared.lock().init_error =
+                    Some(String::from_utf8_lossy(&request.body).into_owned());
                 shared.changed.notify_all();
-                write_response(&mut writer, "202 Accepted", &accepted, br#"{"status":"OK"}"#)?;
+                write_response(
+                    &mut writer,
+                    "202 Accepted",
+                    &accepted,
+                    br#"{"status":"OK"}"#,
+                )?;
             }
             ("POST", Ok(rest)) => {
-                let answer = rest
-                    .strip_prefix("/invocation/")
-                    .and_then(|r| {
-                        r.strip_suffix("/response")
-                            .map(|id| (id, true))
-                            .or_else(|| r.strip_suffix("/error").map(|id| (id, false)))
-                    });
+                let answer = rest.strip_prefix("/invocation/").and_then(|r| {
+                    r.strip_suffix("/response")
+                        .map(|id| (id, true))
+                        .or_else(|| r.strip_suffix("/error").map(|id| (id, false)))
+                });
                 match answer {
                     Some((id, ok)) => {
                         shared.lock().results.insert(
@@ -351,6 +379,8 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> Result<()> {
 fn next_event(shared: &Shared, received: Instant) -> Option<(String, String)> {
     let mut state = shared.lock();
     state.first_next.get_or_insert(received);
+    state.nexts += 1;
+    shared.changed.notify_all();
     loop {
         if state.closed {
             return None;

@@ -64,10 +64,10 @@ fn parse_args() -> Result<Options> {
             "--command" => options.command = value()?,
             "--include" => {
                 let text = value()?;
-                let (title, path) = text
-                    .split_once('=')
-                    .context("--include takes TITLE=FILE")?;
-                options.includes.push((title.to_owned(), PathBuf::from(path)));
+                let (title, path) = text.split_once('=').context("--include takes TITLE=FILE")?;
+                options
+                    .includes
+                    .push((title.to_owned(), PathBuf::from(path)));
             }
             other => bail!("unknown argument {other}"),
         }
@@ -271,7 +271,11 @@ fn render(options: &Options, results: &[Measured], target: &Path) -> Result<Stri
     let _ = writeln!(
         out,
         "Written by `{}` on {} — machine: {nproc} CPUs ({}), {}.\n",
-        if options.command.is_empty() { "coldstart" } else { &options.command },
+        if options.command.is_empty() {
+            "coldstart"
+        } else {
+            &options.command
+        },
         shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         cpu_model(),
         shell("uname", &["-sr"]),
@@ -405,8 +409,8 @@ fn render(options: &Options, results: &[Measured], target: &Path) -> Result<Stri
     );
 
     for (title, path) in &options.includes {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let _ = writeln!(out, "\n## {title}\n\n```text\n{}\n```", text.trim_end());
     }
     Ok(out)
