@@ -79,9 +79,9 @@ bench: setup $(BENCH_STAMP) ## benchmarks, written to BENCHMARKS.md: cold start,
 
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_SECONDS ?= 60
-fuzz: ## fuzz the redactor and the JSON masker (nightly + cargo-fuzz; FUZZ_SECONDS per target)
+fuzz: ## fuzz the redactor, the JSON masker, event parsing, the cursor decoder and ID tokens (nightly + cargo-fuzz; FUZZ_SECONDS per target)
 	@test -x .tools/bin/cargo-fuzz || cargo install --locked --root .tools cargo-fuzz --version $(CARGO_FUZZ_VERSION)
-	for target in redact_text mask_json; do \
+	for target in redact_text mask_json event_parse cursor_open id_token; do \
 	  PATH="$(CURDIR)/.tools/bin:$$PATH" cargo +nightly fuzz run --fuzz-dir fuzz $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
 

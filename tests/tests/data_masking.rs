@@ -142,7 +142,8 @@ fn data_masking_end_to_end() -> Result<()> {
     ];
     for (event, code) in cases {
         let response = lambda.invoke(FUNCTION, &event)?;
-        let body = expect_status(&response, 400)?;
+        let status = if code == "PayloadTooLarge" { 413 } else { 400 };
+        let body = expect_status(&response, status)?;
         assert_eq!(body["error"]["code"], code, "{body}");
         responses.push(response);
     }

@@ -567,6 +567,23 @@ fn loadtest_under_faults() -> Result<()> {
     let (response, _) = timed_invoke(&lambda, FUNCTION, &event)?;
     let (status, body) = status_and_body(&response)?;
     assert_eq!(status, 200, "{body}");
-    check_logs("loadtest's log", &lambda.log());
+    // One audit line per KMS Decrypt (CloudTrail's `Decrypt`), failed ones included.
+    let log = lambda.log();
+    let audits = |source: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains(r#""target":"audit""#) && l.contains("kms-env") && l.contains(source)
+            })
+            .count()
+    };
+    assert!(
+        audits(r#""source":"aws""#) >= 1,
+        "no audit line of the Decrypt"
+    );
+    assert!(
+        audits("read failed") >= 9,
+        "failed Decrypts are audited too"
+    );
+    check_logs("loadtest's log", &log);
     Ok(())
 }

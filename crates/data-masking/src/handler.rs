@@ -344,7 +344,8 @@ mod tests {
         ];
         for (event, code) in cases {
             let response = f.handle(event.clone()).await;
-            assert_eq!(response["statusCode"], 400, "{event}");
+            let status = if code == "PayloadTooLarge" { 413 } else { 400 };
+            assert_eq!(response["statusCode"], status, "{event}");
             assert_eq!(body(&response)["error"]["code"], code, "{event}");
         }
     }

@@ -367,6 +367,21 @@ mod tests {
         }
     }
 
+    /// A header value with CR/LF (header injection) is refused naming `headers` and saying why.
+    #[test]
+    fn injected_headers_are_refused_plainly() {
+        let event = json!({
+            "requestContext": {"http": {"method": "GET"}},
+            "headers": {"x-tenant": "tenant-a\r\nX-Tenant: tenant-b"}
+        });
+        let error = Invocation::parse(event).unwrap_err();
+        assert_eq!(
+            (error.status, error.code.as_str(), error.field.as_deref()),
+            (400, "InvalidField", Some("headers"))
+        );
+        assert!(error.message.contains("no CR or LF"), "{}", error.message);
+    }
+
     #[test]
     fn routes_are_checked_in_one_place() {
         let request = |method: &str, path: &str| HttpRequest {

@@ -144,8 +144,10 @@ impl<D: Decrypter> EncryptedEnv<D> {
     ) -> Result<SecretString, EnvDecryptError> {
         let mut cache = self.cache.lock().await;
         if let Some(value) = cache.get(variable) {
+            tracing::info!(target: "audit", resource = "kms-env", name = variable, source = "cache", ms = 0.0, "read");
             return Ok(value.clone());
         }
+        let started = std::time::Instant::now();
         let ciphertext = aws_smithy_types::base64::decode(base64_text.trim()).map_err(|_| {
             EnvDecryptError::NotBase64 {
                 variable: variable.to_owned(),
@@ -160,13 +162,19 @@ impl<D: Decrypter> EncryptedEnv<D> {
             );
             result = self.kms.decrypt(ciphertext, None).await;
         }
-        let plaintext = result.map_err(|failure| self.error(variable, failure))?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let plaintext = result.map_err(|failure| {
+            let error = self.error(variable, failure);
+            tracing::warn!(target: "audit", resource = "kms-env", name = variable, ms, error = %error, "read failed");
+            error
+        })?;
         let text = String::from_utf8(plaintext).map_err(|_| EnvDecryptError::NotText {
             variable: variable.to_owned(),
         })?;
         let secret = SecretString::from(text);
         cache.insert(variable.to_owned(), secret.clone());
-        tracing::info!(variable, value = "***", "decrypted environment variable");
+        // One audit line per KMS Decrypt, the counterpart of CloudTrail's `Decrypt` event.
+        tracing::info!(target: "audit", resource = "kms-env", name = variable, source = "aws", ms, "read");
         Ok(secret)
     }
 

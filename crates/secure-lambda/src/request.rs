@@ -69,7 +69,15 @@ fn rejection(path: &str, message: &str) -> ApiError {
         path => path.to_owned(),
     };
     let message = match shape_mismatch(message) {
-        Some((got, expected)) => format!("`{field}` must be {expected}, got {got}"),
+        Some((got, expected)) => {
+            // The `http` crate's header map says only "lots of things can go wrong with HeaderMap".
+            let expected = if expected.contains("HeaderMap") {
+                "an object of header names and values without control characters (no CR or LF)"
+            } else {
+                expected
+            };
+            format!("`{field}` must be {expected}, got {got}")
+        }
         // Our own checks (`de::Error::custom`) and serde's length errors repeat no caller value.
         None if !message.contains('"') && !message.contains('`') => {
             format!("`{field}`: {message}")
