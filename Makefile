@@ -67,10 +67,12 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 bench: setup $(BENCH_STAMP) ## benchmarks, written to BENCHMARKS.md: cold start, RSS, warm latency and size vs a Python baseline; log redaction; loadtest engine vs oha
 	@test -x .tools/bin/oha || cargo install --locked --root .tools oha --version $(OHA_VERSION)
 	@mkdir -p target/bench
-	cargo build --release --locked $(addprefix --bin ,$(BENCH_FUNCTIONS) loadtest)
-	cargo build --locked -p suite-tests --bin coldstart
 	cargo bench --locked -p secure-lambda --bench redaction | tee target/bench/redaction.txt
 	cargo bench --locked -p loadtest --bench engine_vs_oha | tee target/bench/engine_vs_oha.txt
+	@# After the benches: `cargo bench -p loadtest` leaves its bench-profile (unstripped) loadtest
+	@# binary in target/release, and the size table must read the release one.
+	cargo build --release --locked $(addprefix --bin ,$(BENCH_FUNCTIONS) loadtest)
+	cargo build --locked -p suite-tests --bin coldstart
 	target/debug/coldstart --profile release --functions $(subst $(space),$(comma),$(BENCH_FUNCTIONS)) \
 	  --spawns $(BENCH_SPAWNS) --warm $(BENCH_WARM) --python $(CURDIR)/$(VENV)/bin/python \
 	  --command "make bench BENCH_SPAWNS=$(BENCH_SPAWNS) BENCH_WARM=$(BENCH_WARM)" --out BENCHMARKS.md \
