@@ -61,11 +61,37 @@ template-checks: setup ## cfn-lint, sam validate --lint, checkov, the template's
 	$(VENV)/bin/python -m unittest discover -s tests/template -v
 
 OHA_VERSION := 1.15.0
-bench: ## benchmarks: log redaction vs a regex-per-detector baseline; loadtest engine vs oha
+# The functions the cold-start harness measures, and how much (BENCH_SPAWNS=2 BENCH_WARM=50 for a
+# quick look; BENCHMARKS.md is written with the defaults).
+BENCH_FUNCTIONS := secure-config data-masking multi-tenant-query
+BENCH_SPAWNS ?= 20
+BENCH_WARM ?= 1000
+comma := ,
+space := $(empty) $(empty)
+BENCH_STAMP := $(VENV)/.bench-$(shell sha256sum bench/requirements.txt | cut -c1-16)
+
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	@echo "==> installing the Python baseline's runtime (awslambdaric, boto3) into $(VENV)"
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@rm -f $(VENV)/.bench-*
+	@touch $@
+
+bench: setup $(BENCH_STAMP) ## benchmarks, written to BENCHMARKS.md: cold start, RSS, warm latency and size vs a Python baseline; log redaction; loadtest engine vs oha
 	@test -x .tools/bin/oha || cargo install --locked --root .tools oha --version $(OHA_VERSION)
-	cargo bench --locked -p secure-lambda --bench redaction
-	cargo bench --locked -p data-masking --bench invocation
-	cargo bench --locked -p loadtest --bench engine_vs_oha
+	@mkdir -p target/bench
+	cargo bench --locked -p secure-lambda --bench redaction | tee target/bench/redaction.txt
+	cargo bench --locked -p data-masking --bench invocation | tee target/bench/invocation.txt
+	cargo bench --locked -p loadtest --bench engine_vs_oha | tee target/bench/engine_vs_oha.txt
+	@# After the benches: `cargo bench -p loadtest` leaves its bench-profile (unstripped) loadtest
+	@# binary in target/release, and the size table must read the release one.
+	cargo build --release --locked $(addprefix --bin ,$(BENCH_FUNCTIONS) loadtest)
+	cargo build --locked -p suite-tests --bin coldstart
+	target/debug/coldstart --profile release --functions $(subst $(space),$(comma),$(BENCH_FUNCTIONS)) \
+	  --spawns $(BENCH_SPAWNS) --warm $(BENCH_WARM) --python $(CURDIR)/$(VENV)/bin/python \
+	  --command "make bench BENCH_SPAWNS=$(BENCH_SPAWNS) BENCH_WARM=$(BENCH_WARM)" --out BENCHMARKS.md \
+	  --include "Log redaction: cargo bench -p secure-lambda --bench redaction=target/bench/redaction.txt" \
+	  --include "data-masking, whole invocation at 5 MB: cargo bench -p data-masking --bench invocation=target/bench/invocation.txt" \
+	  --include "Loadtest engine vs oha: cargo bench -p loadtest --bench engine_vs_oha=target/bench/engine_vs_oha.txt"
 
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_SECONDS ?= 60

@@ -4,8 +4,10 @@
 //!
 //! Everything listens on and talks to loopback only.
 
+pub mod coldstart;
 pub mod fault_proxy;
 pub mod process;
+pub mod runtime_api;
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
 use serde_json::Value;
 use suitectl::seed::SeedOutputs;
 use suitectl::stack::{Names, StackOutputs};
@@ -158,8 +161,6 @@ impl Moto {
     }
 }
 
-/// `X-Amz-Target: secretsmanager.GetSecretValue` → `secretsmanager.GetSecretValue`;
-/// form-encoded protocols (STS) carry `Action=` in the body.
 /// A recorded request's body as text: moto's recorder base64-encodes form bodies (the query
 /// protocol's, STS's) and says so with `body_encoded`.
 pub fn request_body(entry: &Value) -> String {
@@ -168,7 +169,6 @@ pub fn request_body(entry: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default();
     if entry.get("body_encoded").and_then(Value::as_bool) == Some(true) {
-        use base64::Engine;
         if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body) {
             return String::from_utf8_lossy(&bytes).into_owned();
         }
@@ -176,6 +176,8 @@ pub fn request_body(entry: &Value) -> String {
     body.to_owned()
 }
 
+/// `X-Amz-Target: secretsmanager.GetSecretValue` → `secretsmanager.GetSecretValue`;
+/// form-encoded protocols (STS) carry `Action=` in the body ([`request_body`]).
 pub fn operation_name(entry: &Value) -> String {
     let headers = entry.get("headers").and_then(Value::as_object);
     let target = headers.and_then(|h| {
@@ -650,4 +652,24 @@ pub fn event_files(prefix: &str) -> Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod operation_name_tests {
+    use serde_json::json;
+
+    use super::operation_name;
+
+    #[test]
+    fn operations_from_target_header_plain_and_encoded_form_bodies() {
+        let target = json!({"headers": {"X-Amz-Target": "secretsmanager.GetSecretValue"}});
+        assert_eq!(operation_name(&target), "secretsmanager.GetSecretValue");
+        let plain = json!({"body": "Version=2011-06-15&Action=AssumeRole"});
+        assert_eq!(operation_name(&plain), "AssumeRole");
+        // base64 of "Action=AssumeRole&Version=2011-06-15"
+        let encoded = json!({"body": "QWN0aW9uPUFzc3VtZVJvbGUmVmVyc2lvbj0yMDExLTA2LTE1", "body_encoded": true});
+        assert_eq!(operation_name(&encoded), "AssumeRole");
+        let other = json!({"method": "GET", "uri": "/x", "body": "QUJD", "body_encoded": true});
+        assert_eq!(operation_name(&other), "GET /x");
+    }
 }

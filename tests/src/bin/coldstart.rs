@@ -1,0 +1,428 @@
+//! `coldstart`: cold start, peak RSS, warm latency and size of the functions, beside the Python
+//! baseline (`bench/python` under `awslambdaric`), in one run against a seeded moto.
+//!
+//! ```text
+//! coldstart [--profile release|debug] [--functions a,b] [--spawns N] [--warm N]
+//!           [--python PATH] [--out FILE] [--command TEXT] [--include TITLE=FILE]...
+//! ```
+//! `make bench` runs it on the release binaries and writes `BENCHMARKS.md`; `make test` runs a
+//! smoke of it (tests/tests/coldstart_smoke.rs).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use suite_tests::coldstart::{measure, quantile, Measured, Runtime, Subject};
+use suite_tests::{repo_root, SeededMoto};
+
+/// The functions and the documented event each is measured with.
+const FUNCTIONS: [(&str, &str); 3] = [
+    ("secure-config", "secure-config-get-db-credentials.json"),
+    ("data-masking", "data-masking-sample-users.json"),
+    (
+        "multi-tenant-query",
+        "multi-tenant-query-tenant-a-user-001.json",
+    ),
+];
+
+/// Every function binary, measured for size (loadtest has no cold-start subject: its behaviour,
+/// a fan-out of Lambda workers signing in to Cognito, has no baseline under this harness).
+const BINARIES: [&str; 4] = [
+    "secure-config",
+    "data-masking",
+    "multi-tenant-query",
+    "loadtest",
+];
+
+struct Options {
+    profile: String,
+    functions: Vec<String>,
+    spawns: usize,
+    warm: usize,
+    python: Option<PathBuf>,
+    out: Option<PathBuf>,
+    command: String,
+    includes: Vec<(String, PathBuf)>,
+}
+
+fn parse_args() -> Result<Options> {
+    let mut options = Options {
+        profile: "release".into(),
+        functions: FUNCTIONS.iter().map(|(f, _)| (*f).to_owned()).collect(),
+        spawns: 20,
+        warm: 1000,
+        python: None,
+        out: None,
+        command: String::new(),
+        includes: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--profile" => options.profile = value()?,
+            "--functions" => {
+                options.functions = value()?.split(',').map(str::to_owned).collect();
+            }
+            "--spawns" => options.spawns = value()?.parse().context("--spawns")?,
+            "--warm" => options.warm = value()?.parse().context("--warm")?,
+            "--python" => options.python = Some(PathBuf::from(value()?)),
+            "--out" => options.out = Some(PathBuf::from(value()?)),
+            "--command" => options.command = value()?,
+            "--include" => {
+                let text = value()?;
+                let (title, path) = text.split_once('=').context("--include takes TITLE=FILE")?;
+                options
+                    .includes
+                    .push((title.to_owned(), PathBuf::from(path)));
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if options.spawns == 0 {
+        bail!("--spawns must be at least 1");
+    }
+    for function in &options.functions {
+        if !FUNCTIONS.iter().any(|(f, _)| f == function) {
+            bail!("unknown function {function}");
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> Result<()> {
+    let options = parse_args()?;
+    let stack = SeededMoto::start("coldstart")?;
+    let env = stack.function_env()?;
+    let target = repo_root().join("target").join(&options.profile);
+    let mut results: Vec<Measured> = Vec::new();
+    for function in &options.functions {
+        let event_file = FUNCTIONS
+            .iter()
+            .find(|(f, _)| f == function)
+            .map(|(_, e)| repo_root().join("events").join(e))
+            .context("unknown function")?;
+        let event = std::fs::read_to_string(&event_file)
+            .with_context(|| format!("reading {}", event_file.display()))?;
+        let mut subjects = vec![Subject::rust(
+            function,
+            &target.join(function),
+            env.clone(),
+            &event,
+        )?];
+        if let Some(python) = &options.python {
+            subjects.push(Subject::python(function, python, env.clone(), &event)?);
+        }
+        for subject in &subjects {
+            eprintln!(
+                "==> {function} ({}): {} cold starts, {} warm invokes",
+                subject.runtime.label(),
+                options.spawns,
+                options.warm
+            );
+            let measured = measure(subject, &stack, options.spawns, options.warm, &stack.dir)?;
+            eprintln!("{}", one_line(&measured));
+            results.push(measured);
+        }
+    }
+    let report = render(&options, &results, &target)?;
+    match &options.out {
+        Some(path) => {
+            std::fs::write(path, &report).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("==> wrote {}", path.display());
+        }
+        None => print!("{report}"),
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn one_line(m: &Measured) -> String {
+    let inits: Vec<Duration> = m.cold.iter().map(|c| c.init).collect();
+    let invokes: Vec<Duration> = m.cold.iter().map(|c| c.invoke).collect();
+    let rss: Vec<u64> = m.cold.iter().map(|c| c.peak_rss_kib).collect();
+    let mut line = format!(
+        "    init median {:.1} ms, cold invoke median {:.1} ms p90 {:.1} ms, VmHWM median {:.1} MiB",
+        quantile(&inits, 0.5).map_or(f64::NAN, ms),
+        quantile(&invokes, 0.5).map_or(f64::NAN, ms),
+        quantile(&invokes, 0.9).map_or(f64::NAN, ms),
+        quantile(&rss, 0.5).map_or(f64::NAN, mib),
+    );
+    if let Some(warm) = &m.warm {
+        let _ = write!(
+            line,
+            "; warm p50 {:.3} ms p99 {:.3} ms, RSS {:.1} -> {:.1} MiB",
+            quantile(&warm.latencies, 0.5).map_or(f64::NAN, ms),
+            quantile(&warm.latencies, 0.99).map_or(f64::NAN, ms),
+            mib(warm.rss_before_kib),
+            mib(warm.rss_after_kib),
+        );
+    }
+    line
+}
+
+fn find<'a>(results: &'a [Measured], function: &str, runtime: Runtime) -> Option<&'a Measured> {
+    results
+        .iter()
+        .find(|m| m.function == function && m.runtime == runtime)
+}
+
+fn fmt_opt(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.decimals$}"))
+}
+
+fn ratio(baseline: Option<f64>, ours: Option<f64>) -> String {
+    match (baseline, ours) {
+        (Some(b), Some(o)) if o > 0.0 => format!("{:.1}×", b / o),
+        _ => "–".to_owned(),
+    }
+}
+
+/// A table of one cold-start measure: ours and the baseline (median, p90) and the ratio of medians.
+fn cold_table(
+    out: &mut String,
+    results: &[Measured],
+    functions: &[String],
+    unit: &str,
+    pick: impl Fn(&Measured) -> Vec<f64>,
+) {
+    let _ = writeln!(
+        out,
+        "| function | ours median ({unit}) | ours p90 | Python median ({unit}) | Python p90 | Python ÷ ours (median) |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+    for function in functions {
+        let stats = |runtime| {
+            find(results, function, runtime).map(|m| {
+                let mut values = pick(m);
+                values.sort_by(f64::total_cmp);
+                let at = |q: f64| {
+                    let rank = (q * values.len() as f64).ceil() as usize;
+                    values.get(rank.saturating_sub(1)).copied()
+                };
+                (at(0.5), at(0.9))
+            })
+        };
+        let (ours_median, ours_p90) = stats(Runtime::Rust).unwrap_or((None, None));
+        let (py_median, py_p90) = stats(Runtime::Python).unwrap_or((None, None));
+        let _ = writeln!(
+            out,
+            "| {function} | {} | {} | {} | {} | {} |",
+            fmt_opt(ours_median, 1),
+            fmt_opt(ours_p90, 1),
+            fmt_opt(py_median, 1),
+            fmt_opt(py_p90, 1),
+            ratio(py_median, ours_median)
+        );
+    }
+}
+
+fn shell(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Size of the binary and of a zip holding it as `bootstrap` (as Lambda's custom runtime wants).
+fn sizes(binary: &Path, scratch: &Path) -> (Option<u64>, Option<u64>) {
+    let size = std::fs::metadata(binary).ok().map(|m| m.len());
+    let dir = scratch.join("zip");
+    let zip = (|| -> Option<u64> {
+        std::fs::create_dir_all(&dir).ok()?;
+        let bootstrap = dir.join("bootstrap");
+        std::fs::copy(binary, &bootstrap).ok()?;
+        let archive = dir.join("bootstrap.zip");
+        let _ = std::fs::remove_file(&archive);
+        let status = Command::new("zip")
+            .args(["-q", "-9", "-j"])
+            .arg(&archive)
+            .arg(&bootstrap)
+            .status()
+            .ok()?;
+        if !status.success() {
+            return None;
+        }
+        std::fs::metadata(&archive).ok().map(|m| m.len())
+    })();
+    (size, zip)
+}
+
+fn render(options: &Options, results: &[Measured], target: &Path) -> Result<String> {
+    let mut out = String::new();
+    let functions = &options.functions;
+    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Written by `{}` on {} — machine: {nproc} CPUs ({}), {}.\n",
+        if options.command.is_empty() {
+            "coldstart"
+        } else {
+            &options.command
+        },
+        shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        cpu_model(),
+        shell("uname", &["-sr"]),
+    );
+    let _ = writeln!(
+        out,
+        "Loopback only: the AWS endpoint is a seeded `moto_server` (6-10 ms per call, no keep-alive), \
+         the Lambda Runtime API is the harness in `tests/src/runtime_api.rs`. Each cold start spawns a \
+         fresh process as Lambda would (`AWS_LAMBDA_*` set, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128`, \
+         no CPU or memory limit applied), serves one event and holds the next `/next`. Ours: \
+         the `{}` binaries in `target/{}`. Python baseline: `bench/python` (plain boto3 handlers) run \
+         by `awslambdaric` from `bench/requirements.txt`. Timings on a shared machine are noisy: \
+         compare the two runtimes within one run, not across runs.\n",
+        options.profile, options.profile
+    );
+    let _ = writeln!(
+        out,
+        "Events: {}.\n",
+        functions
+            .iter()
+            .filter_map(|f| FUNCTIONS.iter().find(|(name, _)| name == f))
+            .map(|(f, e)| format!("{f} `events/{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let spawns = options.spawns;
+    let _ = writeln!(
+        out,
+        "## Cold invoke: spawn → response, its AWS calls included ({spawns} spawns each)\n"
+    );
+    cold_table(&mut out, results, functions, "ms", |m| {
+        m.cold.iter().map(|c| ms(c.invoke)).collect()
+    });
+    let _ = writeln!(
+        out,
+        "\n## Init: spawn → first `GET /runtime/invocation/next` ({spawns} spawns each)\n"
+    );
+    cold_table(&mut out, results, functions, "ms", |m| {
+        m.cold.iter().map(|c| ms(c.init)).collect()
+    });
+    let _ = writeln!(
+        out,
+        "\n## Peak RSS after the cold invoke: `VmHWM` of the function process ({spawns} spawns each)\n"
+    );
+    cold_table(&mut out, results, functions, "MiB", |m| {
+        m.cold.iter().map(|c| mib(c.peak_rss_kib)).collect()
+    });
+
+    if options.warm > 0 {
+        let _ = writeln!(
+            out,
+            "\n## Warm: {} invokes against one process (event queued → response)\n",
+            options.warm
+        );
+        let _ = writeln!(
+            out,
+            "| function | runtime | p50 (ms) | p99 (ms) | RSS before → after (MiB) | VmHWM after (MiB) | AWS calls, cold invoke | AWS calls, warm invoke |"
+        );
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |");
+        for function in functions {
+            for runtime in [Runtime::Rust, Runtime::Python] {
+                let Some(warm) = find(results, function, runtime).and_then(|m| m.warm.as_ref())
+                else {
+                    continue;
+                };
+                let ops = |o: &[String]| {
+                    if o.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        o.join(", ")
+                    }
+                };
+                let _ = writeln!(
+                    out,
+                    "| {function} | {} | {} | {} | {:.1} → {:.1} | {:.1} | {} | {} |",
+                    runtime.label(),
+                    fmt_opt(quantile(&warm.latencies, 0.5).map(ms), 3),
+                    fmt_opt(quantile(&warm.latencies, 0.99).map(ms), 3),
+                    mib(warm.rss_before_kib),
+                    mib(warm.rss_after_kib),
+                    mib(warm.peak_rss_after_kib),
+                    ops(&warm.cold_operations),
+                    ops(&warm.warm_operations),
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nWarm ratios (Python p50 ÷ ours): {}. Ours serves secrets from its cache with a TTL; the \
+             baseline caches like the labs (module-level, no TTL). Where both call AWS on every \
+             invoke, moto's latency dominates both.",
+            functions
+                .iter()
+                .map(|f| {
+                    let p50 = |r| {
+                        find(results, f, r)
+                            .and_then(|m| m.warm.as_ref())
+                            .and_then(|w| quantile(&w.latencies, 0.5))
+                            .map(ms)
+                    };
+                    format!("{f} {}", ratio(p50(Runtime::Python), p50(Runtime::Rust)))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    let scratch = target.join("bench");
+    let _ = writeln!(out, "\n## Size (x86_64, `target/{}`)\n", options.profile);
+    let _ = writeln!(
+        out,
+        "| function | binary (bytes) | binary (MB) | zip of `bootstrap`, `zip -9` (MB) |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
+    for function in BINARIES {
+        let (size, zip) = sizes(&target.join(function), &scratch);
+        let _ = writeln!(
+            out,
+            "| {function} | {} | {} | {} |",
+            size.map_or_else(|| "–".into(), |s| s.to_string()),
+            fmt_opt(size.map(|s| s as f64 / 1e6), 2),
+            fmt_opt(zip.map(|s| s as f64 / 1e6), 2),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nBinaries of the `{}` profile (the release profile strips symbols, fat LTO, one codegen \
+         unit), built for this machine (x86_64), not the arm64 build `sam build` deploys; the zip \
+         holds the binary as `bootstrap`, as a custom runtime wants. The Python baseline's code \
+         is a few kB; boto3 comes with Lambda's Python runtime.",
+        options.profile
+    );
+
+    for (title, path) in &options.includes {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let _ = writeln!(out, "\n## {title}\n\n```text\n{}\n```", text.trim_end());
+    }
+    Ok(out)
+}
