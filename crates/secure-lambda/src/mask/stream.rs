@@ -837,19 +837,21 @@ impl Pass<'_, '_> {
                     Cow::Owned(masked) => out.string(&masked),
                 }
             }
-            // A number is PII only if it is one whole: a card or phone stored as a number.
+            // A number is PII only if it is one whole: a card or phone stored as a number, read
+            // as its digits whatever its spelling (`-4111…`, `4111….0`, `4.111…e15`).
             Scalar::Other(_) => {
+                let digits = number_digits(text);
                 self.findings.clear();
-                find_labelled(text, context.label, &mut self.findings);
+                find_labelled(&digits, context.label, &mut self.findings);
                 let whole = self
                     .findings
                     .iter()
-                    .find(|f| f.start == 0 && f.end == text.len())
+                    .find(|f| f.start == 0 && f.end == digits.len())
                     .map(|f| f.kind);
                 match whole {
                     Some(kind) => {
                         self.report.detected.add(kind);
-                        out.string(&default_mask(kind, text));
+                        out.string(&default_mask(kind, &digits));
                     }
                     None => write_unmasked(self, out),
                 }
@@ -888,6 +890,23 @@ impl Pass<'_, '_> {
         self.value(out, None, Context::default())?;
         debug_assert_eq!(self.lex.pos, end);
         Ok(())
+    }
+}
+
+/// The digits a JSON number stands for, when it is a whole number: `-4111111111111111`,
+/// `4111111111111111.0` and `4.111111111111111e15` are all `4111111111111111` (a detector sees
+/// the card, not its spelling). Other numbers are returned as written.
+fn number_digits(text: &str) -> Cow<'_, str> {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    if unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        return Cow::Borrowed(unsigned);
+    }
+    match unsigned.parse::<f64>() {
+        // Below 2^64 the cast is exact for every integer an f64 holds.
+        Ok(value) if value.fract() == 0.0 && value < 1.8e19 => {
+            Cow::Owned(format!("{}", value as u64))
+        }
+        _ => Cow::Borrowed(text),
     }
 }
 
@@ -963,6 +982,61 @@ mod tests {
         let mut buf = Vec::new();
         masker.mask_json(text, &mut JsonOut::new(&mut buf))?;
         Ok(serde_json::from_slice(&buf).unwrap())
+    }
+
+    /// A card stored as a number is masked however the number is spelled: signed, with a zero
+    /// fraction, with an exponent.
+    #[test]
+    fn a_card_number_is_masked_in_every_number_spelling() {
+        let masker = JsonMasker::new();
+        let text = r#"{"a":4111111111111111,"n":-4111111111111111,"f":4111111111111111.0,"e":4.111111111111111e15,"E":4111111111111111E0}"#;
+        let out = masked(&masker, text).unwrap();
+        for key in ["a", "n", "f", "e", "E"] {
+            assert_eq!(out[key], json!("****-****-****-1111"), "{key}: {out}");
+        }
+        // Numbers that are no card stay numbers.
+        let out = masked(
+            &masker,
+            r#"{"x":-42,"y":1.5,"z":4111111111111112.0,"w":-0}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({"x": -42, "y": 1.5, "z": 4111111111111112.0, "w": -0.0})
+        );
+    }
+
+    /// Keys whose secret word is hidden by characters a reader does not see.
+    #[test]
+    fn invisible_characters_do_not_hide_a_secret_key() {
+        let masker = JsonMasker::new();
+        for key in [
+            r"password\u0000",
+            r"pass\u0000word",
+            r"\u0000password",
+            r"pass\u200bword",
+            r"api\u00a0key",
+            r"token\u00a0",
+            r"pass\u00adword",
+            r"pass\ufeffword",
+        ] {
+            let text = format!(r#"{{"{key}":"S1cret-value-9","other":"x"}}"#);
+            let out = masked(&masker, &text).unwrap();
+            assert!(!out.to_string().contains("S1cret-value-9"), "{key}: {out}");
+            let pair = format!(r#"{{"Name":"{key}","Value":"S1cret-value-9"}}"#);
+            let out = masked(&masker, &pair).unwrap();
+            assert!(
+                !out.to_string().contains("S1cret-value-9"),
+                "Name {key}: {out}"
+            );
+        }
+        // A visible word is still needed: `pass word` aside, these are not secrets.
+        let out = masked(
+            &masker,
+            r#"{"passage\u0000":"kept","tok\u00a0en_use":"kept"}"#,
+        )
+        .unwrap();
+        assert_eq!(out.to_string().matches("kept").count(), 2, "{out}");
     }
 
     /// The caller's formatting (whitespace, escapes, number spellings, member order) changes

@@ -178,7 +178,28 @@ fn kind_of_key_ending(bytes: &[u8], end: usize) -> Option<KeyKind> {
 }
 
 fn key_kind(key: &[u8]) -> Option<KeyKind> {
+    // A key may hide its word behind characters no reader sees: `password\u0000`,
+    // `pass\u200bword`, `token\u00a0`. Those are read as absent (controls, zero-width and soft
+    // hyphens) or as a space (any other whitespace) before the word is looked for; only keys with
+    // a control or a non-ASCII byte pay for the copy.
+    if key.iter().any(|&b| b < 0x20 || b == 0x7f || b >= 0x80) {
+        if let Ok(text) = std::str::from_utf8(key) {
+            let seen: String = text
+                .chars()
+                .filter(|c| !is_invisible(*c))
+                .map(|c| if c.is_whitespace() { ' ' } else { c })
+                .collect();
+            let seen = seen.trim();
+            return kind_of_key_ending(seen.as_bytes(), seen.len());
+        }
+    }
     kind_of_key_ending(key, key.len())
+}
+
+/// Characters that take no room when a key is shown.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{00ad}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
 }
 
 /// True when a field or key of this name holds a secret: `password`, `passwd`, `pwd`, `secret`,
