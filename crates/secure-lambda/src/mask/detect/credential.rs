@@ -348,9 +348,13 @@ fn aws_key_at(bytes: &[u8], start: usize) -> Option<Finding> {
 
 /// True when `text` holds an AWS access key id (`AKIA`/`ASIA` and 16 more).
 pub(crate) fn holds_access_key_id(text: &str) -> bool {
+    // Built once: the streaming masker asks this of every string value, and building a
+    // searcher per call cost more than the search.
+    static AKIA: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"AKIA"));
+    static ASIA: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"ASIA"));
     let bytes = text.as_bytes();
-    memmem::find_iter(bytes, b"AKIA")
-        .chain(memmem::find_iter(bytes, b"ASIA"))
+    AKIA.find_iter(bytes)
+        .chain(ASIA.find_iter(bytes))
         .any(|at| aws_key_at(bytes, at).is_some())
 }
 
