@@ -66,6 +66,9 @@ OHA_VERSION := 1.15.0
 BENCH_FUNCTIONS := secure-config data-masking multi-tenant-query
 BENCH_SPAWNS ?= 20
 BENCH_WARM ?= 1000
+# The scale probe: Zipf populations of active users, and events per population per function.
+SCALE_USERS ?= 10,1000,100000
+SCALE_REQUESTS ?= 10000
 comma := ,
 space := $(empty) $(empty)
 BENCH_STAMP := $(VENV)/.bench-$(shell sha256sum bench/requirements.txt | cut -c1-16)
@@ -85,13 +88,15 @@ bench: setup $(BENCH_STAMP) ## benchmarks, written to BENCHMARKS.md: cold start,
 	@# After the benches: `cargo bench -p loadtest` leaves its bench-profile (unstripped) loadtest
 	@# binary in target/release, and the size table must read the release one.
 	cargo build --release --locked $(addprefix --bin ,$(BENCH_FUNCTIONS) loadtest)
-	cargo build --locked -p suite-tests --bin coldstart
+	cargo build --locked -p suite-tests --bin coldstart --bin scaleprobe
+	target/debug/scaleprobe --profile release --users $(SCALE_USERS) --requests $(SCALE_REQUESTS) --out target/bench/scale.md
 	target/debug/coldstart --profile release --functions $(subst $(space),$(comma),$(BENCH_FUNCTIONS)) \
 	  --spawns $(BENCH_SPAWNS) --warm $(BENCH_WARM) --python $(CURDIR)/$(VENV)/bin/python \
 	  --command "make bench BENCH_SPAWNS=$(BENCH_SPAWNS) BENCH_WARM=$(BENCH_WARM)" --out BENCHMARKS.md \
 	  --include "Log redaction: cargo bench -p secure-lambda --bench redaction=target/bench/redaction.txt" \
 	  --include "data-masking, whole invocation at 5 MB: cargo bench -p data-masking --bench invocation=target/bench/invocation.txt" \
-	  --include "Loadtest engine vs oha: cargo bench -p loadtest --bench engine_vs_oha=target/bench/engine_vs_oha.txt"
+	  --include "Loadtest engine vs oha: cargo bench -p loadtest --bench engine_vs_oha=target/bench/engine_vs_oha.txt" \
+	  --section "Scale: AWS calls per 1,000 requests, and where each quota is met (target/debug/scaleprobe)=target/bench/scale.md"
 
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_SECONDS ?= 60

@@ -294,6 +294,73 @@ pub fn warm_run(
     })
 }
 
+/// One sandbox served a stream of events, as Lambda feeds a warm sandbox. AWS calls are
+/// recorded in three parts: the first (cold) invocation, the rest of the stream's first half
+/// (the sandbox filling its caches), and the second half (its steady state).
+#[derive(Debug, Clone)]
+pub struct StreamRun {
+    /// Events served (every one answered 200).
+    pub requests: usize,
+    pub cold_operations: Vec<String>,
+    pub warmup_operations: Vec<String>,
+    pub steady_operations: Vec<String>,
+    /// Events of the second half.
+    pub steady_requests: usize,
+}
+
+impl StreamRun {
+    /// Every AWS operation of the stream.
+    pub fn operations(&self) -> Vec<String> {
+        [
+            &self.cold_operations,
+            &self.warmup_operations,
+            &self.steady_operations,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+    }
+}
+
+/// One process of `subject` serves `events` in order, each answered before the next is queued;
+/// moto records the AWS calls. `env` is added to the subject's environment.
+pub fn serve_stream(
+    subject: &Subject,
+    stack: &SeededMoto,
+    events: &[String],
+    env: &[(String, String)],
+    log: &Path,
+) -> Result<StreamRun> {
+    if events.len() < 2 {
+        bail!("a stream needs at least 2 events");
+    }
+    let mut subject = subject.clone();
+    subject.env.extend(env.iter().cloned());
+    let mut api = RuntimeApi::start(&subject.function)?;
+    let mut function = subject.spawn(&api, log)?;
+    let mut serve = |events: &[String]| -> Result<Vec<String>> {
+        stack.moto.start_recording()?;
+        for event in events {
+            let id = api.invoke(event);
+            let outcome = api.wait_outcome(&id, INVOKE_TIMEOUT, || function.alive())?;
+            check_answer(&subject, &outcome)?;
+        }
+        stack.moto.stop_recording()
+    };
+    let half = events.len() / 2;
+    let cold_operations = serve(&events[..1])?;
+    let warmup_operations = serve(&events[1..half.max(1)])?;
+    let steady_operations = serve(&events[half.max(1)..])?;
+    Ok(StreamRun {
+        requests: events.len(),
+        cold_operations,
+        warmup_operations,
+        steady_operations,
+        steady_requests: events.len() - half.max(1),
+    })
+}
+
 /// `spawns` cold starts, then (when `warm` > 0) a warm run; logs go to `dir`.
 pub fn measure(
     subject: &Subject,

@@ -8,6 +8,7 @@ pub mod coldstart;
 pub mod fault_proxy;
 pub mod process;
 pub mod runtime_api;
+pub mod scale;
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 //! ```text
 //! coldstart [--profile release|debug] [--functions a,b] [--spawns N] [--warm N]
 //!           [--python PATH] [--out FILE] [--command TEXT] [--include TITLE=FILE]...
+//!           [--section TITLE=FILE]...
 //! ```
 //! `make bench` runs it on the release binaries and writes `BENCHMARKS.md`; `make test` runs a
 //! smoke of it (tests/tests/coldstart_smoke.rs).
@@ -45,6 +46,8 @@ struct Options {
     out: Option<PathBuf>,
     command: String,
     includes: Vec<(String, PathBuf)>,
+    /// Markdown written by another tool, included as it is.
+    sections: Vec<(String, PathBuf)>,
 }
 
 fn parse_args() -> Result<Options> {
@@ -57,6 +60,7 @@ fn parse_args() -> Result<Options> {
         out: None,
         command: String::new(),
         includes: Vec::new(),
+        sections: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -71,12 +75,17 @@ fn parse_args() -> Result<Options> {
             "--python" => options.python = Some(PathBuf::from(value()?)),
             "--out" => options.out = Some(PathBuf::from(value()?)),
             "--command" => options.command = value()?,
-            "--include" => {
+            "--include" | "--section" => {
                 let text = value()?;
-                let (title, path) = text.split_once('=').context("--include takes TITLE=FILE")?;
-                options
-                    .includes
-                    .push((title.to_owned(), PathBuf::from(path)));
+                let (title, path) = text
+                    .split_once('=')
+                    .with_context(|| format!("{flag} takes TITLE=FILE"))?;
+                let entry = (title.to_owned(), PathBuf::from(path));
+                if flag == "--include" {
+                    options.includes.push(entry);
+                } else {
+                    options.sections.push(entry);
+                }
             }
             other => bail!("unknown argument {other}"),
         }
@@ -423,6 +432,11 @@ fn render(options: &Options, results: &[Measured], target: &Path) -> Result<Stri
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let _ = writeln!(out, "\n## {title}\n\n```text\n{}\n```", text.trim_end());
+    }
+    for (title, path) in &options.sections {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let _ = writeln!(out, "\n## {title}\n\n{}", text.trim_end());
     }
     Ok(out)
 }
