@@ -122,7 +122,12 @@ impl Moto {
         let mut response = ureq::get(format!("{}{path}", self.endpoint))
             .call()
             .with_context(|| format!("GET {path}"))?;
-        Ok(response.body_mut().read_to_string()?)
+        // A recording of a long stream (the scale probe's) runs to tens of megabytes.
+        Ok(response
+            .body_mut()
+            .with_config()
+            .limit(512 * 1024 * 1024)
+            .read_to_string()?)
     }
 
     fn post(&self, path: &str) -> Result<()> {
