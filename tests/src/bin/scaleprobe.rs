@@ -83,6 +83,22 @@ fn parse_args() -> Result<Options> {
     Ok(options)
 }
 
+/// multi-tenant-query's `TENANT_SESSION_SCOPE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionScope {
+    User,
+    Tenant,
+}
+
+impl SessionScope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Tenant => "tenant",
+        }
+    }
+}
+
 /// One function at one population.
 struct Row {
     function: String,
@@ -109,43 +125,72 @@ fn main() -> Result<()> {
         options.session_cache.to_string(),
     )];
     let mut rows = Vec::new();
+    // Per function, the populations to run, and for multi-tenant-query the per-tenant session
+    // mode too, at the largest population (where per-user sessions cost most).
+    let largest = options.users.iter().copied().max().unwrap_or(1);
+    let mut runs: Vec<(&str, usize, usize, SessionScope)> = Vec::new();
     for function in &options.functions {
         for (level, &users) in options.users.iter().enumerate() {
-            let ranks = zipf_ranks(users, options.zipf, options.requests, 7 + level as u64);
-            let events = ranks
+            runs.push((function, level, users, SessionScope::User));
+        }
+        if function == "multi-tenant-query" {
+            let level = options
+                .users
                 .iter()
-                .map(|&rank| event_for(function, rank).context("no events for this function"))
-                .collect::<Result<Vec<_>>>()?;
-            let subject = Subject::rust(function, &target.join(function), env.clone(), "{}")?;
-            eprintln!(
-                "==> {function}: {} requests from {users} users (Zipf {})",
-                options.requests, options.zipf
-            );
-            let started = Instant::now();
-            let log = stack.dir.join(format!("{function}-{users}.log"));
-            let run = serve_stream(&subject, &stack, &events, &extra_env, &log)?;
-            let lru_model = (function == "multi-tenant-query").then(|| {
+                .position(|u| *u == largest)
+                .unwrap_or(0);
+            runs.push((function, level, largest, SessionScope::Tenant));
+        }
+    }
+    for (function, level, users, scope) in runs {
+        let ranks = zipf_ranks(users, options.zipf, options.requests, 7 + level as u64);
+        let events = ranks
+            .iter()
+            .map(|&rank| event_for(function, rank).context("no events for this function"))
+            .collect::<Result<Vec<_>>>()?;
+        let subject = Subject::rust(function, &target.join(function), env.clone(), "{}")?;
+        let label = match scope {
+            SessionScope::User => function.to_owned(),
+            SessionScope::Tenant => format!("{function}, TenantSessionScope=tenant"),
+        };
+        eprintln!(
+            "==> {label}: {} requests from {users} users (Zipf {})",
+            options.requests, options.zipf
+        );
+        let mut run_env = extra_env.clone();
+        run_env.push(("TENANT_SESSION_SCOPE".to_owned(), scope.as_str().to_owned()));
+        let started = Instant::now();
+        let log = stack
+            .dir
+            .join(format!("{function}-{users}-{}.log", scope.as_str()));
+        let run = serve_stream(&subject, &stack, &events, &run_env, &log)?;
+        let lru_model = (function == "multi-tenant-query").then(|| match scope {
+            SessionScope::User => {
                 let scopes: Vec<(String, String)> = ranks.iter().map(|r| identity(*r)).collect();
                 lru_misses(options.session_cache, &scopes)
-            });
-            let row = Row {
-                function: function.clone(),
-                users,
-                requests: run.requests,
-                calls: count(&run.operations()),
-                first_half: count(
-                    &[run.cold_operations.clone(), run.warmup_operations.clone()].concat(),
-                ),
-                first_half_requests: run.requests - run.steady_requests,
-                steady: count(&run.steady_operations),
-                steady_requests: run.steady_requests,
-                lru_model,
-                seconds: started.elapsed().as_secs_f64(),
-            };
-            eprintln!("{}", one_line(&row));
-            check(&row)?;
-            rows.push(row);
-        }
+            }
+            SessionScope::Tenant => {
+                let scopes: Vec<String> = ranks.iter().map(|r| identity(*r).0).collect();
+                lru_misses(options.session_cache, &scopes)
+            }
+        });
+        let row = Row {
+            function: label,
+            users,
+            requests: run.requests,
+            calls: count(&run.operations()),
+            first_half: count(
+                &[run.cold_operations.clone(), run.warmup_operations.clone()].concat(),
+            ),
+            first_half_requests: run.requests - run.steady_requests,
+            steady: count(&run.steady_operations),
+            steady_requests: run.steady_requests,
+            lru_model,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        eprintln!("{}", one_line(&row));
+        check(&row)?;
+        rows.push(row);
     }
     let report = render(&options, &rows);
     match &options.out {
@@ -209,8 +254,9 @@ fn render(options: &Options, rows: &[Row]) -> String {
         "One release sandbox per function and population served {} direct events through the \
          Runtime API harness; users drawn with Zipf({}) popularity (user r in tenant r mod 20); \
          AWS calls counted by moto's request recorder, the cold invocation's included. \
-         multi-tenant-query: per-user sessions, `TENANT_SESSION_CACHE_SIZE` {}; the LRU model \
-         column is what an LRU of that size makes on the same stream.\n",
+         multi-tenant-query: `TENANT_SESSION_CACHE_SIZE` {}, sessions per user (the default) and, \
+         at the largest population, per tenant; the LRU model column is what an LRU of that \
+         size makes on the same stream of users (of tenants).\n",
         options.requests, options.zipf, options.session_cache
     );
     let _ = writeln!(
