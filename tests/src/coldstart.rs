@@ -216,6 +216,11 @@ pub struct Measured {
     pub warm: Option<WarmRun>,
 }
 
+fn answered_status(outcome: &Outcome) -> Option<u64> {
+    let body: Value = serde_json::from_str(&outcome.body).ok()?;
+    body.get("statusCode").and_then(Value::as_u64)
+}
+
 fn check_answer(subject: &Subject, outcome: &Outcome) -> Result<()> {
     let what = format!("{} ({})", subject.function, subject.runtime.label());
     if !outcome.ok {
@@ -359,6 +364,65 @@ pub fn serve_stream(
         steady_operations,
         steady_requests: events.len() - half.max(1),
     })
+}
+
+/// data-masking's memory and speed at one request size.
+#[derive(Debug, Clone, Copy)]
+pub struct PayloadSample {
+    /// The `records` JSON text, bytes.
+    pub payload_bytes: usize,
+    pub records: usize,
+    /// `VmHWM` after the function answered the request `repeats` times.
+    pub peak_rss_kib: u64,
+    /// The fastest of the invocations, event queued → answer.
+    pub best: Duration,
+    /// The answer's status: 200, or 413 when the masked records exceed Lambda's response limit.
+    pub status: u64,
+}
+
+/// One fresh data-masking process per size serves a direct event of customer records of that
+/// size `repeats` times (`MAX_BODY_BYTES` at Lambda's 6 MB payload limit); its peak RSS is read
+/// once it idles again.
+pub fn payload_memory(
+    binary: &Path,
+    env: Vec<(String, String)>,
+    sizes: &[usize],
+    repeats: usize,
+    dir: &Path,
+) -> Result<Vec<PayloadSample>> {
+    let mut samples = Vec::with_capacity(sizes.len());
+    for &size in sizes {
+        let (event, records) = crate::payloads::customer_records_event(size);
+        let mut subject = Subject::rust("data-masking", binary, env.clone(), &event)?;
+        subject
+            .env
+            .push(("MAX_BODY_BYTES".to_owned(), "6000000".to_owned()));
+        let mut api = RuntimeApi::start(&subject.function)?;
+        let log = dir.join(format!("data-masking-payload-{size}.log"));
+        let mut function = subject.spawn(&api, &log)?;
+        let mut best = Duration::MAX;
+        let mut status = 0;
+        for _ in 0..repeats.max(1) {
+            let queued = Instant::now();
+            let id = api.invoke(&subject.event);
+            let outcome = api.wait_outcome(&id, INVOKE_TIMEOUT, || function.alive())?;
+            status = answered_status(&outcome).unwrap_or(0);
+            if status != 413 {
+                check_answer(&subject, &outcome)?;
+            }
+            best = best.min(outcome.at.saturating_duration_since(queued));
+        }
+        api.wait_nexts(repeats.max(1) + 1, INVOKE_TIMEOUT, || function.alive())?;
+        let (peak_rss_kib, _) = function.memory_kib()?;
+        samples.push(PayloadSample {
+            payload_bytes: event.len() - r#"{"records":}"#.len(),
+            records,
+            peak_rss_kib,
+            best,
+            status,
+        });
+    }
+    Ok(samples)
 }
 
 /// `spawns` cold starts, then (when `warm` > 0) a warm run; logs go to `dir`.

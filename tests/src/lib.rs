@@ -6,6 +6,7 @@
 
 pub mod coldstart;
 pub mod fault_proxy;
+pub mod payloads;
 pub mod process;
 pub mod runtime_api;
 pub mod scale;

@@ -18,8 +18,8 @@ use anyhow::{anyhow, bail, Context, Result};
 const PREFIX: &str = "/2018-06-01/runtime";
 /// Lambda's longest timeout: the deadline handed to the function with each event.
 const DEADLINE: Duration = Duration::from_secs(900);
-/// The largest request body accepted (Lambda's synchronous response limit is 6 MB).
-const MAX_BODY: usize = 6 * 1024 * 1024;
+/// The largest request body accepted: Lambda's synchronous response limit, in bytes.
+const MAX_BODY: usize = 6_291_556;
 
 /// What a function answered for one invocation.
 #[derive(Debug, Clone)]

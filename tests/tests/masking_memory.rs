@@ -19,6 +19,7 @@ use data_masking::handler::DataMasking;
 use secure_lambda::secrets::memory::{MemoryParameters, MemorySecrets};
 use secure_lambda::secrets::{CachePolicy, SecretStore};
 use serde_json::{json, Value};
+use suite_tests::payloads::customer;
 
 /// The system allocator, counting live bytes and their peak.
 struct Counting;
@@ -131,12 +132,6 @@ fn body(bytes: usize, record: impl Fn(usize) -> String) -> String {
 }
 
 /// Customer records as the issue measured them: a few small strings and a nested array.
-fn customer(i: usize) -> String {
-    format!(
-        r#"{{"id":"USR-{i:06}","name":"Jane Doe","email":"jane.doe{i}@example.com","note":"called about order {i}","tags":["a","b",{{"k":{i}}}]}}"#
-    )
-}
-
 fn long_string(i: usize) -> String {
     let mut note = "lorem ipsum dolor sit amet ".repeat(4000);
     note.push_str(&format!("reach me at user{i}@example.com"));
@@ -208,7 +203,13 @@ async fn six_megabytes_stay_within_three_times_the_payload() {
         }
         for (how, event) in events {
             let (response, peak) = measure(&f, event).await;
-            assert_eq!(status_of(&response), (200, String::new()), "{name} {how}");
+            // Masked whole either way; a 6 MB request whose escaped answer is over Lambda's
+            // response limit is answered 413 once the answer is known to be too long.
+            let status = status_of(&response);
+            assert!(
+                status == (200, String::new()) || status == (413, "ResponseTooLarge".to_owned()),
+                "{name} {how}: {status:?}"
+            );
             let ratio = peak as f64 / body.len() as f64;
             println!(
                 "{name:>20} {how:>12}: payload {:.2} MB, peak heap {:.2} MB = {ratio:.2}x",

@@ -20,6 +20,12 @@ use crate::sample;
 /// How much of the masked output a log line shows.
 const LOG_PREVIEW_CHARS: usize = 2048;
 
+/// Lambda's limit on a synchronous invocation's response, in bytes. A request near the 6 MB
+/// request limit can mask to more than this (the response carries the records as an escaped
+/// string), and Lambda would fail the invocation with no answer to the caller; the function
+/// answers 413 instead.
+pub const LAMBDA_RESPONSE_LIMIT_BYTES: usize = 6_291_556;
+
 /// The function: limits, and the store that holds the token key.
 pub struct DataMasking<S, P> {
     store: SecretStore<S, P>,
@@ -154,6 +160,20 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
             Err(StreamError::Syntax { at }) => return Err(Masking::Syntax(at)),
             Err(error) => return Err(Masking::Api(mask_error(error))),
         };
+        if response.len() > LAMBDA_RESPONSE_LIMIT_BYTES {
+            return Err(Masking::Api(
+                ApiError::new(
+                    413,
+                    "ResponseTooLarge",
+                    format!(
+                        "the {count} masked record(s) make a response of {} bytes, over Lambda's \
+                         response limit of {LAMBDA_RESPONSE_LIMIT_BYTES} bytes: send fewer records per request",
+                        response.len()
+                    ),
+                )
+                .with_field("records"),
+            ));
+        }
         log_outcome(count, &report, &preview.0, preview.1);
         Ok(response)
     }
@@ -399,6 +419,33 @@ mod tests {
             let response = f.handle(http(method, path, "{}")).await;
             assert_eq!(response["statusCode"], status, "{method} {path}");
         }
+    }
+
+    /// A request under the request limit whose answer is over Lambda's response limit (the
+    /// records travel back as an escaped string): a 413 naming the records, not an invocation
+    /// that Lambda fails without an answer.
+    #[tokio::test]
+    async fn an_answer_over_lambdas_response_limit_is_a_413() {
+        let f = function(Config {
+            max_body_bytes: 6_000_000,
+            ..Config::default()
+        });
+        let records = vec![r#"["aa","bb"]"#; 480_000].join(",");
+        let event = format!(r#"{{"records":[{records}]}}"#);
+        assert!(event.len() < 6_000_000 && event.len() > 5_500_000);
+        let answer: Value = serde_json::from_str(&f.answer_text(event).await).unwrap();
+        assert_eq!(answer["statusCode"], 413, "{answer}");
+        let body = body(&answer);
+        assert_eq!(body["error"]["code"], "ResponseTooLarge");
+        assert_eq!(body["error"]["field"], "records");
+
+        // Just under the limit once escaped: answered whole.
+        let records = vec![r#"["aa","bb"]"#; 300_000].join(",");
+        let answer: Value =
+            serde_json::from_str(&f.answer_text(format!(r#"{{"records":[{records}]}}"#)).await)
+                .unwrap();
+        assert_eq!(answer["statusCode"], 200);
+        assert!(answer.to_string().len() <= LAMBDA_RESPONSE_LIMIT_BYTES);
     }
 
     #[tokio::test]
