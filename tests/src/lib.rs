@@ -55,6 +55,18 @@ pub fn venv_tool(name: &str) -> Result<PathBuf> {
 }
 
 /// A port nobody listens on right now.
+/// A bench tool's report: to `out` when given (and said on stderr), else to stdout.
+pub fn write_report(out: Option<&Path>, report: &str) -> Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, report).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("==> wrote {}", path.display());
+        }
+        None => print!("{report}"),
+    }
+    Ok(())
+}
+
 pub fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("binding a free port")?;
     Ok(listener.local_addr()?.port())

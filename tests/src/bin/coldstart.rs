@@ -18,7 +18,7 @@ use anyhow::{bail, Context, Result};
 use suite_tests::coldstart::{
     measure, payload_memory, quantile, Measured, PayloadSample, Runtime, Subject,
 };
-use suite_tests::{repo_root, SeededMoto};
+use suite_tests::{repo_root, write_report, SeededMoto};
 
 /// The functions and the documented event each is measured with.
 const FUNCTIONS: [(&str, &str); 3] = [
@@ -175,14 +175,7 @@ fn main() -> Result<()> {
         };
     let mut report = render(&options, &results, &target)?;
     render_payloads(&mut report, &options, &results, &payloads);
-    match &options.out {
-        Some(path) => {
-            std::fs::write(path, &report).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("==> wrote {}", path.display());
-        }
-        None => print!("{report}"),
-    }
-    Ok(())
+    write_report(options.out.as_deref(), &report)
 }
 
 fn ms(d: Duration) -> f64 {

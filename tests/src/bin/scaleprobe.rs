@@ -24,7 +24,7 @@ use suite_tests::scale::{
     ceiling, count, event_for, identity, lru_misses, quota_of, zipf_ranks,
     NEW_SANDBOXES_PER_SECOND, QUOTAS,
 };
-use suite_tests::{repo_root, SeededMoto};
+use suite_tests::{repo_root, write_report, SeededMoto};
 
 const FUNCTIONS: [&str; 3] = ["multi-tenant-query", "secure-config", "data-masking"];
 
@@ -193,14 +193,7 @@ fn main() -> Result<()> {
         rows.push(row);
     }
     let report = render(&options, &rows);
-    match &options.out {
-        Some(path) => {
-            std::fs::write(path, &report).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("==> wrote {}", path.display());
-        }
-        None => print!("{report}"),
-    }
-    Ok(())
+    write_report(options.out.as_deref(), &report)
 }
 
 /// The probe's promise for multi-tenant-query: no more `AssumeRole` calls than the LRU model,
