@@ -178,6 +178,8 @@ pub mod fake {
     pub struct FakeKms {
         pub generate_calls: AtomicUsize,
         pub decrypt_calls: AtomicUsize,
+        /// How long each `Decrypt` takes (lets concurrent callers overlap).
+        pub decrypt_delay: std::time::Duration,
     }
 
     impl FakeKms {
@@ -239,6 +241,9 @@ pub mod fake {
             context: &EncryptionContext,
         ) -> Result<DataKey, KeyFailure> {
             self.decrypt_calls.fetch_add(1, Ordering::SeqCst);
+            if !self.decrypt_delay.is_zero() {
+                tokio::time::sleep(self.decrypt_delay).await;
+            }
             if encrypted.len() < NONCE_LEN {
                 return Err(KeyFailure::InvalidCiphertext);
             }

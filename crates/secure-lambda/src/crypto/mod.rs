@@ -16,6 +16,7 @@
 //! Data keys come from a [`DataKeys`] (KMS in production), zeroized on drop. Errors name the
 //! field or check that failed, never plaintext, keys or ciphertext.
 
+mod cache;
 mod context;
 mod format;
 mod keys;
@@ -30,13 +31,18 @@ use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_ASN1_SIGNING,
 };
 use base64::Engine as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 use zeroize::{Zeroize, Zeroizing};
 
+pub use cache::CachePolicy;
 pub use context::{EncryptionContext, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
 #[cfg(any(test, feature = "testing"))]
 pub use keys::fake;
 pub use keys::{DataKey, DataKeys, GeneratedDataKey, KeyFailure, KmsDataKeys, DATA_KEY_LEN};
 
+use crate::tenant::sessions::{Session, SessionCache};
+use cache::{EncryptCache, EncryptMaterials};
 #[cfg(test)]
 use format::TAG_LEN;
 use format::{EncryptedDataKey, Header, COMMITMENT_LEN, MESSAGE_ID_LEN};
@@ -195,13 +201,28 @@ fn validate_key_arn(arn: &str) -> Result<(), CryptoError> {
     }
 }
 
+/// Decrypted data keys by (suite, encrypted data key, context), single flight.
+type DecryptCache = SessionCache<Vec<u8>, Arc<DataKey>, KeyFailure>;
+
 /// Encrypts and decrypts ESDK messages under one KMS key.
-#[derive(Debug)]
 pub struct Esdk<K> {
     keys: K,
     key_arn: String,
     suite: Suite,
     max_data_keys: usize,
+    encrypt_cache: Option<EncryptCache>,
+    decrypt_cache: Option<(DecryptCache, CachePolicy)>,
+}
+
+impl<K> std::fmt::Debug for Esdk<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Esdk")
+            .field("key_arn", &self.key_arn)
+            .field("suite", &self.suite)
+            .field("max_data_keys", &self.max_data_keys)
+            .field("cached", &self.encrypt_cache.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<K: DataKeys> Esdk<K> {
@@ -214,7 +235,18 @@ impl<K: DataKeys> Esdk<K> {
             key_arn: key_arn.to_owned(),
             suite: Suite::CommitKeyEcdsaP384,
             max_data_keys: DEFAULT_MAX_DATA_KEYS,
+            encrypt_cache: None,
+            decrypt_cache: None,
         })
+    }
+
+    /// Caches data keys (see [`CachePolicy`]): on encrypt, N messages of one context and suite
+    /// share one `GenerateDataKey`; on decrypt, N messages sealed under one data key share one
+    /// `Decrypt`. Without it every message makes its own KMS call.
+    pub fn with_cache(mut self, policy: CachePolicy) -> Self {
+        self.encrypt_cache = Some(EncryptCache::new(policy));
+        self.decrypt_cache = Some((SessionCache::new(policy.capacity, Duration::ZERO), policy));
+        self
     }
 
     /// The suite new messages are written with (decrypt accepts both).
@@ -240,55 +272,24 @@ impl<K: DataKeys> Esdk<K> {
     ) -> Result<Vec<u8>, CryptoError> {
         let suite = self.suite;
         let rng = SystemRandom::new();
-        let mut stored = context.clone();
-        if stored.iter().any(|(k, _)| k.starts_with(RESERVED_PREFIX)) {
-            return Err(CryptoError::InvalidContextKey {
-                key: PUBLIC_KEY_FIELD.into(),
-                reason: "uses the reserved prefix aws-crypto-",
-            });
-        }
-        let signer = if suite.is_signed() {
-            let pair = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_ASN1_SIGNING)
-                .map_err(|_| CryptoError::Primitive("ECDSA key generation"))?;
-            let public: EcPublicKeyCompressedBin<'_> = pair
-                .public_key()
-                .as_be_bytes()
-                .map_err(|_| CryptoError::Primitive("ECDSA public key"))?;
-            stored.insert_reserved(
-                PUBLIC_KEY_FIELD,
-                base64::engine::general_purpose::STANDARD.encode(public.as_ref()),
-            );
-            Some(pair)
-        } else {
-            None
-        };
-        stored.check_size()?;
         let frame_count = plaintext.len().div_ceil(FRAME_LENGTH as usize).max(1);
         // Sequence numbers are u32 and the last value marks the final frame.
         if !matches!(u32::try_from(frame_count), Ok(n) if n < format::FINAL_FRAME_MARK) {
             return Err(CryptoError::PlaintextTooLarge);
         }
-
-        let generated = self
-            .keys
-            .generate(&self.key_arn, &stored)
-            .await
-            .map_err(|failure| CryptoError::Kms {
-                operation: "generate",
-                failure,
-            })?;
+        let materials = self.materials(context, plaintext.len() as u64).await?;
         let mut message_id = [0u8; MESSAGE_ID_LEN];
         rng.fill(&mut message_id)
             .map_err(|_| CryptoError::Primitive("random"))?;
-        let keys = derive(suite, &generated.key, &message_id)?;
+        let keys = derive(suite, &materials.key, &message_id)?;
         let header = Header {
             suite,
             message_id,
-            context: stored,
+            context: materials.context.clone(),
             data_keys: vec![EncryptedDataKey {
                 provider_id: KMS_PROVIDER_ID.into(),
                 provider_info: self.key_arn.as_bytes().to_vec(),
-                ciphertext: generated.encrypted,
+                ciphertext: materials.encrypted.clone(),
             }],
             frame_length: FRAME_LENGTH,
             commitment: *keys.commitment,
@@ -341,7 +342,7 @@ impl<K: DataKeys> Esdk<K> {
             message.extend_from_slice(tag.as_ref());
         }
 
-        if let Some(pair) = signer {
+        if let Some(pair) = &materials.signer {
             let signature = pair
                 .sign(&rng, &message)
                 .map_err(|_| CryptoError::Primitive("ECDSA sign"))?;
@@ -351,6 +352,86 @@ impl<K: DataKeys> Esdk<K> {
             message.extend_from_slice(signature);
         }
         Ok(message)
+    }
+
+    /// Materials for one message of `len` bytes: from the cache while it allows, else new ones
+    /// (one `GenerateDataKey`).
+    async fn materials(
+        &self,
+        context: &EncryptionContext,
+        len: u64,
+    ) -> Result<Arc<EncryptMaterials>, CryptoError> {
+        if context.iter().any(|(k, _)| k.starts_with(RESERVED_PREFIX)) {
+            return Err(CryptoError::InvalidContextKey {
+                key: PUBLIC_KEY_FIELD.into(),
+                reason: "uses the reserved prefix aws-crypto-",
+            });
+        }
+        let id = cache::encrypt_id(self.suite, context);
+        if let Some(cached) = self.encrypt_cache.as_ref().and_then(|c| c.take(&id, len)) {
+            return Ok(cached);
+        }
+        let mut stored = context.clone();
+        let signer = if self.suite.is_signed() {
+            let pair = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_ASN1_SIGNING)
+                .map_err(|_| CryptoError::Primitive("ECDSA key generation"))?;
+            let public: EcPublicKeyCompressedBin<'_> = pair
+                .public_key()
+                .as_be_bytes()
+                .map_err(|_| CryptoError::Primitive("ECDSA public key"))?;
+            stored.insert_reserved(
+                PUBLIC_KEY_FIELD,
+                base64::engine::general_purpose::STANDARD.encode(public.as_ref()),
+            );
+            Some(pair)
+        } else {
+            None
+        };
+        stored.check_size()?;
+        let generated = self
+            .keys
+            .generate(&self.key_arn, &stored)
+            .await
+            .map_err(|failure| CryptoError::Kms {
+                operation: "generate",
+                failure,
+            })?;
+        let materials = Arc::new(EncryptMaterials::new(
+            generated.key,
+            generated.encrypted,
+            stored,
+            signer,
+        ));
+        if let Some(cache) = &self.encrypt_cache {
+            cache.insert(id, &materials, len);
+        }
+        Ok(materials)
+    }
+
+    /// The data key of one encrypted data key: from the cache (single flight) or KMS `Decrypt`.
+    async fn data_key(
+        &self,
+        suite: Suite,
+        encrypted: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Arc<DataKey>, KeyFailure> {
+        let Some((cache, policy)) = &self.decrypt_cache else {
+            return self
+                .keys
+                .decrypt(&self.key_arn, encrypted, context)
+                .await
+                .map(Arc::new);
+        };
+        let id = cache::decrypt_id(suite, encrypted, context);
+        cache
+            .get_or_fetch(&id, SystemTime::now(), || async {
+                let key = self.keys.decrypt(&self.key_arn, encrypted, context).await?;
+                Ok(Session {
+                    value: Arc::new(key),
+                    expires: SystemTime::now() + policy.max_age,
+                })
+            })
+            .await
     }
 
     /// The plaintext of `message`, if it was made under the configured key with exactly
@@ -388,8 +469,7 @@ impl<K: DataKeys> Esdk<K> {
         let mut last_failure = None;
         for edk in candidates {
             match self
-                .keys
-                .decrypt(&self.key_arn, &edk.ciphertext, &header.context)
+                .data_key(header.suite, &edk.ciphertext, &header.context)
                 .await
             {
                 Ok(key) => {

@@ -330,3 +330,147 @@ async fn not_base64_or_not_json_is_a_clear_error() {
         CryptoError::NotJson
     );
 }
+
+fn cached(suite: Suite, policy: CachePolicy) -> Esdk<FakeKms> {
+    esdk(suite).with_cache(policy)
+}
+
+#[tokio::test]
+async fn encrypt_cache_shares_one_data_key_per_context_and_suite() {
+    for suite in SUITES {
+        let esdk = cached(suite, CachePolicy::default());
+        let mut messages = Vec::new();
+        for i in 0..10 {
+            messages.push(
+                esdk.encrypt(format!("v{i}").as_bytes(), &tenant("a"))
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_eq!(esdk.data_keys().generated(), 1, "{suite:?}");
+        esdk.encrypt(b"x", &tenant("b")).await.unwrap();
+        assert_eq!(
+            esdk.data_keys().generated(),
+            2,
+            "another context, another key"
+        );
+        // Same data key, distinct messages: own message id, own commitment.
+        let first = format::parse(&messages[0], 4).unwrap().header;
+        let second = format::parse(&messages[1], 4).unwrap().header;
+        assert_eq!(first.data_keys, second.data_keys);
+        assert_eq!(first.context, second.context);
+        assert_ne!(first.message_id, second.message_id);
+        assert_ne!(first.commitment, second.commitment);
+        for (i, message) in messages.iter().enumerate() {
+            let opened = esdk.decrypt(message, &tenant("a")).await.unwrap();
+            assert_eq!(&opened[..], format!("v{i}").as_bytes());
+        }
+    }
+}
+
+#[tokio::test]
+async fn encrypt_cache_respects_message_byte_and_age_limits() {
+    let by_messages = cached(
+        Suite::CommitKey,
+        CachePolicy {
+            max_messages: 3,
+            ..CachePolicy::default()
+        },
+    );
+    for _ in 0..10 {
+        by_messages.encrypt(b"x", &tenant("a")).await.unwrap();
+    }
+    assert_eq!(by_messages.data_keys().generated(), 4, "3 + 3 + 3 + 1");
+
+    let by_bytes = cached(
+        Suite::CommitKey,
+        CachePolicy {
+            max_bytes: 10,
+            ..CachePolicy::default()
+        },
+    );
+    for _ in 0..4 {
+        by_bytes.encrypt(b"12345", &tenant("a")).await.unwrap();
+    }
+    assert_eq!(by_bytes.data_keys().generated(), 2, "10 bytes per key");
+
+    let by_age = cached(
+        Suite::CommitKey,
+        CachePolicy {
+            max_age: std::time::Duration::ZERO,
+            ..CachePolicy::default()
+        },
+    );
+    for _ in 0..3 {
+        by_age.encrypt(b"x", &tenant("a")).await.unwrap();
+    }
+    assert_eq!(by_age.data_keys().generated(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn decrypt_cache_makes_one_kms_call_for_concurrent_messages_of_one_data_key() {
+    for suite in SUITES {
+        let kms = FakeKms {
+            decrypt_delay: std::time::Duration::from_millis(50),
+            ..FakeKms::default()
+        };
+        let esdk = std::sync::Arc::new(
+            Esdk::new(kms, ARN)
+                .unwrap()
+                .with_suite(suite)
+                .with_cache(CachePolicy::default()),
+        );
+        let mut messages = Vec::new();
+        for i in 0..8 {
+            messages.push(
+                esdk.encrypt(format!("field {i}").as_bytes(), &tenant("a"))
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_eq!(esdk.data_keys().generated(), 1);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, message) in messages.into_iter().enumerate() {
+            let esdk = std::sync::Arc::clone(&esdk);
+            tasks.spawn(async move {
+                let opened = esdk.decrypt(&message, &tenant("a")).await.unwrap();
+                assert_eq!(&opened[..], format!("field {i}").as_bytes());
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        assert_eq!(esdk.data_keys().decrypted(), 1, "{suite:?}: single flight");
+    }
+}
+
+#[tokio::test]
+async fn a_cached_data_key_does_not_skip_the_checks_of_each_message() {
+    let esdk = cached(Suite::CommitKeyEcdsaP384, CachePolicy::default());
+    let good = esdk.encrypt(b"one", &tenant("a")).await.unwrap();
+    let other = esdk.encrypt(b"two", &tenant("a")).await.unwrap();
+    esdk.decrypt(&good, &tenant("a")).await.unwrap();
+    let mut bad_commitment = other.clone();
+    let at = header_len(&other) - 1;
+    bad_commitment[at] ^= 1;
+    assert_eq!(
+        esdk.decrypt(&bad_commitment, &tenant("a"))
+            .await
+            .unwrap_err(),
+        CryptoError::CommitmentMismatch
+    );
+    let mut bad_signature = other.clone();
+    let last = bad_signature.len() - 3;
+    bad_signature[last] ^= 1;
+    assert_eq!(
+        esdk.decrypt(&bad_signature, &tenant("a"))
+            .await
+            .unwrap_err(),
+        CryptoError::BadSignature
+    );
+    assert_eq!(
+        esdk.decrypt(&other, &tenant("b")).await.unwrap_err(),
+        CryptoError::ContextMismatch
+    );
+    assert_eq!(esdk.data_keys().decrypted(), 1);
+}
