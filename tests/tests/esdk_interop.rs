@@ -6,7 +6,11 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
-use secure_lambda::crypto::{CryptoError, EncryptionContext, Esdk, KmsDataKeys, Suite};
+use std::sync::Arc;
+
+use secure_lambda::crypto::{
+    CachePolicy, CryptoError, EncryptionContext, Esdk, KmsDataKeys, Suite,
+};
 use serde_json::{json, Value};
 use suite_tests::{function_env, repo_root, run_dir, venv_tool, Moto};
 
@@ -75,14 +79,7 @@ async fn rust_and_powertools_read_each_others_messages() -> Result<()> {
     let moto = Moto::start(&run_dir("it-esdk-interop")?)?;
     let config = suitectl::endpoint::sdk_config(Some(&moto.endpoint), None).await;
     let kms = aws_sdk_kms::Client::new(&config);
-    let key_arn = kms
-        .create_key()
-        .send()
-        .await?
-        .key_metadata()
-        .and_then(|m| m.arn())
-        .context("CreateKey returned no ARN")?
-        .to_owned();
+    let key_arn = create_key(&kms).await?;
     let values = values();
 
     for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
@@ -156,23 +153,100 @@ async fn rust_and_powertools_read_each_others_messages() -> Result<()> {
     Ok(())
 }
 
+async fn create_key(kms: &aws_sdk_kms::Client) -> Result<String> {
+    Ok(kms
+        .create_key()
+        .send()
+        .await?
+        .key_metadata()
+        .and_then(|m| m.arn())
+        .context("CreateKey returned no ARN")?
+        .to_owned())
+}
+
+/// The fields of one record, each sealed as its own message (Powertools' per-value `encrypt`):
+/// with the cache, one `GenerateDataKey` for all of them, and one `Decrypt` for all of them
+/// even when they are opened concurrently. Powertools opens every one.
+#[tokio::test(flavor = "multi_thread")]
+async fn cached_fields_cost_one_kms_call_each_way() -> Result<()> {
+    let moto = Moto::start(&run_dir("it-esdk-cache")?)?;
+    let config = suitectl::endpoint::sdk_config(Some(&moto.endpoint), None).await;
+    let kms = aws_sdk_kms::Client::new(&config);
+    let key_arn = create_key(&kms).await?;
+    let values = values();
+    for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
+        let esdk = Arc::new(
+            Esdk::new(KmsDataKeys(kms.clone()), &key_arn)?
+                .with_suite(suite)
+                .with_cache(CachePolicy::default()),
+        );
+        moto.start_recording()?;
+        let mut encrypted = Vec::new();
+        for value in &values {
+            encrypted.push(esdk.encrypt_json(value, &tenant("a")).await?);
+        }
+        let operations = kms_operations(&moto)?;
+        assert_eq!(
+            operations,
+            vec!["TrentService.GenerateDataKey".to_owned()],
+            "{suite:?}"
+        );
+
+        moto.start_recording()?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for (value, text) in values.iter().cloned().zip(encrypted.clone()) {
+            let esdk = Arc::clone(&esdk);
+            tasks.spawn(async move {
+                let opened = esdk.decrypt_json(&text, &tenant("a")).await;
+                (value, opened)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (value, opened) = done?;
+            assert_eq!(opened?, value);
+        }
+        let operations = kms_operations(&moto)?;
+        assert_eq!(
+            operations,
+            vec!["TrentService.Decrypt".to_owned()],
+            "{suite:?}"
+        );
+
+        let cases: Vec<Value> = encrypted
+            .iter()
+            .map(|text| json!({"op": "decrypt", "value": text, "context": {"tenant": "a"}}))
+            .collect();
+        let results = powertools(&moto, &key_arn, &cases)?;
+        for (value, result) in values.iter().zip(&results) {
+            assert_eq!(result, &json!({"ok": value}));
+        }
+    }
+
+    // Powertools' encrypt caches too: its fields share a data key, which Rust then unwraps once.
+    let cases: Vec<Value> = values
+        .iter()
+        .map(|value| json!({"op": "encrypt", "value": value, "context": {"tenant": "a"}, "suite": "0578"}))
+        .collect();
+    let results = powertools(&moto, &key_arn, &cases)?;
+    let esdk = Esdk::new(KmsDataKeys(kms), &key_arn)?.with_cache(CachePolicy::default());
+    moto.start_recording()?;
+    for (value, result) in values.iter().zip(&results) {
+        let text = result["ok"].as_str().context("Powertools encrypt")?;
+        assert_eq!(&esdk.decrypt_json(text, &tenant("a")).await?, value);
+    }
+    assert_eq!(
+        kms_operations(&moto)?,
+        vec!["TrentService.Decrypt".to_owned()]
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_of_another_key_is_refused_without_calling_kms() -> Result<()> {
     let moto = Moto::start(&run_dir("it-esdk-foreign")?)?;
     let config = suitectl::endpoint::sdk_config(Some(&moto.endpoint), None).await;
     let kms = aws_sdk_kms::Client::new(&config);
-    let mut arns = Vec::new();
-    for _ in 0..2 {
-        arns.push(
-            kms.create_key()
-                .send()
-                .await?
-                .key_metadata()
-                .and_then(|m| m.arn())
-                .context("CreateKey returned no ARN")?
-                .to_owned(),
-        );
-    }
+    let arns = [create_key(&kms).await?, create_key(&kms).await?];
     let results = powertools(
         &moto,
         &arns[0],
