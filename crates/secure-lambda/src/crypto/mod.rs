@@ -361,9 +361,9 @@ impl<K: DataKeys> Esdk<K> {
         context: &EncryptionContext,
         len: u64,
     ) -> Result<Arc<EncryptMaterials>, CryptoError> {
-        if context.iter().any(|(k, _)| k.starts_with(RESERVED_PREFIX)) {
+        if let Some((key, _)) = context.iter().find(|(k, _)| k.starts_with(RESERVED_PREFIX)) {
             return Err(CryptoError::InvalidContextKey {
-                key: PUBLIC_KEY_FIELD.into(),
+                key: key.to_owned(),
                 reason: "uses the reserved prefix aws-crypto-",
             });
         }
@@ -516,8 +516,17 @@ impl<K: DataKeys> Esdk<K> {
         let total: usize = parsed.frames.iter().map(|f| f.ciphertext.len()).sum();
         let mut plaintext = Zeroizing::new(Vec::with_capacity(total));
         for frame in &parsed.frames {
-            let nonce = Nonce::try_assume_unique_for_key(frame.iv)
-                .map_err(|_| CryptoError::Primitive("AES-GCM nonce"))?;
+            // The spec decrypts with the sequence number as IV; a message that serialized another
+            // IV was not written by an ESDK.
+            let iv = format::frame_iv(frame.sequence);
+            if frame.iv != iv {
+                plaintext.zeroize();
+                return Err(CryptoError::Malformed {
+                    field: "frame IV",
+                    reason: "is not the frame's sequence number",
+                });
+            }
+            let nonce = Nonce::assume_unique_for_key(iv);
             let aad = format::frame_aad(
                 &header.message_id,
                 frame.is_final,
