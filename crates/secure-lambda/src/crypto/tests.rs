@@ -474,3 +474,51 @@ async fn a_cached_data_key_does_not_skip_the_checks_of_each_message() {
     );
     assert_eq!(esdk.data_keys().decrypted(), 1);
 }
+
+mod mutations {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any change to a message (bytes xored anywhere, a cut, bytes appended) is refused,
+        /// for both suites; an unchanged one opens.
+        #[test]
+        fn no_changed_message_opens(
+            signed in any::<bool>(),
+            len in 0usize..9000,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 0..4),
+            cut in proptest::option::of(any::<prop::sample::Index>()),
+            tail in proptest::collection::vec(any::<u8>(), 0..3),
+        ) {
+            let rt = runtime();
+            let suite = if signed { Suite::CommitKeyEcdsaP384 } else { Suite::CommitKey };
+            let esdk = esdk(suite);
+            let plaintext = vec![0x5au8; len];
+            let message = rt.block_on(esdk.encrypt(&plaintext, &tenant("a"))).unwrap();
+            let mut changed = message.clone();
+            for (at, mask) in &edits {
+                changed[at.index(message.len())] ^= mask;
+            }
+            if let Some(at) = cut {
+                changed.truncate(at.index(message.len()));
+            }
+            changed.extend_from_slice(&tail);
+            let result = rt.block_on(esdk.decrypt(&changed, &tenant("a")));
+            if changed == message {
+                prop_assert_eq!(&result.unwrap()[..], &plaintext[..]);
+            } else {
+                prop_assert!(result.is_err());
+            }
+        }
+    }
+}
