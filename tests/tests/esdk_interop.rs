@@ -56,6 +56,11 @@ fn values() -> Vec<Value> {
         json!(-3.25),
         json!({"email": "zoë@example.com", "cards": [4111111111111111u64, "5500 0000 0000 0004"],
                "address": {"postcode": 12000, "street": "Straße 1"}, "none": null}),
+        // 10,002 bytes of JSON: two regular frames and a final one.
+        json!("é".repeat(5000)),
+        // Exactly one frame of JSON (4096 bytes): the writers may differ on where the final
+        // frame starts, and each reader must accept the other's choice.
+        json!("x".repeat(4094)),
     ]
 }
 
