@@ -8,6 +8,8 @@
 //! - [`request`]: requests as serde types, one parse naming the failing field by its path;
 //! - [`http`]: the HTTP client stack for non-AWS calls (hyper over rustls);
 //! - [`idtoken`]: Cognito ID token verification (RS256, JWKS cached) where no authorizer ran;
+//! - [`crypto`]: KMS envelope encryption in the AWS Encryption SDK message format (v2), as
+//!   Powertools Data Masking writes and reads it;
 //! - [`kms_env`]: KMS-encrypted environment variables (function-name encryption context);
 //! - [`mask`]: PII and secret detection, masking (text and JSON), and the redacting log writer;
 //! - [`config`]: configuration from environment variables, validated once;
@@ -19,6 +21,7 @@
 pub mod aws;
 pub mod backoff;
 pub mod config;
+pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod http;
