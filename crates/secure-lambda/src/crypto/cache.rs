@@ -76,6 +76,14 @@ impl EncryptMaterials {
     }
 }
 
+impl EncryptMaterials {
+    /// Counts one more message sealed by a [`super::Sealer`] (its bytes were reserved when the
+    /// sealer took the materials).
+    pub fn count_message(&self) {
+        self.messages.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// The cache key of a suite and a caller's context.
 pub(crate) fn encrypt_id(suite: Suite, context: &EncryptionContext) -> Vec<u8> {
     let mut id = suite.id().to_be_bytes().to_vec();

@@ -18,6 +18,7 @@
 
 mod cache;
 mod context;
+pub mod fields;
 mod format;
 mod keys;
 
@@ -201,6 +202,137 @@ fn validate_key_arn(arn: &str) -> Result<(), CryptoError> {
     }
 }
 
+/// Sequence numbers are u32 and the last value marks the final frame.
+fn check_frame_count(len: usize) -> Result<(), CryptoError> {
+    let frame_count = len.div_ceil(FRAME_LENGTH as usize).max(1);
+    if matches!(u32::try_from(frame_count), Ok(n) if n < format::FINAL_FRAME_MARK) {
+        Ok(())
+    } else {
+        Err(CryptoError::PlaintextTooLarge)
+    }
+}
+
+/// Encrypts values under one data key, synchronously: made by [`Esdk::sealer`] for one context.
+/// Each message has its own message id, hence its own derived key and commitment.
+pub struct Sealer {
+    suite: Suite,
+    key_arn: String,
+    materials: Arc<EncryptMaterials>,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("suite", &self.suite)
+            .field("key_arn", &self.key_arn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    /// One message holding `plaintext`.
+    pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        check_frame_count(plaintext.len())?;
+        self.materials.count_message();
+        seal(self.suite, &self.key_arn, &self.materials, plaintext)
+    }
+
+    /// Powertools' wire form of `json` (a value's UTF-8 JSON): standard base64 of its message.
+    pub fn seal_json(&self, json: &[u8]) -> Result<String, CryptoError> {
+        let message = self.seal(json)?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(message))
+    }
+
+    /// The context stored in the messages (the signed suite's public key included).
+    pub fn context(&self) -> &EncryptionContext {
+        &self.materials.context
+    }
+}
+
+/// The message of `plaintext` under `materials` (the body of [`Esdk::encrypt`]).
+fn seal(
+    suite: Suite,
+    key_arn: &str,
+    materials: &EncryptMaterials,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let rng = SystemRandom::new();
+    let mut message_id = [0u8; MESSAGE_ID_LEN];
+    rng.fill(&mut message_id)
+        .map_err(|_| CryptoError::Primitive("random"))?;
+    let keys = derive(suite, &materials.key, &message_id)?;
+    let header = Header {
+        suite,
+        message_id,
+        context: materials.context.clone(),
+        data_keys: vec![EncryptedDataKey {
+            provider_id: KMS_PROVIDER_ID.into(),
+            provider_info: key_arn.as_bytes().to_vec(),
+            ciphertext: materials.encrypted.clone(),
+        }],
+        frame_length: FRAME_LENGTH,
+        commitment: *keys.commitment,
+    };
+    let mut message = header.serialize()?;
+    let header_tag = keys
+        .cipher
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key([0u8; format::IV_LEN]),
+            Aad::from(&message[..]),
+            &mut [],
+        )
+        .map_err(|_| CryptoError::Primitive("AES-GCM"))?;
+    message.extend_from_slice(header_tag.as_ref());
+
+    let frame_len = FRAME_LENGTH as usize;
+    // All frames but the last are regular and full; the final frame holds the rest (a full
+    // frame when the length is a multiple, nothing for an empty plaintext).
+    let mut chunks: Vec<&[u8]> = plaintext.chunks(frame_len).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    let last = chunks.len() - 1;
+    let mut buffer = Zeroizing::new(Vec::with_capacity(frame_len));
+    for (index, chunk) in chunks.iter().enumerate() {
+        let sequence = u32::try_from(index + 1).map_err(|_| CryptoError::PlaintextTooLarge)?;
+        let is_final = index == last;
+        let iv = format::frame_iv(sequence);
+        let aad = format::frame_aad(&message_id, is_final, sequence, chunk.len() as u64);
+        buffer.clear();
+        buffer.extend_from_slice(chunk);
+        let tag = keys
+            .cipher
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(aad),
+                &mut buffer[..],
+            )
+            .map_err(|_| CryptoError::Primitive("AES-GCM"))?;
+        if is_final {
+            message.extend_from_slice(&format::FINAL_FRAME_MARK.to_be_bytes());
+            message.extend_from_slice(&sequence.to_be_bytes());
+            message.extend_from_slice(&iv);
+            message.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        } else {
+            message.extend_from_slice(&sequence.to_be_bytes());
+            message.extend_from_slice(&iv);
+        }
+        message.extend_from_slice(&buffer);
+        message.extend_from_slice(tag.as_ref());
+    }
+
+    if let Some(pair) = &materials.signer {
+        let signature = pair
+            .sign(&rng, &message)
+            .map_err(|_| CryptoError::Primitive("ECDSA sign"))?;
+        let signature = signature.as_ref();
+        let len = u16::try_from(signature.len()).map_err(|_| CryptoError::FieldTooLarge)?;
+        message.extend_from_slice(&len.to_be_bytes());
+        message.extend_from_slice(signature);
+    }
+    Ok(message)
+}
+
 /// Decrypted data keys by (suite, encrypted data key, context), single flight.
 type DecryptCache = SessionCache<Vec<u8>, Arc<DataKey>, KeyFailure>;
 
@@ -270,88 +402,26 @@ impl<K: DataKeys> Esdk<K> {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Vec<u8>, CryptoError> {
-        let suite = self.suite;
-        let rng = SystemRandom::new();
-        let frame_count = plaintext.len().div_ceil(FRAME_LENGTH as usize).max(1);
-        // Sequence numbers are u32 and the last value marks the final frame.
-        if !matches!(u32::try_from(frame_count), Ok(n) if n < format::FINAL_FRAME_MARK) {
-            return Err(CryptoError::PlaintextTooLarge);
-        }
+        check_frame_count(plaintext.len())?;
         let materials = self.materials(context, plaintext.len() as u64).await?;
-        let mut message_id = [0u8; MESSAGE_ID_LEN];
-        rng.fill(&mut message_id)
-            .map_err(|_| CryptoError::Primitive("random"))?;
-        let keys = derive(suite, &materials.key, &message_id)?;
-        let header = Header {
-            suite,
-            message_id,
-            context: materials.context.clone(),
-            data_keys: vec![EncryptedDataKey {
-                provider_id: KMS_PROVIDER_ID.into(),
-                provider_info: self.key_arn.as_bytes().to_vec(),
-                ciphertext: materials.encrypted.clone(),
-            }],
-            frame_length: FRAME_LENGTH,
-            commitment: *keys.commitment,
-        };
-        let mut message = header.serialize()?;
-        let header_tag = keys
-            .cipher
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key([0u8; format::IV_LEN]),
-                Aad::from(&message[..]),
-                &mut [],
-            )
-            .map_err(|_| CryptoError::Primitive("AES-GCM"))?;
-        message.extend_from_slice(header_tag.as_ref());
+        seal(self.suite, &self.key_arn, &materials, plaintext)
+    }
 
-        let frame_len = FRAME_LENGTH as usize;
-        // All frames but the last are regular and full; the final frame holds the rest (a full
-        // frame when the length is a multiple, nothing for an empty plaintext).
-        let mut chunks: Vec<&[u8]> = plaintext.chunks(frame_len).collect();
-        if chunks.is_empty() {
-            chunks.push(&[]);
-        }
-        let last = chunks.len() - 1;
-        let mut buffer = Zeroizing::new(Vec::with_capacity(frame_len));
-        for (index, chunk) in chunks.iter().enumerate() {
-            let sequence = u32::try_from(index + 1).map_err(|_| CryptoError::PlaintextTooLarge)?;
-            let is_final = index == last;
-            let iv = format::frame_iv(sequence);
-            let aad = format::frame_aad(&message_id, is_final, sequence, chunk.len() as u64);
-            buffer.clear();
-            buffer.extend_from_slice(chunk);
-            let tag = keys
-                .cipher
-                .seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(iv),
-                    Aad::from(aad),
-                    &mut buffer[..],
-                )
-                .map_err(|_| CryptoError::Primitive("AES-GCM"))?;
-            if is_final {
-                message.extend_from_slice(&format::FINAL_FRAME_MARK.to_be_bytes());
-                message.extend_from_slice(&sequence.to_be_bytes());
-                message.extend_from_slice(&iv);
-                message.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
-            } else {
-                message.extend_from_slice(&sequence.to_be_bytes());
-                message.extend_from_slice(&iv);
-            }
-            message.extend_from_slice(&buffer);
-            message.extend_from_slice(tag.as_ref());
-        }
-
-        if let Some(pair) = &materials.signer {
-            let signature = pair
-                .sign(&rng, &message)
-                .map_err(|_| CryptoError::Primitive("ECDSA sign"))?;
-            let signature = signature.as_ref();
-            let len = u16::try_from(signature.len()).map_err(|_| CryptoError::FieldTooLarge)?;
-            message.extend_from_slice(&len.to_be_bytes());
-            message.extend_from_slice(signature);
-        }
-        Ok(message)
+    /// A [`Sealer`] for `context`: the data key is fetched now (one `GenerateDataKey`, or none
+    /// while the cache holds one), so that sealing the values of a request is synchronous and
+    /// costs no further KMS call. `expected_bytes` is what the sealer will seal, at most, counted
+    /// against the cache's byte limit now.
+    pub async fn sealer(
+        &self,
+        context: &EncryptionContext,
+        expected_bytes: u64,
+    ) -> Result<Sealer, CryptoError> {
+        let materials = self.materials(context, expected_bytes).await?;
+        Ok(Sealer {
+            suite: self.suite,
+            key_arn: self.key_arn.clone(),
+            materials,
+        })
     }
 
     /// Materials for one message of `len` bytes: from the cache while it allows, else new ones

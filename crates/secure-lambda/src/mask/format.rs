@@ -10,6 +10,7 @@ use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
 
 use super::detect::PiiKind;
+use super::path::JsonPath;
 
 /// A way to mask one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +26,9 @@ pub enum Strategy {
     PreserveLength,
     /// `tok_<hex>`: HMAC-SHA256 of the value under the masking key, truncated to 16 bytes.
     Token,
+    /// The value (a scalar, or an object or array whole) becomes the text a [`ValueSealer`]
+    /// makes of its JSON: reversible, for whoever may decrypt it.
+    Encrypt,
 }
 
 impl Strategy {
@@ -39,6 +43,7 @@ impl Strategy {
             "redact" => Strategy::Redact(None),
             "preserve-length" => Strategy::PreserveLength,
             "token" => Strategy::Token,
+            "encrypt" => Strategy::Encrypt,
             other => {
                 let n = other.strip_prefix("keep-last-")?.parse().ok()?;
                 if n > 64 {
@@ -51,7 +56,7 @@ impl Strategy {
 
     /// The names [`Strategy::parse`] accepts, for error messages.
     pub const NAMES: &'static str =
-        "email, phone, ssn, card, redact, preserve-length, token, keep-last-<N>";
+        "email, phone, ssn, card, redact, preserve-length, token, encrypt, keep-last-<N>";
 }
 
 /// The key of [`Strategy::Token`]. Held as a secret; `Debug` is redacted.
@@ -98,6 +103,19 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub enum MaskError {
     #[error("the `token` strategy needs a masking key, and none is configured")]
     NoTokenKey,
+    #[error("the `encrypt` strategy needs an encryption key, and none is configured")]
+    NoSealer,
+    /// Why the value could not be sealed (never the value itself).
+    #[error("the value could not be encrypted: {0}")]
+    Seal(String),
+}
+
+/// Seals the values [`Strategy::Encrypt`] selects. Called once per selected value, in document
+/// order, while the masked output is written: it must not block on I/O (whatever it needs from
+/// a key service is fetched before masking starts).
+pub trait ValueSealer: Send + Sync + std::fmt::Debug {
+    /// The text written in place of the value whose compact JSON is `json`, selected by `rule`.
+    fn seal(&self, json: &[u8], rule: &JsonPath) -> Result<String, MaskError>;
 }
 
 /// Masks `value` with `strategy`; `key` is needed for [`Strategy::Token`] only.
@@ -113,6 +131,8 @@ pub fn apply(strategy: Strategy, value: &str, key: Option<&TokenKey>) -> Result<
         Strategy::KeepLast(n) => keep_last(value, n),
         Strategy::PreserveLength => preserve_length(value),
         Strategy::Token => key.ok_or(MaskError::NoTokenKey)?.token(value),
+        // Sealed by the masker, which holds the sealer and the value's JSON.
+        Strategy::Encrypt => return Err(MaskError::NoSealer),
     })
 }
 

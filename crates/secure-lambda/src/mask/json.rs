@@ -14,9 +14,11 @@
 //! whatever its depth. The masking itself is in [`super::stream`]: JSON text in, JSON text out,
 //! no tree; [`JsonMasker::mask`] is that pass for a document already held as a `Value`.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
-use super::format::{MaskError, Strategy, TokenKey};
+use super::format::{MaskError, Strategy, TokenKey, ValueSealer};
 use super::path::JsonPath;
 use super::stream::{JsonOut, StreamError};
 use super::text::RedactionCounts;
@@ -39,6 +41,7 @@ pub struct JsonMasker {
     rules: Vec<(JsonPath, Strategy)>,
     detect: bool,
     token_key: Option<TokenKey>,
+    sealer: Option<Arc<dyn ValueSealer>>,
     max_depth: usize,
 }
 
@@ -64,6 +67,7 @@ impl JsonMasker {
             rules: Vec::new(),
             detect: true,
             token_key: None,
+            sealer: None,
             max_depth: 64,
         }
     }
@@ -80,6 +84,12 @@ impl JsonMasker {
 
     pub fn token_key(mut self, key: Option<TokenKey>) -> Self {
         self.token_key = key;
+        self
+    }
+
+    /// What seals the values of [`Strategy::Encrypt`] rules.
+    pub fn sealer(mut self, sealer: Option<Arc<dyn ValueSealer>>) -> Self {
+        self.sealer = sealer;
         self
     }
 
@@ -122,6 +132,10 @@ impl JsonMasker {
 
     pub(super) fn token_key_ref(&self) -> Option<&TokenKey> {
         self.token_key.as_ref()
+    }
+
+    pub(super) fn sealer_ref(&self) -> Option<&dyn ValueSealer> {
+        self.sealer.as_deref()
     }
 }
 

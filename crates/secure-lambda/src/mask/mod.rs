@@ -19,9 +19,9 @@ mod text;
 mod writer;
 
 pub use detect::{find_all, find_labelled, Finding, Label, PiiKind};
-pub use format::{Strategy, TokenKey};
+pub use format::{MaskError, Strategy, TokenKey, ValueSealer};
 pub use json::{JsonMaskError, JsonMasker, MaskReport};
-pub use path::JsonPath;
+pub use path::{JsonPath, PathState, Step};
 pub use stream::{decode_json_string, JsonOut, StreamError};
 pub use text::{redact_labelled, redact_text, redact_with, RedactionCounts};
 pub use writer::{RedactingMakeWriter, RedactionReporter};

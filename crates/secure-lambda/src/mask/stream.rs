@@ -16,9 +16,9 @@ use super::detect::{
     cookie_key, find_labelled, holds_access_key_id, is_name_key, is_secret_access_key,
     is_secret_key, is_value_key, label_of_key, names_secret, Finding, Label, PiiKind,
 };
-use super::format::{apply, redaction_marker};
+use super::format::{apply, redaction_marker, MaskError, Strategy};
 use super::json::{JsonMaskError, JsonMasker, MaskReport};
-use super::path::{PathState, Step};
+use super::path::{JsonPath, PathState, Step};
 use super::text::{default_mask, redact_cookie_header, redact_labelled, redact_text};
 
 /// Where the masked JSON goes: a buffer, either as JSON text or as the contents of a JSON string
@@ -547,8 +547,8 @@ impl<'m, 'a> Pass<'m, 'a> {
         }
     }
 
-    /// The strategy of the last rule that selects the current value.
-    fn rule_here(&self) -> Option<super::format::Strategy> {
+    /// The last rule that selects the current value.
+    fn rule_here(&self) -> Option<&'m (JsonPath, super::format::Strategy)> {
         let rules = self.masker.rules();
         let here = &self.states[self.states.len() - rules.len()..];
         rules
@@ -556,7 +556,58 @@ impl<'m, 'a> Pass<'m, 'a> {
             .zip(here)
             .rev()
             .find(|((path, _), state)| path.accepts(**state))
-            .map(|((_, strategy), _)| *strategy)
+            .map(|(rule, _)| rule)
+    }
+
+    /// Moves past the value at the position as the second pass would, without writing it: the
+    /// containers inside it are counted and their notes passed, so that the notes of the
+    /// containers after it still meet their own.
+    fn skip_value(&mut self, depth: usize) -> Result<(), Failure> {
+        let notes = self.notes.len();
+        self.scan(depth)?;
+        // The scan noted these containers again; the first scan's notes are the ones kept.
+        self.notes.truncate(notes);
+        while self
+            .notes
+            .get(self.next_note)
+            .is_some_and(|(number, _)| *number < self.containers)
+        {
+            self.next_note += 1;
+        }
+        Ok(())
+    }
+
+    /// [`Strategy::Encrypt`]: the value at the position, whole, becomes what the sealer makes of
+    /// its compact JSON.
+    fn seal(&mut self, out: &mut JsonOut<'_>, rule: &JsonPath) -> Result<(), Failure> {
+        let depth = self.location.len();
+        self.lex.ws();
+        let start = self.lex.pos;
+        self.skip_value(depth)?;
+        let rule_error = |this: &Self, source| {
+            Failure::Mask(JsonMaskError::Rule {
+                path: this.describe(),
+                source,
+            })
+        };
+        let Some(sealer) = self.masker.sealer_ref() else {
+            return Err(rule_error(self, MaskError::NoSealer));
+        };
+        // Compact, with numbers as JSON readers write them (`1.50` is `1.5`): what a reader
+        // decrypts is the value, not the spelling it came in. A number JSON cannot hold
+        // (`1e400`) is the same syntax error it is everywhere else.
+        let value: serde_json::Value = serde_json::from_str(&self.lex.text[start..self.lex.pos])
+            .map_err(|_| Failure::Syntax(start))?;
+        let json = zeroize::Zeroizing::new(
+            serde_json::to_vec(&value).map_err(|_| Failure::Syntax(start))?,
+        );
+        drop(value);
+        let sealed = sealer
+            .seal(&json, rule)
+            .map_err(|source| rule_error(self, source))?;
+        self.report.by_rule += 1;
+        out.string(&sealed);
+        Ok(())
     }
 
     /// Advances every rule's automaton one step below the current value.
@@ -583,7 +634,11 @@ impl<'m, 'a> Pass<'m, 'a> {
         context: Context,
     ) -> Result<(), Failure> {
         self.too_deep(self.location.len())?;
-        let strategy = self.rule_here().or(inherited);
+        let rule = self.rule_here();
+        if let Some((path, Strategy::Encrypt)) = rule {
+            return self.seal(out, path);
+        }
+        let strategy = rule.map(|(_, strategy)| *strategy).or(inherited);
         let detect = self.masker.detects();
         match self.lex.peek()? {
             b'{' => {
@@ -975,7 +1030,7 @@ impl JsonMasker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mask::JsonPath;
+
     use serde_json::{json, Value};
 
     fn masked(masker: &JsonMasker, text: &str) -> Result<Value, StreamError> {
