@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use data_masking::config::Config;
 use data_masking::handler::DataMasking;
+use secure_lambda::crypto::KmsDataKeys;
 use secure_lambda::secrets::memory::{MemoryParameters, MemorySecrets};
 use secure_lambda::secrets::{CachePolicy, SecretStore};
 use serde_json::{json, Value};
@@ -83,7 +84,7 @@ static ALLOCATOR: Counting = Counting;
 /// Answers `event` and returns the response and the peak heap during the answer, the event
 /// included (it was allocated before the count starts and is handed over).
 async fn measure(
-    function: &DataMasking<MemorySecrets, MemoryParameters>,
+    function: &DataMasking<MemorySecrets, MemoryParameters, KmsDataKeys>,
     mut event: String,
 ) -> (Value, usize) {
     // As the runtime hands it over: a buffer of the event's exact size.
@@ -96,7 +97,7 @@ async fn measure(
     (serde_json::from_str(&response).unwrap(), peak)
 }
 
-fn function(max_body_bytes: usize) -> DataMasking<MemorySecrets, MemoryParameters> {
+fn function(max_body_bytes: usize) -> DataMasking<MemorySecrets, MemoryParameters, KmsDataKeys> {
     let store = SecretStore::new(
         MemorySecrets::default(),
         MemoryParameters::default(),
@@ -108,6 +109,7 @@ fn function(max_body_bytes: usize) -> DataMasking<MemorySecrets, MemoryParameter
             max_body_bytes,
             ..Config::default()
         },
+        None,
     )
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion, Throughput};
 use data_masking::config::Config;
 use data_masking::handler::DataMasking;
+use secure_lambda::crypto::KmsDataKeys;
 use secure_lambda::mask::{JsonMasker, JsonOut, JsonPath, PiiKind, Strategy};
 use secure_lambda::secrets::memory::{MemoryParameters, MemorySecrets};
 use secure_lambda::secrets::{CachePolicy, SecretStore};
@@ -65,7 +66,7 @@ fn masker() -> JsonMasker {
         )
 }
 
-fn function() -> DataMasking<MemorySecrets, MemoryParameters> {
+fn function() -> DataMasking<MemorySecrets, MemoryParameters, KmsDataKeys> {
     let store = SecretStore::new(
         MemorySecrets::default(),
         MemoryParameters::default(),
@@ -77,6 +78,7 @@ fn function() -> DataMasking<MemorySecrets, MemoryParameters> {
             max_body_bytes: 6_000_000,
             ..Config::default()
         },
+        None,
     )
 }
 

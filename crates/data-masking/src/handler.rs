@@ -1,9 +1,18 @@
 //! The `data-masking` handler: the lab's sample users, or caller records masked by field rules
-//! and detection.
+//! and detection, some values perhaps encrypted; in decrypt mode, those values put back.
 //!
-//! Direct invocations send the request as the event; HTTP callers `POST /mask` it as the body.
-//! Logs carry counts and the masked output only, never the input.
+//! Direct invocations send the request as the event; HTTP callers `POST /mask` (IAM) or
+//! `POST /encrypt` (Cognito ID token) it as the body, and `POST /decrypt` to the decrypt
+//! function. The encryption context of a direct invocation is the one it names (its IAM caller
+//! answers for it); over HTTP its tenant is the verified token's. Logs carry counts and the
+//! masked output only, never the input; nothing of a ciphertext or a decrypted value.
 
+use std::collections::BTreeMap;
+
+use secure_lambda::crypto::fields::{
+    decrypt_fields, DecryptFieldsError, DecryptLimits, FieldFailure, FieldSealer, PathBinding,
+};
+use secure_lambda::crypto::{DataKeys, EncryptionContext, Esdk};
 use secure_lambda::envelope::{self, EventText, HttpRequest, Invocation, ResponseStyle};
 use secure_lambda::mask::{
     JsonMaskError, JsonMasker, JsonOut, MaskReport, PiiKind, StreamError, TokenKey,
@@ -13,8 +22,8 @@ use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource, Secre
 use secure_lambda::ApiError;
 use serde_json::{json, Map, Value};
 
-use crate::config::Config;
-use crate::request::{self, MaskText, RequestText};
+use crate::config::{Config, Mode};
+use crate::request::{self, EncryptionRequest, MaskText, RequestText};
 use crate::sample;
 
 /// How much of the masked output a log line shows.
@@ -26,15 +35,21 @@ const LOG_PREVIEW_CHARS: usize = 2048;
 /// answers 413 instead.
 pub const LAMBDA_RESPONSE_LIMIT_BYTES: usize = 6_291_556;
 
-/// The function: limits, and the store that holds the token key.
-pub struct DataMasking<S, P> {
+/// The function: limits, the store that holds the token key, and the envelope encryption of
+/// reversible masking (when a key is configured).
+pub struct DataMasking<S, P, K> {
     store: SecretStore<S, P>,
     config: Config,
+    esdk: Option<Esdk<K>>,
 }
 
-impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
-    pub fn new(store: SecretStore<S, P>, config: Config) -> Self {
-        Self { store, config }
+impl<S: SecretSource, P: ParameterSource, K: DataKeys> DataMasking<S, P, K> {
+    pub fn new(store: SecretStore<S, P>, config: Config, esdk: Option<Esdk<K>>) -> Self {
+        Self {
+            store,
+            config,
+            esdk,
+        }
     }
 
     #[cfg(test)]
@@ -63,14 +78,17 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
 
     async fn respond(&self, event: EventText) -> Result<String, ApiError> {
         let style = event.style();
-        let text = match &event {
-            EventText::Direct(text) => text.as_str(),
+        let (text, http) = match &event {
+            EventText::Direct(text) => (text.as_str(), None),
             EventText::Http { request, body } => {
-                check_route(request)?;
-                body.as_str()
+                check_route(request, self.config.mode)?;
+                (body.as_str(), Some(request))
             }
         };
         let direct = style == ResponseStyle::Direct;
+        if self.config.mode == Mode::Decrypt {
+            return self.decrypt(style, http, text).await;
+        }
         match request::parse_text(text, self.config.max_body_bytes, direct)? {
             RequestText::SampleUsers => {
                 Ok(envelope::respond(style, 200, &self.sample_users()?).to_string())
@@ -80,7 +98,7 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
                 // JSON cannot hold (`1e400`), found only as the records are read.
                 let offset =
                     (request.records.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-                self.mask(style, request)
+                self.mask(style, http, request)
                     .await
                     .map_err(|error| match error {
                         Masking::Syntax(at) => request::not_json_at(direct, text, offset + at),
@@ -88,6 +106,81 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
                     })
             }
         }
+    }
+
+    /// The envelope encryption, or the error for a request that needs it where none is set up.
+    fn esdk(&self, field: String) -> Result<&Esdk<K>, ApiError> {
+        self.esdk.as_ref().ok_or_else(|| {
+            ApiError::bad_request(
+                "EncryptionNotConfigured",
+                "this function has no KMS key for reversible masking (ENCRYPTION_KEY_ARN)",
+            )
+            .with_field(field)
+        })
+    }
+
+    /// The sealer of a request's `encrypt` rules: its data keys fetched now, under the context
+    /// the caller may use.
+    async fn sealer(
+        &self,
+        http: Option<&HttpRequest>,
+        request: &MaskText<'_>,
+    ) -> Result<Option<std::sync::Arc<dyn secure_lambda::mask::ValueSealer>>, ApiError> {
+        let encrypting = request.encrypting();
+        let Some(first) = encrypting.first() else {
+            return Ok(None);
+        };
+        let esdk = self.esdk(format!("rules.{}", first.as_str()))?;
+        let context = encryption_context(http, &request.encryption, &self.config.tenant_claim)?;
+        let sealer = FieldSealer::prepare(
+            esdk,
+            &context,
+            &encrypting,
+            binding(&request.encryption),
+            request.records.len() as u64,
+        )
+        .await
+        .map_err(|error| context_field(ApiError::from(&error)))?;
+        Ok(Some(sealer.shared()))
+    }
+
+    /// Decrypt mode: the values the request's paths select, put back.
+    async fn decrypt(
+        &self,
+        style: ResponseStyle,
+        http: Option<&HttpRequest>,
+        text: &str,
+    ) -> Result<String, ApiError> {
+        let direct = style == ResponseStyle::Direct;
+        let esdk = self.esdk("fields".to_owned())?;
+        let mut request = request::parse_decrypt(text, self.config.max_body_bytes, direct)?;
+        let context = encryption_context(http, &request.encryption, &self.config.tenant_claim)?;
+        let limits = DecryptLimits {
+            max_fields: self.config.max_decrypt_fields,
+            max_value_len: self.config.max_body_bytes,
+        };
+        let count = decrypt_fields(
+            esdk,
+            &mut request.records,
+            &request.fields,
+            &context,
+            binding(&request.encryption),
+            limits,
+        )
+        .await
+        .map_err(decrypt_error)?;
+        let records = request.records.len();
+        let body = json!({
+            "records": request.records,
+            "message": format!("Decrypted {count} value(s) in {records} record(s)"),
+            "decrypted": count,
+        });
+        let response = envelope::respond(style, 200, &body).to_string();
+        if response.len() > LAMBDA_RESPONSE_LIMIT_BYTES {
+            return Err(response_too_large(records, response.len()));
+        }
+        tracing::info!(records, decrypted = count, "decrypted values");
+        Ok(response)
     }
 
     fn sample_users(&self) -> Result<Value, ApiError> {
@@ -116,11 +209,23 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
 
     /// The response to a mask request: the envelope, with the body written into it as the
     /// records are masked.
-    async fn mask(&self, style: ResponseStyle, request: MaskText<'_>) -> Result<String, Masking> {
+    async fn mask(
+        &self,
+        style: ResponseStyle,
+        http: Option<&HttpRequest>,
+        request: MaskText<'_>,
+    ) -> Result<String, Masking> {
         let token_key = if request.uses_tokens() {
             Some(self.token_key().await.map_err(Masking::Api)?)
         } else {
             None
+        };
+        let sealer = self.sealer(http, &request).await.map_err(Masking::Api)?;
+        // A preview would show whole ciphertexts.
+        let preview_chars = if sealer.is_some() {
+            0
+        } else {
+            LOG_PREVIEW_CHARS
         };
         let masker = request
             .rules
@@ -130,6 +235,7 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
             })
             .detect(request.detect)
             .token_key(token_key)
+            .sealer(sealer)
             .max_depth(self.config.max_depth);
         let mut outcome = Err(StreamError::NotAnArray);
         let mut preview = (Vec::new(), false);
@@ -144,7 +250,7 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
         let response = envelope::respond_text(style, 200, capacity, |buf| {
             let mut out = JsonOut::quoted(buf);
             out.push(br#"{"records":"#);
-            out.start_preview(LOG_PREVIEW_CHARS);
+            out.start_preview(preview_chars);
             outcome = masker.mask_records(request.records, &mut out);
             preview = out.take_preview();
             if let Ok((count, report)) = &outcome {
@@ -161,18 +267,7 @@ impl<S: SecretSource, P: ParameterSource> DataMasking<S, P> {
             Err(error) => return Err(Masking::Api(mask_error(error))),
         };
         if response.len() > LAMBDA_RESPONSE_LIMIT_BYTES {
-            return Err(Masking::Api(
-                ApiError::new(
-                    413,
-                    "ResponseTooLarge",
-                    format!(
-                        "the {count} masked record(s) make a response of {} bytes, over Lambda's \
-                         response limit of {LAMBDA_RESPONSE_LIMIT_BYTES} bytes: send fewer records per request",
-                        response.len()
-                    ),
-                )
-                .with_field("records"),
-            ));
+            return Err(Masking::Api(response_too_large(count, response.len())));
         }
         log_outcome(count, &report, &preview.0, preview.1);
         Ok(response)
@@ -201,9 +296,134 @@ enum Masking {
     Syntax(usize),
 }
 
-/// `POST /mask` (or `POST /` through a function URL).
-fn check_route(http: &HttpRequest) -> Result<(), ApiError> {
-    http.expect_route("POST", "/mask")
+/// Over Lambda's response limit: the caller is told to send less, naming the records.
+fn response_too_large(records: usize, len: usize) -> ApiError {
+    ApiError::new(
+        413,
+        "ResponseTooLarge",
+        format!(
+            "the {records} record(s) make a response of {len} bytes, over Lambda's response \
+             limit of {LAMBDA_RESPONSE_LIMIT_BYTES} bytes: send fewer records per request"
+        ),
+    )
+    .with_field("records")
+}
+
+/// Mask mode: `POST /mask` or `POST /encrypt`; decrypt mode: `POST /decrypt` (or `POST /`
+/// through a function URL).
+fn check_route(http: &HttpRequest, mode: Mode) -> Result<(), ApiError> {
+    match mode {
+        Mode::Mask if http.path.trim_end_matches('/') == "/encrypt" => {
+            http.expect_route("POST", "/encrypt")
+        }
+        Mode::Mask => http.expect_route("POST", "/mask"),
+        Mode::Decrypt => http.expect_route("POST", "/decrypt"),
+    }
+}
+
+fn binding(request: &EncryptionRequest) -> PathBinding {
+    if request.bind_paths {
+        PathBinding::Bound
+    } else {
+        PathBinding::Unbound
+    }
+}
+
+/// Names `context` as the field of an error about the encryption context.
+fn context_field(error: ApiError) -> ApiError {
+    match error.code.as_str() {
+        "InvalidContext" if error.field.is_none() => error.with_field("context"),
+        _ => error,
+    }
+}
+
+/// The encryption context a request may use.
+///
+/// - Direct invocation: the `context` it names, at least one entry (its IAM caller answers for
+///   it).
+/// - HTTP: the tenant of the verified ID token (`tenant` = the `TENANT_CLAIM` claim) plus any
+///   other entries the body names; a body naming another tenant is refused (403). A route
+///   without a JWT authorizer (`POST /mask`, signed with IAM) proves no tenant and is refused.
+fn encryption_context(
+    http: Option<&HttpRequest>,
+    request: &EncryptionRequest,
+    tenant_claim: &str,
+) -> Result<EncryptionContext, ApiError> {
+    let given = request.context.clone().unwrap_or_default();
+    let entries: BTreeMap<String, String> = match http {
+        None => {
+            if given.is_empty() {
+                return Err(ApiError::bad_request(
+                    "MissingField",
+                    "encrypting and decrypting need an encryption context: \
+                     `\"context\": {\"tenant\": \"...\"}`",
+                )
+                .with_field("context"));
+            }
+            given
+        }
+        Some(http) => {
+            let claims = http.jwt_claims.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    403,
+                    "TenantNotVerified",
+                    "encrypting and decrypting over HTTP need the tenant of a verified Cognito \
+                     ID token: POST /encrypt or /decrypt with an Authorization header",
+                )
+            })?;
+            let tenant = claims
+                .get(tenant_claim)
+                .and_then(Value::as_str)
+                .filter(|tenant| !tenant.is_empty())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        403,
+                        "MissingIdentityClaim",
+                        format!("the token has no `{tenant_claim}` claim"),
+                    )
+                })?;
+            let mut entries = given;
+            if entries.get("tenant").is_some_and(|named| named != tenant) {
+                return Err(ApiError::new(
+                    403,
+                    "TenantMismatch",
+                    "the context names another tenant than the verified token's",
+                )
+                .with_field("context.tenant"));
+            }
+            entries.insert("tenant".to_owned(), tenant.to_owned());
+            entries
+        }
+    };
+    EncryptionContext::from_pairs(entries).map_err(|error| context_field(ApiError::from(&error)))
+}
+
+/// A decrypt failure: 400/403 naming the value (`records[2].ssn`), never its text.
+fn decrypt_error(error: DecryptFieldsError) -> ApiError {
+    match error {
+        DecryptFieldsError::TooManyFields { max } => ApiError::bad_request(
+            "TooManyFields",
+            format!("the paths select more than {max} values: send fewer records per request"),
+        )
+        .with_field("fields"),
+        DecryptFieldsError::Field(field) => {
+            let location = format!(
+                "records[{}]{}",
+                field.record,
+                field.path.strip_prefix('$').unwrap_or(&field.path)
+            );
+            let api = match &field.error {
+                FieldFailure::NotCiphertext(_) => {
+                    ApiError::bad_request("NotCiphertext", field.error.to_string())
+                }
+                FieldFailure::TooLong { .. } => {
+                    ApiError::new(413, "ValueTooLarge", field.error.to_string())
+                }
+                FieldFailure::Crypto(error) => ApiError::from(error),
+            };
+            api.with_field(location)
+        }
+    }
 }
 
 /// The response text for an outcome; logs the status.
@@ -267,7 +487,7 @@ fn log_outcome(records: usize, report: &MaskReport, preview: &[u8], cut: bool) {
     );
 }
 
-impl<S: SecretSource, P: ParameterSource> Function for DataMasking<S, P> {
+impl<S: SecretSource, P: ParameterSource, K: DataKeys> Function for DataMasking<S, P, K> {
     const NAME: &'static str = "data-masking";
 
     /// Serves an invocation already parsed the same way as its text: see [`Self::answer_text`].
@@ -311,17 +531,24 @@ impl<S: SecretSource, P: ParameterSource> Function for DataMasking<S, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secure_lambda::crypto::fake::FakeKms;
     use secure_lambda::secrets::memory::{MemoryParameters, MemorySecrets};
     use secure_lambda::secrets::CachePolicy;
 
-    fn function(config: Config) -> DataMasking<MemorySecrets, MemoryParameters> {
+    const KEY_ARN: &str =
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn function(config: Config) -> DataMasking<MemorySecrets, MemoryParameters, FakeKms> {
         let secrets = MemorySecrets::default();
         secrets.put(
             &config.masking_key_secret_id,
             "0123456789abcdef0123456789abcdef",
         );
         let store = SecretStore::new(secrets, MemoryParameters::default(), CachePolicy::default());
-        DataMasking::new(store, config)
+        let esdk = Esdk::new(FakeKms::default(), KEY_ARN)
+            .unwrap()
+            .with_cache(secure_lambda::crypto::CachePolicy::default());
+        DataMasking::new(store, config, Some(esdk))
     }
 
     fn body(response: &Value) -> Value {
@@ -518,6 +745,7 @@ mod tests {
                 masking_key_secret_id: "short".into(),
                 ..Config::default()
             },
+            None::<Esdk<FakeKms>>,
         );
         let response = short.handle(event.clone()).await;
         assert_eq!(response["statusCode"], 502);
@@ -530,6 +758,7 @@ mod tests {
                 CachePolicy::default(),
             ),
             Config::default(),
+            None::<Esdk<FakeKms>>,
         );
         let response = missing.handle(event).await;
         assert_eq!(body(&response)["error"]["code"], "SecretNotFound");
@@ -670,5 +899,239 @@ mod tests {
             assert_eq!(body(&response)["error"]["code"], code);
             assert!(!response.to_string().contains("123456789012"));
         }
+    }
+
+    fn decrypter() -> DataMasking<MemorySecrets, MemoryParameters, FakeKms> {
+        function(Config {
+            mode: Mode::Decrypt,
+            ..Config::default()
+        })
+    }
+
+    fn with_claims(mut event: Value, tenant: &str) -> Value {
+        event["requestContext"]["authorizer"] =
+            json!({"jwt": {"claims": {"custom:tenantId": tenant, "cognito:username": "u1"}}});
+        event
+    }
+
+    fn customer() -> Value {
+        json!({"id": 7, "email": "zoë@example.com", "ssn": "123-45-6789",
+               "cards": [4111111111111111u64], "note": "call 415-555-0100"})
+    }
+
+    #[tokio::test]
+    async fn encrypted_fields_come_back_through_the_decrypt_function_only() {
+        let masker = function(Config::default());
+        let response = masker
+            .handle(json!({
+                "records": [customer(), customer()],
+                "rules": {"$.email": "encrypt", "$.ssn": "encrypt", "$.cards[*]": "encrypt"},
+                "context": {"tenant": "a"}
+            }))
+            .await;
+        assert_eq!(response["statusCode"], 200, "{response}");
+        let sealed = body(&response)["records"].clone();
+        assert!(sealed[0]["ssn"].as_str().unwrap().starts_with("AgV4"));
+        assert!(!sealed[0]["note"].as_str().unwrap().contains("555-0100"));
+        assert_eq!(body(&response)["summary"]["maskedByRule"], 6);
+
+        // The masking function does not decrypt.
+        let refused = masker
+            .handle(json!({"records": sealed, "fields": ["$.ssn"], "context": {"tenant": "a"}}))
+            .await;
+        assert_eq!(refused["statusCode"], 400, "{refused}");
+
+        let decrypter = decrypter();
+        let request = |context: Value| {
+            json!({"records": sealed, "fields": ["$.email", "$.ssn", "$.cards[*]"],
+                   "context": context})
+        };
+        let response = decrypter.handle(request(json!({"tenant": "a"}))).await;
+        assert_eq!(response["statusCode"], 200, "{response}");
+        let opened = body(&response);
+        assert_eq!(opened["decrypted"], 6);
+        assert_eq!(opened["records"][0]["email"], "zoë@example.com");
+        assert_eq!(opened["records"][1]["cards"][0], 4111111111111111u64);
+        assert_eq!(decrypter.esdk.as_ref().unwrap().data_keys().decrypted(), 1);
+
+        for context in [
+            json!({"tenant": "b"}),
+            json!({"tenant": "a", "x": "y"}),
+            json!({"x": "a"}),
+        ] {
+            let response = decrypter.handle(request(context.clone())).await;
+            assert_eq!(response["statusCode"], 403, "{context}");
+            let error = &body(&response)["error"];
+            assert_eq!(error["code"], "ContextMismatch");
+            // The first value in the record's order (keys sorted) is named.
+            assert_eq!(error["field"], "records[0].cards[0]");
+        }
+        let response = decrypter
+            .handle(json!({"records": sealed, "fields": ["$.ssn"]}))
+            .await;
+        assert_eq!(body(&response)["error"]["field"], "context");
+    }
+
+    #[tokio::test]
+    async fn over_http_the_tenant_is_the_verified_tokens() {
+        let masker = function(Config::default());
+        let request = json!({"records": [customer()], "rules": {"$": "encrypt"}}).to_string();
+        // POST /mask is signed with IAM: it proves no tenant.
+        let response = masker.handle(http("POST", "/mask", &request)).await;
+        assert_eq!(response["statusCode"], 403, "{response}");
+        assert_eq!(body(&response)["error"]["code"], "TenantNotVerified");
+
+        let response = masker
+            .handle(with_claims(http("POST", "/encrypt", &request), "a"))
+            .await;
+        assert_eq!(response["statusCode"], 200, "{response}");
+        let sealed = body(&response)["records"].clone();
+        assert!(
+            sealed[0].as_str().unwrap().starts_with("AgV4"),
+            "whole record"
+        );
+
+        let claimed_other = json!({"records": [customer()], "rules": {"$.ssn": "encrypt"},
+                                   "context": {"tenant": "b"}})
+        .to_string();
+        let response = masker
+            .handle(with_claims(http("POST", "/encrypt", &claimed_other), "a"))
+            .await;
+        assert_eq!(response["statusCode"], 403);
+        assert_eq!(body(&response)["error"]["field"], "context.tenant");
+
+        let decrypter = decrypter();
+        let ask = json!({"records": sealed, "fields": ["$"]}).to_string();
+        let response = decrypter
+            .handle(with_claims(http("POST", "/decrypt", &ask), "a"))
+            .await;
+        assert_eq!(response["statusCode"], 200, "{response}");
+        assert_eq!(body(&response)["records"][0], customer());
+        let response = decrypter
+            .handle(with_claims(http("POST", "/decrypt", &ask), "b"))
+            .await;
+        assert_eq!(response["statusCode"], 403);
+        assert!(!response.to_string().contains("123-45-6789"));
+        let response = decrypter.handle(http("POST", "/mask", &ask)).await;
+        assert_eq!(response["statusCode"], 404, "{response}");
+    }
+
+    #[tokio::test]
+    async fn bad_ciphertexts_are_4xx_naming_the_value_and_leak_nothing() {
+        let masker = function(Config::default());
+        let response = masker
+            .handle(
+                json!({"records": [customer()], "rules": {"$.ssn": "encrypt"},
+                           "context": {"tenant": "a"}}),
+            )
+            .await;
+        let good = body(&response)["records"][0]["ssn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let raw =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &good).unwrap();
+        let encode = |bytes: &[u8]| {
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+        };
+        let flip = |at: usize| {
+            let mut bytes = raw.clone();
+            bytes[at] ^= 1;
+            encode(&bytes)
+        };
+        let mut v1 = raw.clone();
+        v1[0] = 1;
+        let cases: Vec<(Value, u16, &str)> = vec![
+            (json!("not base64!"), 400, "InvalidCiphertext"),
+            (json!(&good[..good.len() / 2]), 400, "InvalidCiphertext"),
+            (json!(flip(40)), 400, "InvalidCiphertext"),
+            (json!(flip(raw.len() / 2)), 400, "InvalidCiphertext"),
+            (json!(flip(raw.len() - 3)), 400, "InvalidCiphertext"),
+            (json!(encode(&v1)), 400, "InvalidCiphertext"),
+            (json!(123456789), 400, "NotCiphertext"),
+            (json!({"a": 1}), 400, "NotCiphertext"),
+        ];
+        let decrypter = decrypter();
+        let mut sealed = customer();
+        sealed["ssn"] = json!(good);
+        for (value, status, code) in cases {
+            let mut record = customer();
+            record["ssn"] = value.clone();
+            let response = decrypter
+                .handle(json!({"records": [sealed, record], "fields": ["$.ssn"],
+                               "context": {"tenant": "a"}}))
+                .await;
+            assert_eq!(response["statusCode"], status, "{value}: {response}");
+            let error = &body(&response)["error"];
+            assert_eq!(error["code"], code, "{value}");
+            assert_eq!(error["field"], "records[1].ssn", "{value}");
+            assert!(!response.to_string().contains("123-45-6789"));
+        }
+        let mut sealed = customer();
+        sealed["ssn"] = json!(good);
+        let response = decrypter
+            .handle(
+                json!({"records": [sealed.clone(), sealed], "fields": ["$.ssn", "$.email"],
+                           "context": {"tenant": "a"}}),
+            )
+            .await;
+        assert_eq!(response["statusCode"], 400, "{response}");
+        assert_eq!(body(&response)["error"]["field"], "records[0].email");
+        let too_many = function(Config {
+            mode: Mode::Decrypt,
+            max_decrypt_fields: 1,
+            ..Config::default()
+        });
+        let response = too_many
+            .handle(
+                json!({"records": [sealed.clone(), sealed], "fields": ["$.ssn"],
+                           "context": {"tenant": "a"}}),
+            )
+            .await;
+        assert_eq!(body(&response)["error"]["code"], "TooManyFields");
+        for (request, field) in [
+            (json!({"records": [], "fields": []}), "fields"),
+            (json!({"records": [], "fields": ["ssn"]}), "fields[0]"),
+            (
+                json!({"records": [], "fields": ["$.a"], "context": {"t": 1}}),
+                "context.t",
+            ),
+            (
+                json!({"records": [], "fields": ["$.a"], "context": {"aws-crypto-x": "1"}}),
+                "context",
+            ),
+        ] {
+            let response = decrypter.handle(request.clone()).await;
+            assert_eq!(response["statusCode"], 400, "{request}");
+            assert_eq!(body(&response)["error"]["field"], field, "{request}");
+        }
+    }
+
+    #[tokio::test]
+    async fn encrypt_needs_a_context_and_a_key() {
+        let response = function(Config::default())
+            .handle(json!({"records": [customer()], "rules": {"$.ssn": "encrypt"}}))
+            .await;
+        assert_eq!(response["statusCode"], 400);
+        assert_eq!(body(&response)["error"]["field"], "context");
+        let keyless = DataMasking::new(
+            SecretStore::new(
+                MemorySecrets::default(),
+                MemoryParameters::default(),
+                CachePolicy::default(),
+            ),
+            Config::default(),
+            None::<Esdk<FakeKms>>,
+        );
+        let response = keyless
+            .handle(
+                json!({"records": [customer()], "rules": {"$.ssn": "encrypt"},
+                           "context": {"tenant": "a"}}),
+            )
+            .await;
+        assert_eq!(response["statusCode"], 400);
+        let error = &body(&response)["error"];
+        assert_eq!(error["code"], "EncryptionNotConfigured");
+        assert_eq!(error["field"], "rules.$.ssn");
     }
 }

@@ -6,6 +6,7 @@
 
 use data_masking::{config, handler};
 use lambda_runtime::Error;
+use secure_lambda::crypto::{CachePolicy, Esdk, KmsDataKeys};
 use secure_lambda::secrets::AwsSecretStore;
 use secure_lambda::{aws, logging, runtime};
 
@@ -16,7 +17,19 @@ async fn main() -> Result<(), Error> {
         let config = config::Config::from_env()?;
         let sdk_config = aws::load_sdk_config().await?;
         let store = AwsSecretStore::from_sdk_config(&sdk_config, config.cache.clone());
-        Ok::<_, Error>(handler::DataMasking::new(store, config))
+        // Data keys cached at Powertools' limits: a request's fields cost one KMS call each way.
+        let esdk = match &config.encryption {
+            Some(encryption) => Some(
+                Esdk::new(
+                    KmsDataKeys::from_sdk_config(&sdk_config),
+                    &encryption.key_arn,
+                )?
+                .with_suite(encryption.suite)
+                .with_cache(CachePolicy::default()),
+            ),
+            None => None,
+        };
+        Ok::<_, Error>(handler::DataMasking::new(store, config, esdk))
     })
     .await
 }

@@ -3,8 +3,15 @@
 //! `{}` asks for the lab's sample users. Otherwise:
 //! `{"records": [<any JSON>...], "rules": {"<JSONPath>": "<strategy>"}, "detect": true}`.
 //! Rules are evaluated against each record (`$.email` is a record's `email`); `detect` (default
-//! `true`) also masks whatever the detectors find outside the rules.
+//! `true`) also masks whatever the detectors find outside the rules. The `encrypt` strategy
+//! takes `"context": {"<key>": "<value>", ...}` (a direct invocation's encryption context; over
+//! HTTP the tenant comes from the verified token) and `"bindPaths": true` (each value's context
+//! also names its rule).
+//!
+//! The decrypt function takes `{"records": [...], "fields": ["<JSONPath>", ...], "context": {..},
+//! "bindPaths": false}`: the values the paths select are put back.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use secure_lambda::mask::{JsonPath, Strategy};
@@ -27,6 +34,16 @@ pub struct MaskRequest {
     pub records: Vec<Value>,
     pub rules: Vec<(JsonPath, Strategy)>,
     pub detect: bool,
+    pub encryption: EncryptionRequest,
+}
+
+/// What a request says about reversible masking.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncryptionRequest {
+    /// `context`: the caller's encryption context entries, as given.
+    pub context: Option<BTreeMap<String, String>>,
+    /// `bindPaths`: each value's context also names the rule that selected it.
+    pub bind_paths: bool,
 }
 
 impl MaskRequest {
@@ -44,6 +61,10 @@ struct WireRequest {
     rules: Option<Map<String, Value>>,
     #[serde(default = "detect_by_default")]
     detect: bool,
+    #[serde(default)]
+    context: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "bindPaths")]
+    bind_paths: bool,
 }
 
 fn detect_by_default() -> bool {
@@ -68,6 +89,10 @@ pub fn parse(payload: Map<String, Value>, max_bytes: usize) -> Result<Request, A
         records: wire.records,
         rules,
         detect: wire.detect,
+        encryption: EncryptionRequest {
+            context: wire.context,
+            bind_paths: wire.bind_paths,
+        },
     }))
 }
 
@@ -112,11 +137,21 @@ pub struct MaskText<'a> {
     pub records: &'a str,
     pub rules: Vec<(JsonPath, Strategy)>,
     pub detect: bool,
+    pub encryption: EncryptionRequest,
 }
 
 impl MaskText<'_> {
     pub fn uses_tokens(&self) -> bool {
         self.rules.iter().any(|(_, s)| *s == Strategy::Token)
+    }
+
+    /// The paths of the `encrypt` rules.
+    pub fn encrypting(&self) -> Vec<&JsonPath> {
+        self.rules
+            .iter()
+            .filter(|(_, s)| *s == Strategy::Encrypt)
+            .map(|(path, _)| path)
+            .collect()
     }
 }
 
@@ -154,7 +189,9 @@ pub fn parse_text(text: &str, max_bytes: usize, direct: bool) -> Result<RequestT
     let mut records = None;
     for (name, raw) in &members {
         let value = match name.as_ref() {
-            "rules" | "detect" => serde_json::from_str(raw.get()).map_err(invalid_json)?,
+            "rules" | "detect" | "context" | "bindPaths" => {
+                serde_json::from_str(raw.get()).map_err(invalid_json)?
+            }
             // Not an array: read, so that what JSON refuses (`1e400`) is refused as before.
             "records" if !raw.get().starts_with('[') => {
                 serde_json::from_str(raw.get()).map_err(invalid_json)?
@@ -181,7 +218,87 @@ pub fn parse_text(text: &str, max_bytes: usize, direct: bool) -> Result<RequestT
         records,
         rules,
         detect: wire.detect,
+        encryption: EncryptionRequest {
+            context: wire.context,
+            bind_paths: wire.bind_paths,
+        },
     }))
+}
+
+/// Most paths one decrypt request names.
+pub const MAX_FIELDS: usize = MAX_RULES;
+
+/// A validated decrypt request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecryptRequest {
+    pub records: Vec<Value>,
+    pub fields: Vec<JsonPath>,
+    pub encryption: EncryptionRequest,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireDecrypt {
+    records: Vec<Value>,
+    fields: Vec<String>,
+    #[serde(default)]
+    context: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "bindPaths")]
+    bind_paths: bool,
+}
+
+/// Validates a decrypt request given as JSON text (an HTTP body, or a direct invocation's
+/// event). `records` is bounded by `max_bytes` as in [`parse_text`].
+pub fn parse_decrypt(
+    text: &str,
+    max_bytes: usize,
+    direct: bool,
+) -> Result<DecryptRequest, ApiError> {
+    let invalid_json = |e: serde_json::Error| not_json(direct, e.line(), e.column());
+    let value: Value = serde_json::from_str(text).map_err(invalid_json)?;
+    let Value::Object(payload) = value else {
+        return Err(ApiError::bad_request(
+            "InvalidBody",
+            format!(
+                "the request must be a JSON object, got a {}",
+                secure_lambda::envelope::kind_of_text(text)
+            ),
+        )
+        .with_field("body"));
+    };
+    let wire: WireDecrypt = request::parse(payload)?;
+    if serialized_len_exceeds(&wire.records, max_bytes) {
+        return Err(too_large(max_bytes).with_field("records"));
+    }
+    if wire.fields.is_empty() || wire.fields.len() > MAX_FIELDS {
+        return Err(ApiError::bad_request(
+            "InvalidField",
+            format!(
+                "name 1 to {MAX_FIELDS} paths of encrypted values (`$` for records encrypted whole), got {}",
+                wire.fields.len()
+            ),
+        )
+        .with_field("fields"));
+    }
+    let fields = wire
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            JsonPath::parse(text).map_err(|e| {
+                ApiError::bad_request("InvalidField", e.to_string())
+                    .with_field(format!("fields[{index}]"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(DecryptRequest {
+        records: wire.records,
+        fields,
+        encryption: EncryptionRequest {
+            context: wire.context,
+            bind_paths: wire.bind_paths,
+        },
+    })
 }
 
 /// The 400 for a request that is not JSON: the event's for a direct invocation, the body's for

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::aws::{AwsFailure, Dependency, FailureKind, Transient};
+use crate::crypto::{CryptoError, KeyFailure};
 use crate::kms_env::EnvDecryptError;
 use crate::secrets::{Resource, SecretError};
 
@@ -229,6 +230,73 @@ impl From<&EnvDecryptError> for ApiError {
 impl From<SecretError> for ApiError {
     fn from(error: SecretError) -> Self {
         ApiError::from(&error)
+    }
+}
+
+/// An envelope-encryption failure as a caller sees it. The caller's own input (a value that is
+/// not a message of this key, tampered, or under another context) is 4xx, a context that does
+/// not match is 403; KMS failures follow [`ApiError::dependency`], except a denial, which under
+/// key policies conditioned on the encryption context is a refusal of the caller's context
+/// (403). Messages name the check that failed, never key material, plaintext or ciphertext.
+impl From<&CryptoError> for ApiError {
+    fn from(error: &CryptoError) -> Self {
+        match error {
+            CryptoError::ContextMismatch => {
+                ApiError::new(403, "ContextMismatch", error.to_string())
+            }
+            CryptoError::InvalidKeyArn(_) => {
+                ApiError::new(500, "EncryptionKeyMisconfigured", error.to_string())
+            }
+            CryptoError::InvalidContextKey { .. } | CryptoError::ContextTooLarge => {
+                ApiError::bad_request("InvalidContext", error.to_string())
+            }
+            CryptoError::FieldTooLarge | CryptoError::PlaintextTooLarge => {
+                ApiError::new(413, "ValueTooLarge", error.to_string())
+            }
+            CryptoError::NoConfiguredKey => ApiError::bad_request(
+                "ForeignKey",
+                "the value was not encrypted under this function's KMS key",
+            ),
+            CryptoError::NotAMessage(_)
+            | CryptoError::UnsupportedVersion { .. }
+            | CryptoError::NonCommittingSuite { .. }
+            | CryptoError::UnknownSuite { .. }
+            | CryptoError::Truncated { .. }
+            | CryptoError::Malformed { .. }
+            | CryptoError::TooManyDataKeys { .. }
+            | CryptoError::CommitmentMismatch
+            | CryptoError::HeaderAuthentication
+            | CryptoError::FrameAuthentication { .. }
+            | CryptoError::BadSignature
+            | CryptoError::NotJson => ApiError::bad_request("InvalidCiphertext", error.to_string()),
+            CryptoError::Kms { operation, failure } => match failure {
+                KeyFailure::InvalidCiphertext => ApiError::bad_request(
+                    "InvalidCiphertext",
+                    "KMS refused the value's encrypted data key",
+                ),
+                KeyFailure::AccessDenied(detail) => {
+                    tracing::warn!(operation, detail = %detail, "KMS denied a data key");
+                    ApiError::new(
+                        403,
+                        "KeyAccessDenied",
+                        format!(
+                            "KMS refused to {operation} a data key under this encryption context \
+                         (the key policy and the function's role allow each tenant's context only)"
+                        ),
+                    )
+                }
+                KeyFailure::KeyDisabled | KeyFailure::KeyUnusable(_) => ApiError::new(
+                    502,
+                    "KmsKeyUnusable",
+                    "the KMS key of reversible masking cannot be used",
+                ),
+                KeyFailure::BadResponse(what) => {
+                    ApiError::new(502, "DependencyFailed", format!("KMS: {what}"))
+                }
+                KeyFailure::Other(failure) => ApiError::dependency(Dependency::Kms, failure),
+            },
+            CryptoError::Primitive(_) => ApiError::new(500, "EncryptionFailed", error.to_string()),
+        }
     }
 }
 

@@ -202,9 +202,11 @@ pub async fn decrypt_fields<K: DataKeys>(
             error: error.into(),
         })?;
     let records_ref: &[Value] = records;
-    let opened: Vec<Result<Value, FieldError>> = stream::iter(targets.iter())
-        .map(|target| {
-            let contexts = &contexts;
+    let (targets_ref, contexts_ref) = (&targets, &contexts);
+    // Indices, not references, into the stream: its futures must be `Send` for any lifetime.
+    let opened: Vec<Result<Value, FieldError>> = stream::iter(0..targets.len())
+        .map(|index| {
+            let target = &targets_ref[index];
             async move {
                 let fail = |error: FieldFailure| FieldError {
                     record: target.record,
@@ -225,7 +227,7 @@ pub async fn decrypt_fields<K: DataKeys>(
                         max: limits.max_value_len,
                     }));
                 }
-                esdk.decrypt_json(text, &contexts[target.rule])
+                esdk.decrypt_json(text, &contexts_ref[target.rule])
                     .await
                     .map_err(|error| fail(error.into()))
             }

@@ -91,6 +91,12 @@ pub trait DataKeys: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct KmsDataKeys(pub aws_sdk_kms::Client);
 
+impl KmsDataKeys {
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        Self(aws_sdk_kms::Client::new(config))
+    }
+}
+
 fn key_failure(failure: AwsFailure) -> KeyFailure {
     match failure.code.as_deref() {
         Some("InvalidCiphertextException") => KeyFailure::InvalidCiphertext,
