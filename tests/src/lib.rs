@@ -554,6 +554,7 @@ impl SeededMoto {
             ("PASSWORD_SECRET_PREFIX", names.user_secret_prefix.clone()),
             ("WORKER_KEY_SECRET_ID", names.worker_key_secret_id.clone()),
             ("USER_CLAIM", names.user_id_claim.claim().to_owned()),
+            ("ENCRYPTION_KEY_ARN", self.outputs.field_key_arn.clone()),
         ] {
             // `cargo lambda watch` refuses `--env-var KEY=`; unset means the same to a function.
             if !value.is_empty() {

@@ -75,7 +75,7 @@ class BundleCheckTest(unittest.TestCase):
     def test_every_rust_function_of_the_template_is_checked(self):
         self.assertEqual(
             bundles.function_ids(),
-            ["DataMaskingFunction", "LoadTestFunction", "MultiTenantQueryFunction", "SecureConfigFunction"],
+            ["DataDecryptFunction", "DataMaskingFunction", "LoadTestFunction", "MultiTenantQueryFunction", "SecureConfigFunction"],
         )
 
 

@@ -241,7 +241,8 @@ class RehearsalTest(unittest.TestCase):
             # function.
             if resource.get("DeletionPolicy") == "Retain" and resource["Type"] != "AWS::Lambda::Version"
         }
-        self.assertEqual(retained, {"OrdersTable", "UserPool", "DataKey"})
+        # FieldKey: deleting it would make every encrypted value of the customers unreadable.
+        self.assertEqual(retained, {"OrdersTable", "UserPool", "DataKey", "FieldKey"})
         tables = {first: self.outputs(first)["OrdersTableName"], second: self.outputs(second)["OrdersTableName"]}
         for stack_name in (first, second):
             self.delete(stack_name)

@@ -172,7 +172,44 @@ class TemplateTest(unittest.TestCase):
         )
         events = self.resources["DataMaskingFunction"]["Properties"]["Events"]
         routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"].get("Auth", {}) for e in events.values()}
-        self.assertEqual(routes, {("POST", "/mask"): {"Authorizer": "AWS_IAM"}})
+        self.assertEqual(
+            routes,
+            {("POST", "/mask"): {"Authorizer": "AWS_IAM"}, ("POST", "/encrypt"): {"Authorizer": "CognitoIdToken"}},
+        )
+
+    def test_field_key_is_used_only_by_its_two_roles_each_for_one_operation_under_a_tenant_context(self):
+        statements = self.resources["FieldKey"]["Properties"]["KeyPolicy"]["Statement"]
+        uses = {}
+        for statement in statements:
+            principal = statement["Principal"]["AWS"]
+            actions = as_list(statement["Action"])
+            if principal == {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}:
+                # The account administers it: no use of the key, no grants, no wildcard.
+                for action in actions:
+                    self.assertFalse(
+                        action in ("kms:*", "kms:CreateGrant") or action.startswith(("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKey", "kms:Create")) and action != "kms:CreateAlias",
+                        action,
+                    )
+                continue
+            self.assertEqual(statement["Condition"], {"Null": {"kms:EncryptionContext:tenant": "false"}})
+            uses[principal["Fn::GetAtt"][0]] = actions
+        self.assertEqual(uses, {"DataMaskingRole": ["kms:GenerateDataKey"], "DataDecryptRole": ["kms:Decrypt"]})
+        # No IAM policy names the key: its key policy is the only grant.
+        for role, statement in role_statements(self.template):
+            self.assertNotIn("FieldKey", str(statement.get("Resource")), role)
+
+    def test_decrypt_is_its_own_function_and_route(self):
+        function = self.resources["DataDecryptFunction"]
+        props = function["Properties"]
+        self.assertEqual(function["Metadata"]["BuildProperties"]["Binary"], "data-masking")
+        self.assertEqual(props["Environment"]["Variables"]["DATA_MASKING_MODE"], "decrypt")
+        self.assertEqual(props["Role"], {"Fn::GetAtt": ["DataDecryptRole", "Arn"]})
+        routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"]["Auth"] for e in props["Events"].values()}
+        self.assertEqual(routes, {("POST", "/decrypt"): {"Authorizer": "CognitoIdToken"}})
+        masking = self.resources["DataMaskingFunction"]["Properties"]["Environment"]["Variables"]
+        self.assertNotIn("DATA_MASKING_MODE", masking)
+        for variables in (masking, props["Environment"]["Variables"]):
+            self.assertEqual(variables["ENCRYPTION_KEY_ARN"], {"Fn::GetAtt": ["FieldKey", "Arn"]})
 
     def tenant_role_statements(self, per_tenant):
         """Every statement the tenant role holds in a stack of either session scope."""

@@ -52,6 +52,8 @@ pub struct SeedOutputs {
     pub kms_key_id: String,
     pub kms_key_arn: String,
     pub kms_alias: String,
+    /// The reversible-masking key: data-masking's and data-decrypt's `ENCRYPTION_KEY_ARN`.
+    pub field_key_arn: String,
     pub table_name: String,
     pub user_pool_id: String,
     pub app_client_id: String,
@@ -124,6 +126,13 @@ pub async fn seed(
         names.kms_alias
     ));
 
+    let (field_key_id, field_key_arn, change) =
+        ensure_kms_key(clients, &names.field_key_alias).await?;
+    progress(&format!(
+        "KMS key {} ({field_key_id}): {change}",
+        names.field_key_alias
+    ));
+
     let table = &names.table_name;
     let change = ensure_table(clients, table, progress).await?;
     progress(&format!("DynamoDB table {table}: {change}"));
@@ -194,6 +203,7 @@ pub async fn seed(
         kms_key_id,
         kms_key_arn,
         kms_alias: names.kms_alias.clone(),
+        field_key_arn,
         table_name: table.clone(),
         user_pool_id,
         app_client_id,

@@ -18,6 +18,8 @@ pub mod keys {
     pub const APP_PARAMETER_PATH: &str = "AppParameterPath";
     pub const ORDERS_TABLE_NAME: &str = "OrdersTableName";
     pub const USER_NAME_KEY_ALIAS: &str = "UserNameKeyAlias";
+    /// The KMS key of data-masking's encrypt strategy and data-decrypt.
+    pub const FIELD_KEY_ALIAS: &str = "FieldKeyAlias";
     pub const LOAD_TEST_FUNCTION_NAME: &str = "LoadTestFunctionName";
     pub const LOAD_TEST_USER_SECRET_PREFIX: &str = "LoadTestUserSecretPrefix";
     pub const USER_POOL_ID: &str = "UserPoolId";
@@ -143,6 +145,8 @@ pub struct Names {
     pub table_name: String,
     /// `alias/...`.
     pub kms_alias: String,
+    /// `alias/...` of the reversible-masking key.
+    pub field_key_alias: String,
     /// Each loadtest user's password is the secret `<prefix><user>`.
     pub user_secret_prefix: String,
     pub user_pool: UserPool,
@@ -197,6 +201,13 @@ impl Names {
                 keys::USER_NAME_KEY_ALIAS
             );
         }
+        let field_key_alias = outputs.get(keys::FIELD_KEY_ALIAS)?;
+        if !field_key_alias.starts_with("alias/") {
+            bail!(
+                "output {} must be a KMS alias name (alias/...)",
+                keys::FIELD_KEY_ALIAS
+            );
+        }
         let user_pool = match (
             outputs.optional(keys::USER_POOL_ID),
             outputs.optional(keys::USER_POOL_CLIENT_ID),
@@ -218,6 +229,7 @@ impl Names {
             parameter_path: parameter_path.to_owned(),
             table_name: outputs.get(keys::ORDERS_TABLE_NAME)?.to_owned(),
             kms_alias: kms_alias.to_owned(),
+            field_key_alias: field_key_alias.to_owned(),
             user_secret_prefix: outputs.get(keys::LOAD_TEST_USER_SECRET_PREFIX)?.to_owned(),
             user_pool,
             user_id_claim: outputs
@@ -251,7 +263,7 @@ mod tests {
         )
     }
 
-    const DEPLOYED: [(&str, &str); 11] = [
+    const DEPLOYED: [(&str, &str); 12] = [
         (
             keys::DB_SECRET_ID,
             "arn:aws:secretsmanager:eu-west-1:1:secret:s/db-AbCdEf",
@@ -262,6 +274,7 @@ mod tests {
         (keys::APP_PARAMETER_PATH, "/s"),
         (keys::ORDERS_TABLE_NAME, "s-orders"),
         (keys::USER_NAME_KEY_ALIAS, "alias/s-user-name"),
+        (keys::FIELD_KEY_ALIAS, "alias/s-field-key"),
         (keys::LOAD_TEST_FUNCTION_NAME, "s-loadtest"),
         (keys::LOAD_TEST_USER_SECRET_PREFIX, "s/loadtest-users/"),
         (keys::USER_POOL_ID, "eu-west-1_abc"),
@@ -273,6 +286,7 @@ mod tests {
         let names = Names::from_outputs(&outputs(&DEPLOYED)).unwrap();
         assert_eq!(names.table_name, "s-orders");
         assert_eq!(names.worker_key_secret_id, "arn:worker");
+        assert_eq!(names.field_key_alias, "alias/s-field-key");
         assert_eq!(names.parameter("config/api-url"), "/s/config/api-url");
         assert_eq!(names.user_secret("student"), "s/loadtest-users/student");
         assert_eq!(
