@@ -88,7 +88,11 @@ fn data_masking_end_to_end() -> Result<()> {
     )?;
 
     // 1. Every documented event. Only the first use of the `token` strategy reads AWS (the key).
-    let files = event_files("data-masking-")?;
+    // The encrypt events have their own test (reversible_masking.rs).
+    let files: Vec<_> = event_files("data-masking-")?
+        .into_iter()
+        .filter(|file| !file.to_string_lossy().contains("-encrypt-"))
+        .collect();
     assert_eq!(files.len(), 3, "one file per invocation form: {files:?}");
     let mut calls = Vec::new();
     let mut responses = Vec::new();

@@ -33,6 +33,7 @@ fn seed_is_idempotent_and_fills_a_deployed_stacks_resources() -> Result<()> {
                 keys::APP_PARAMETER_PATH,
                 keys::ORDERS_TABLE_NAME,
                 keys::USER_NAME_KEY_ALIAS,
+                keys::FIELD_KEY_ALIAS,
                 keys::LOAD_TEST_USER_SECRET_PREFIX,
             ] {
                 deployed.insert(key.into(), local.get(key)?.into());
@@ -69,6 +70,8 @@ fn seed_is_idempotent_and_fills_a_deployed_stacks_resources() -> Result<()> {
             assert_eq!(second.user_pool_id, first.user_pool_id);
             assert_eq!(second.app_client_id, first.app_client_id);
             assert_eq!(second.kms_key_id, first.kms_key_id);
+            assert_eq!(second.field_key_arn, first.field_key_arn);
+            assert_ne!(second.field_key_arn, second.kms_key_arn, "a key of its own");
             // Every key secret, loadtest's worker key too, is the one the stack's outputs name, kept
             // as generated (the lines below say `unchanged`).
             assert_eq!(
