@@ -11,7 +11,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha256sum requirements-check
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup build demo test lint unit-and-e2e template-checks bench fuzz package deploy seed clean
+.PHONY: help setup build demo test lint unit-and-e2e template-checks bench fuzz esdk-vectors package deploy seed clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -119,6 +119,9 @@ CONFIG_ENV ?= default
 
 deploy: package ## build and check the arm64 bundles, then deploy with SAM to the account of your credentials (CONFIG_ENV=lab: the labs' names)
 	sam deploy --config-env $(CONFIG_ENV)
+
+esdk-vectors: setup ## rewrite the ESDK messages of the Python SDK that crypto's vector test opens (committed; run after an SDK upgrade)
+	$(VENV)/bin/python tests/python/esdk_vectors.py > crates/secure-lambda/tests/vectors/esdk-python.json
 
 seed: setup ## after deploy: fill what CloudFormation cannot (secret values, SecureString, users) into the stack's resources
 	@stack="$$($(VENV)/bin/python -c 'import sys; from samcli.lib.config.samconfig import SamConfig; print(SamConfig(".", "samconfig.toml").get_all(["deploy"], "parameters", env=sys.argv[1]).get("stack_name", ""))' $(CONFIG_ENV))"; \
