@@ -6,6 +6,8 @@
 //! non-committing suites. Every accepted message is then changed byte by byte and cut short, and
 //! must be refused. Offline: the data keys are wrapped as the in-memory KMS wraps them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use base64::Engine as _;
 use secure_lambda::crypto::fake::FakeKms;
 use secure_lambda::crypto::{EncryptionContext, Esdk};
