@@ -11,7 +11,8 @@ use crate::backoff::{retry_throttled, ThrottleRetry};
 /// unbounded loop inside a Lambda invocation is worse.
 const MAX_PATH_PAGES: usize = 500;
 
-fn to_secret_error(what: Resource, name: &str, failure: crate::aws::AwsFailure) -> SecretError {
+/// An AWS failure of a read of `name` as the cache classifies it.
+pub fn to_secret_error(what: Resource, name: &str, failure: crate::aws::AwsFailure) -> SecretError {
     let name = name.to_owned();
     let detail = failure.detail;
     match failure.kind {

@@ -13,11 +13,13 @@
 //!
 //! Time is `tokio::time::Instant`, so tests drive it with a paused clock.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use lru::LruCache;
 
 use tokio::time::Instant;
 
@@ -194,9 +196,10 @@ impl<V> Slot<V> {
     }
 }
 
-/// The cache itself: one per kind of value, sharing one [`CacheMetrics`].
+/// The cache itself: one per kind of value, sharing one [`CacheMetrics`]. Unbounded, or holding
+/// at most a number of keys, the least recently read dropped first.
 pub struct Cache<K, V> {
-    slots: Mutex<HashMap<K, Arc<tokio::sync::Mutex<Slot<V>>>>>,
+    slots: Mutex<LruCache<K, Arc<tokio::sync::Mutex<Slot<V>>>>>,
     policy: CachePolicy,
     metrics: Arc<CacheMetrics>,
 }
@@ -208,10 +211,36 @@ where
 {
     pub fn new(policy: CachePolicy, metrics: Arc<CacheMetrics>) -> Self {
         Self {
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(LruCache::unbounded()),
             policy,
             metrics,
         }
+    }
+
+    /// A cache of at most `capacity` keys: a new key beyond it drops the least recently read.
+    /// A read in flight on a dropped key still completes; the next read of it fetches again.
+    pub fn with_capacity(
+        policy: CachePolicy,
+        metrics: Arc<CacheMetrics>,
+        capacity: NonZeroUsize,
+    ) -> Self {
+        Self {
+            slots: Mutex::new(LruCache::new(capacity)),
+            policy,
+            metrics,
+        }
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     #[cfg(test)]
@@ -225,7 +254,12 @@ where
             .slots
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        slots.entry(key.clone()).or_default().clone()
+        if let Some(slot) = slots.get(key) {
+            return slot.clone();
+        }
+        let slot = Arc::new(tokio::sync::Mutex::new(Slot::default()));
+        slots.push(key.clone(), slot.clone());
+        slot
     }
 
     fn effective_ttl(&self, options: ReadOptions) -> Duration {
@@ -240,7 +274,7 @@ where
             .slots
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        slots.remove(key);
+        slots.pop(key);
     }
 
     /// The answer the cache can give for `key` without calling AWS, if any: a fresh value, a
@@ -418,6 +452,39 @@ mod tests {
     fn cache() -> (Cache<String, Val>, Arc<CacheMetrics>) {
         let metrics = Arc::new(CacheMetrics::default());
         (Cache::new(CachePolicy::default(), metrics.clone()), metrics)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bounded_cache_drops_the_least_recently_read_key() {
+        let metrics = Arc::new(CacheMetrics::default());
+        let cache: Cache<String, Val> = Cache::with_capacity(
+            CachePolicy::default(),
+            metrics,
+            NonZeroUsize::new(2).unwrap(),
+        );
+        let calls = AtomicU32::new(0);
+        let read = |key: &'static str| {
+            let cache = &cache;
+            let calls = &calls;
+            async move {
+                cache
+                    .get_or_fetch(&key.to_owned(), ReadOptions::default(), || async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        Ok(Val(key, 1))
+                    })
+                    .await
+                    .unwrap()
+                    .origin
+            }
+        };
+        assert_eq!(read("a").await, Origin::Aws);
+        assert_eq!(read("b").await, Origin::Aws);
+        assert_eq!(read("a").await, Origin::Cache, "a read last");
+        assert_eq!(read("c").await, Origin::Aws);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(read("a").await, Origin::Cache);
+        assert_eq!(read("b").await, Origin::Aws, "b was dropped");
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
     fn throttled() -> SecretError {

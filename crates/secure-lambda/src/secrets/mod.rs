@@ -17,7 +17,7 @@ mod source;
 mod store;
 pub(crate) mod value;
 
-pub use cache::{CachePolicy, Origin, ReadOptions};
+pub use cache::{Cache, CachePolicy, Cached, Origin, ReadOptions, Versioned};
 pub use metrics::{CacheCounters, CacheMetrics, MetricsReporter};
 pub use source::{ParameterBatch, ParameterSource, Resource, SecretError, SecretSource, Transient};
 pub use store::SecretStore;
