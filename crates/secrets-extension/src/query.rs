@@ -13,7 +13,7 @@ pub enum Request {
 }
 
 /// A `GetSecretValue` request. Identifiers are names or ARNs, not values.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SecretRequest {
     pub secret_id: String,
     pub version_id: Option<String>,
@@ -21,14 +21,14 @@ pub struct SecretRequest {
 }
 
 /// Which version of a parameter, written after the name as `name:3` or `name:label`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selector {
     Version(u64),
     Label(String),
 }
 
 /// A `GetParameter` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ParameterRequest {
     pub name: String,
     pub selector: Option<Selector>,

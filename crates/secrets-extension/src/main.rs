@@ -1,0 +1,86 @@
+//! `secrets-extension`: serves AWS's Parameters and Secrets Extension API on localhost through
+//! the suite's cache. `main` only wires; see the library's modules.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use secrets_extension::auth::ExpectedToken;
+use secrets_extension::config::{Config, LogLevel};
+use secrets_extension::error::ErrorStyle;
+use secrets_extension::lifecycle;
+use secrets_extension::server::Listeners;
+use secrets_extension::service::Service;
+use secrets_extension::upstream::AwsUpstream;
+use secure_lambda::{aws, logging};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let env = |name: &str| std::env::var(name).ok();
+    let config = match Config::from_lookup(env) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("secrets-extension: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(config.log_level);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "secrets-extension stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let errors = ErrorStyle::from_value(
+        std::env::var("PARAMETERS_SECRETS_EXTENSION_DETAILED_ERRORS")
+            .ok()
+            .as_deref(),
+    )?;
+    let token = ExpectedToken::from_lookup(|name| std::env::var(name).ok());
+    if !token.is_configured() {
+        tracing::warn!("neither AWS_SESSION_TOKEN nor AWS_CONTAINER_AUTHORIZATION_TOKEN is set: every request will be refused");
+    }
+    // Clients first, so that the first request does not build them.
+    let sdk_config = aws::load_sdk_config().await?;
+    let service = Arc::new(Service::new(
+        AwsUpstream::from_sdk_config(&sdk_config),
+        &config,
+        token,
+        errors,
+    ));
+    let listeners = Listeners::bind(config.http_port).await?;
+    tracing::debug!(config = ?config, "configuration");
+    tracing::info!(port = listeners.port(), "listening");
+    listeners.serve(service.clone());
+    lifecycle::run_until_shutdown(&lifecycle::extension_name()).await?;
+    let counters = service.counters();
+    tracing::info!(
+        hits = counters.hits,
+        misses = counters.misses,
+        stale_served = counters.stale_served,
+        upstream_calls = counters.aws_calls,
+        "shutdown"
+    );
+    Ok(())
+}
+
+fn init_logging(level: LogLevel) {
+    let directive = match level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+        LogLevel::None => "off",
+    };
+    let _ = tracing::subscriber::set_global_default(logging::subscriber(
+        std::io::stdout,
+        EnvFilter::new(directive),
+    ));
+}
