@@ -5,6 +5,7 @@
 //! Everything listens on and talks to loopback only.
 
 pub mod coldstart;
+pub mod extensions_api;
 pub mod fault_proxy;
 pub mod payloads;
 pub mod process;

@@ -54,6 +54,20 @@ impl ManagedProcess {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// Waits up to `timeout` for the process to exit; `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<std::process::ExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn signal_group(&self, signal: &str) {
         let _ = Command::new("kill")
             .args([signal, "--", &format!("-{}", self.child.id())])

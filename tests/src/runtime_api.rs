@@ -191,13 +191,15 @@ impl Drop for RuntimeApi {
     }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    body: Vec<u8>,
+pub(crate) struct Request {
+    pub method: String,
+    pub path: String,
+    /// Names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>> {
+pub(crate) fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>> {
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
         return Ok(None);
@@ -209,6 +211,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>> {
     let (method, path) = (method.to_owned(), path.to_owned());
     let mut content_length = 0usize;
     let mut chunked = false;
+    let mut headers = Vec::new();
     loop {
         line.clear();
         if reader.read_line(&mut line)? == 0 {
@@ -220,6 +223,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>> {
         }
         if let Some((name, value)) = header.split_once(':') {
             let value = value.trim();
+            headers.push((name.to_ascii_lowercase(), value.to_owned()));
             if name.eq_ignore_ascii_case("content-length") {
                 content_length = value.parse().context("bad Content-Length")?;
             } else if name.eq_ignore_ascii_case("transfer-encoding")
@@ -239,7 +243,12 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<Request>> {
         reader.read_exact(&mut body)?;
         body
     };
-    Ok(Some(Request { method, path, body }))
+    Ok(Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    }))
 }
 
 fn read_chunked(reader: &mut BufReader<TcpStream>) -> Result<Vec<u8>> {
@@ -270,7 +279,7 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> Result<Vec<u8>> {
     }
 }
 
-fn write_response(
+pub(crate) fn write_response(
     stream: &mut TcpStream,
     status: &str,
     headers: &[(&str, String)],
