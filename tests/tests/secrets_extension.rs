@@ -163,7 +163,12 @@ fn secrets_extension_keeps_awss_contract_on_moto() -> Result<()> {
         .env("AWS_SESSION_TOKEN", TOKEN)
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
         .env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.to_string())
-        .env("SECRETS_MANAGER_TTL", "2");
+        .env("SECRETS_MANAGER_TTL", "2")
+        .env("PARAMETERS_SECRETS_EXTENSION_METRICS", "true")
+        .env(
+            "PARAMETERS_SECRETS_EXTENSION_PREFETCH",
+            "/systemsmanager/parameters/get?name=/ext/list;/systemsmanager/parameters/get?name=/ext/secure&withDecryption=true;/secretsmanager/get?secretId=ext/blob",
+        );
     let spawned = Instant::now();
     let mut extension =
         ManagedProcess::spawn("secrets-extension", command, &dir.join("extension.log"))?;
@@ -178,6 +183,32 @@ fn secrets_extension_keeps_awss_contract_on_moto() -> Result<()> {
     assert!(
         seen.starts_with("200 ") && seen.contains("db-pass-v2-91bc"),
         "during register: {seen}"
+    );
+
+    // The opt-in prefetch: three values in three batch calls, then served from the cache.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !extension.log().contains("\"prefetched\"") {
+        if Instant::now() > deadline {
+            bail!("no prefetch line: {}", extension.log());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        extension.log().contains("\"cached\":3"),
+        "{}",
+        extension.log()
+    );
+    let response = ureq::get(format!(
+        "http://127.0.0.1:{port}/systemsmanager/parameters/get?name=/ext/list"
+    ))
+    .header("X-Aws-Parameters-Secrets-Token", TOKEN)
+    .call()?;
+    assert_eq!(
+        response
+            .headers()
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok()),
+        Some("cache")
     );
 
     // 1. AWS's documented clients.

@@ -12,6 +12,8 @@ use std::time::Duration;
 pub const MAX_TTL: Duration = Duration::from_secs(300);
 /// The largest cache AWS accepts.
 pub const MAX_CACHE_SIZE: usize = 1000;
+/// The longest TTL `PARAMETERS_SECRETS_EXTENSION_MAX_TTL` may allow (one day).
+pub const EXTENDED_MAX_TTL: Duration = Duration::from_secs(86_400);
 
 /// Log verbosity, as `PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL` spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +39,27 @@ pub struct Config {
     pub secrets_timeout: Option<Duration>,
     pub parameters_ttl: Duration,
     pub parameters_timeout: Option<Duration>,
+    /// Extras of this extension, all off by default so that the defaults stay AWS's.
+    pub extras: Extras,
     /// One line per clamped variable, for the log.
     pub warnings: Vec<String>,
+}
+
+/// What AWS's layer does not do, each opt-in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `PARAMETERS_SECRETS_EXTENSION_REFRESH_NOW=true`: `refreshNow=true` (or `1`) in a query
+    /// reads AWS now, as AWS's open-source agent allows.
+    pub refresh_now: bool,
+    /// `PARAMETERS_SECRETS_EXTENSION_PING=true`: `GET /ping` answers `healthy`, without a token.
+    pub ping: bool,
+    /// `PARAMETERS_SECRETS_EXTENSION_METRICS=true`: cache and upstream counters as CloudWatch
+    /// EMF lines, every minute while running and at shutdown.
+    pub metrics: bool,
+    /// `PARAMETERS_SECRETS_EXTENSION_PREFETCH`: request targets (`/secretsmanager/get?secretId=db`,
+    /// `/systemsmanager/parameters/get?name=/app/x&withDecryption=true`), separated by `;`, read at
+    /// init in batches.
+    pub prefetch: Vec<String>,
 }
 
 /// A variable whose text is not of its type.
@@ -100,8 +121,15 @@ impl Config {
             1,
             u64::from(u32::MAX),
         )?;
-        let secrets_ttl = clamped("SECRETS_MANAGER_TTL", 300, 0, MAX_TTL.as_secs())?;
-        let parameters_ttl = clamped("SSM_PARAMETER_STORE_TTL", 300, 0, MAX_TTL.as_secs())?;
+        // Opt-in: a longer ceiling for the two TTLs (AWS's is 5 minutes).
+        let max_ttl = clamped(
+            "PARAMETERS_SECRETS_EXTENSION_MAX_TTL",
+            MAX_TTL.as_secs(),
+            MAX_TTL.as_secs(),
+            EXTENDED_MAX_TTL.as_secs(),
+        )?;
+        let secrets_ttl = clamped("SECRETS_MANAGER_TTL", 300, 0, max_ttl)?;
+        let parameters_ttl = clamped("SSM_PARAMETER_STORE_TTL", 300, 0, max_ttl)?;
         let timeout = |name: &'static str| {
             number(name).map(|ms| ms.filter(|ms| *ms > 0).map(Duration::from_millis))
         };
@@ -136,6 +164,30 @@ impl Config {
             }
         };
 
+        let flag = |name: &'static str| match get(name) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(ConfigError {
+                variable: name,
+                expected: "TRUE or FALSE",
+            }),
+        };
+        let extras = Extras {
+            refresh_now: flag("PARAMETERS_SECRETS_EXTENSION_REFRESH_NOW")?,
+            ping: flag("PARAMETERS_SECRETS_EXTENSION_PING")?,
+            metrics: flag("PARAMETERS_SECRETS_EXTENSION_METRICS")?,
+            prefetch: get("PARAMETERS_SECRETS_EXTENSION_PREFETCH")
+                .map(|list| {
+                    list.split(';')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+
         Ok(Self {
             // Both clamped into the type's range above.
             http_port: u16::try_from(http_port).unwrap_or(2773),
@@ -147,6 +199,7 @@ impl Config {
             secrets_timeout,
             parameters_ttl: Duration::from_secs(parameters_ttl),
             parameters_timeout,
+            extras,
             warnings,
         })
     }

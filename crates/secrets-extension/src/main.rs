@@ -11,7 +11,7 @@ use secrets_extension::lifecycle;
 use secrets_extension::server::Listeners;
 use secrets_extension::service::Service;
 use secrets_extension::upstream::AwsUpstream;
-use secure_lambda::{aws, logging};
+use secure_lambda::{aws, logging, telemetry};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -59,17 +59,50 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::debug!(config = ?config, "configuration");
     tracing::info!(port = listeners.port(), "listening");
     listeners.serve(service.clone());
+    if !config.extras.prefetch.is_empty() {
+        // Beside registration, not before it: the function's init is not held up, and a read
+        // that comes first is simply a miss.
+        let (service, targets) = (service.clone(), config.extras.prefetch.clone());
+        tokio::spawn(async move {
+            let report = service.prefetch(&targets).await;
+            tracing::info!(
+                cached = report.cached,
+                failed = report.failed,
+                calls = report.calls,
+                "prefetched"
+            );
+        });
+    }
+    let function_name = telemetry::function_name();
+    if config.extras.metrics {
+        let (service, function_name) = (service.clone(), function_name.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(METRICS_PERIOD);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                service.snapshot().to_emf(&function_name).emit();
+            }
+        });
+    }
     lifecycle::run_until_shutdown(&lifecycle::extension_name()).await?;
-    let counters = service.counters();
+    let snapshot = service.snapshot();
+    if config.extras.metrics {
+        snapshot.to_emf(&function_name).emit();
+    }
     tracing::info!(
-        hits = counters.hits,
-        misses = counters.misses,
-        stale_served = counters.stale_served,
-        upstream_calls = counters.aws_calls,
+        hits = snapshot.cache.hits,
+        misses = snapshot.cache.misses,
+        stale_served = snapshot.cache.stale_served,
+        coalesced = snapshot.coalesced,
+        upstream_calls = snapshot.upstream_calls,
         "shutdown"
     );
     Ok(())
 }
+
+/// How often the opt-in EMF line is written while the environment runs.
+const METRICS_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn init_logging(level: LogLevel) {
     let directive = match level {

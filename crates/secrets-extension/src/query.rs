@@ -99,6 +99,17 @@ fn single(query: &str, fields: &[&'static str]) -> Result<Vec<(&'static str, Str
     Ok(found)
 }
 
+/// `refreshNow` (`true`/`false`/`1`/`0`, AWS's open-source agent's spelling); absent is false.
+pub fn refresh_now(query: &str) -> Result<bool, QueryError> {
+    let found = single(query, &["refreshNow"])?;
+    match take(&found, "refreshNow").as_deref() {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+        Some(_) => Err(QueryError::Invalid("refreshNow")),
+    }
+}
+
 fn take(found: &[(&'static str, String)], field: &str) -> Option<String> {
     found
         .iter()

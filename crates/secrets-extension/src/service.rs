@@ -8,9 +8,10 @@
 //! bounded by `PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS`, with a bounded queue behind them:
 //! past it a request fails at once instead of piling up.
 
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secure_lambda::secrets::{
@@ -20,10 +21,21 @@ use secure_lambda::secrets::{
 use tokio::sync::Semaphore;
 
 use crate::auth::{ExpectedToken, Refusal, BAD_TOKEN_BODY};
-use crate::config::Config;
+use crate::config::{Config, Extras};
 use crate::error::{ErrorStyle, Failure};
 use crate::query::{self, ParameterRequest, QueryError, Request, SecretRequest};
-use crate::upstream::{Body, Upstream};
+use crate::upstream::{Batch, Body, Upstream, BATCH_GET_SECRETS, GET_PARAMETERS_BATCH};
+
+/// What the prefetch at init did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PrefetchReport {
+    /// Values now cached.
+    pub cached: usize,
+    /// Targets that failed (not found, denied, ...) or could not be read as a request.
+    pub failed: usize,
+    /// Upstream calls made (batches and single reads).
+    pub calls: usize,
+}
 
 /// Requests that may wait for an upstream slot, per service, before more are refused.
 pub const QUEUE_LIMIT: usize = 1024;
@@ -98,9 +110,9 @@ impl Lane {
     }
 
     /// Runs `call` within the lane's connection limit and timeout.
-    async fn run<F>(&self, name: &str, call: F) -> Result<Body, SecretError>
+    async fn run<T, F>(&self, name: &str, call: F) -> Result<T, SecretError>
     where
-        F: std::future::Future<Output = Result<Body, SecretError>>,
+        F: std::future::Future<Output = Result<T, SecretError>>,
     {
         let unavailable = |kind, detail: &str| SecretError::Unavailable {
             what: self.resource,
@@ -127,11 +139,68 @@ impl Lane {
     }
 }
 
+/// What the library's cache counters do not say: requests that waited for another's upstream
+/// call, and upstream failures by class.
+#[derive(Debug, Default)]
+struct Counters {
+    upstream_calls: AtomicU64,
+    coalesced: AtomicU64,
+    not_found: AtomicU64,
+    denied: AtomicU64,
+    throttled: AtomicU64,
+    timeouts: AtomicU64,
+    unavailable: AtomicU64,
+    other: AtomicU64,
+}
+
+/// A point-in-time copy of every counter.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    pub cache: CacheCounters,
+    /// Calls made to Secrets Manager or Parameter Store, cached or not.
+    pub upstream_calls: u64,
+    pub coalesced: u64,
+    pub not_found: u64,
+    pub denied: u64,
+    pub throttled: u64,
+    pub timeouts: u64,
+    pub unavailable: u64,
+    pub other: u64,
+}
+
+impl Snapshot {
+    /// The counters as one CloudWatch EMF document.
+    pub fn to_emf(&self, function_name: &str) -> secure_lambda::telemetry::Emf {
+        [
+            ("ExtensionCacheHits", self.cache.hits),
+            ("ExtensionCacheMisses", self.cache.misses),
+            ("ExtensionStaleServed", self.cache.stale_served),
+            ("ExtensionUpstreamCalls", self.upstream_calls),
+            ("ExtensionCoalescedWaits", self.coalesced),
+            ("ExtensionUpstreamNotFound", self.not_found),
+            ("ExtensionUpstreamAccessDenied", self.denied),
+            ("ExtensionUpstreamThrottled", self.throttled),
+            ("ExtensionUpstreamTimeouts", self.timeouts),
+            ("ExtensionUpstreamUnavailable", self.unavailable),
+            ("ExtensionUpstreamOtherErrors", self.other),
+        ]
+        .into_iter()
+        .fold(
+            secure_lambda::telemetry::Emf::new(function_name),
+            |emf, (name, value)| emf.metric(name, "Count", value),
+        )
+    }
+}
+
 /// The extension's request handling, over an [`Upstream`].
 pub struct Service<U> {
     upstream: U,
     token: ExpectedToken,
     errors: ErrorStyle,
+    extras: Extras,
+    counters: Counters,
+    /// Keys with an upstream call in flight: a request that finds its key here waits for it.
+    in_flight: Mutex<HashSet<Key>>,
     /// `None` when caching is off (`CACHE_ENABLED=false`, `CACHE_SIZE=0`).
     cache: Option<Cache<Key, Body>>,
     metrics: Arc<CacheMetrics>,
@@ -156,6 +225,9 @@ impl<U: Upstream> Service<U> {
             upstream,
             token,
             errors,
+            extras: config.extras.clone(),
+            counters: Counters::default(),
+            in_flight: Mutex::new(HashSet::new()),
             cache,
             metrics,
             secrets: Lane::new(
@@ -178,6 +250,48 @@ impl<U: Upstream> Service<U> {
         self.metrics.snapshot()
     }
 
+    /// Every counter.
+    pub fn snapshot(&self) -> Snapshot {
+        let c = &self.counters;
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        Snapshot {
+            cache: self.metrics.snapshot(),
+            upstream_calls: load(&c.upstream_calls),
+            coalesced: load(&c.coalesced),
+            not_found: load(&c.not_found),
+            denied: load(&c.denied),
+            throttled: load(&c.throttled),
+            timeouts: load(&c.timeouts),
+            unavailable: load(&c.unavailable),
+            other: load(&c.other),
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<Key>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn count_failure(&self, error: &SecretError) {
+        let c = &self.counters;
+        let counter = match error {
+            SecretError::NotFound { .. } => &c.not_found,
+            SecretError::AccessDenied { .. } => &c.denied,
+            SecretError::Unavailable {
+                kind: Transient::Throttled,
+                ..
+            } => &c.throttled,
+            SecretError::Unavailable {
+                kind: Transient::Timeout,
+                ..
+            } => &c.timeouts,
+            SecretError::Unavailable { .. } => &c.unavailable,
+            _ => &c.other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The answer to `GET <path>?<query>` with `headers`.
     pub async fn answer<'h>(
         &self,
@@ -186,6 +300,9 @@ impl<U: Upstream> Service<U> {
         query: &str,
         headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
     ) -> Response {
+        if self.extras.ping && method == "GET" && path == "/ping" {
+            return Response::text(200, "healthy");
+        }
         match self.token.check(headers) {
             Ok(()) => {}
             Err(Refusal::BadToken) => {
@@ -216,13 +333,36 @@ impl<U: Upstream> Service<U> {
                 (Key::Parameter(parameter), &self.parameters, name)
             }
         };
-        let fetch = || lane.run(&name, self.fetch(&key));
+        let refresh = match query::refresh_now(query) {
+            Ok(refresh) => refresh && self.extras.refresh_now,
+            Err(error) => return self.failure(&Failure::BadRequest(error.to_string())),
+        };
         let result = match &self.cache {
-            Some(cache) if !lane.ttl.is_zero() => cache
-                .get_or_fetch(&key, ReadOptions::max_age(lane.ttl), fetch)
-                .await
-                .map(|cached| (cached.value, cached.origin)),
-            _ => fetch().await.map(|body| (Arc::new(body), Origin::Aws)),
+            Some(cache) if !lane.ttl.is_zero() => {
+                if self.in_flight().contains(&key) {
+                    self.counters.coalesced.fetch_add(1, Ordering::Relaxed);
+                }
+                let options = ReadOptions {
+                    max_age: Some(lane.ttl),
+                    force_refresh: refresh,
+                };
+                let fetch = || async {
+                    self.in_flight().insert(key.clone());
+                    let result = lane.run(&name, self.fetch(&key)).await;
+                    self.in_flight().remove(&key);
+                    self.count_result(&result);
+                    result
+                };
+                cache
+                    .get_or_fetch(&key, options, fetch)
+                    .await
+                    .map(|cached| (cached.value, cached.origin))
+            }
+            _ => {
+                let result = lane.run(&name, self.fetch(&key)).await;
+                self.count_result(&result);
+                result.map(|body| (Arc::new(body), Origin::Aws))
+            }
         };
         match result {
             Ok((body, origin)) => Response {
@@ -236,6 +376,127 @@ impl<U: Upstream> Service<U> {
                 tracing::warn!(error = %error, "lookup failed");
                 self.failure(&failure_of(&error))
             }
+        }
+    }
+
+    /// Reads `targets` (request targets as a client would send them) into the cache: current
+    /// secrets by `BatchGetSecretValue` (20 a call) and plain parameters by `GetParameters` (10 a
+    /// call, grouped by `withDecryption`); versions, stages and labels one by one.
+    pub async fn prefetch(&self, targets: &[String]) -> PrefetchReport {
+        let mut report = PrefetchReport::default();
+        let Some(cache) = &self.cache else {
+            return report;
+        };
+        let mut secrets = Vec::new();
+        let mut parameters: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+        let mut singles = Vec::new();
+        for target in targets {
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            match query::parse(path, query) {
+                Ok(Request::Secret(r)) if r.version_id.is_none() && r.version_stage.is_none() => {
+                    secrets.push(r.secret_id)
+                }
+                Ok(Request::Parameter(r)) if r.selector.is_none() => {
+                    parameters[usize::from(r.with_decryption)].push(r.name)
+                }
+                Ok(Request::Secret(r)) => singles.push(Key::Secret(r)),
+                Ok(Request::Parameter(r)) => singles.push(Key::Parameter(r)),
+                Err(error) => {
+                    tracing::warn!(target = %target, error = %error, "prefetch target ignored");
+                    report.failed += 1;
+                }
+            }
+        }
+        for ids in secrets.chunks(BATCH_GET_SECRETS) {
+            let result = self
+                .secrets
+                .run("prefetch", self.upstream.get_secrets(ids))
+                .await;
+            let key = |id: String| {
+                Key::Secret(SecretRequest {
+                    secret_id: id,
+                    version_id: None,
+                    version_stage: None,
+                })
+            };
+            self.store_batch(cache, result, key, ids.len(), &mut report)
+                .await;
+        }
+        for (with_decryption, names) in [false, true].into_iter().zip(&parameters) {
+            for names in names.chunks(GET_PARAMETERS_BATCH) {
+                let result = self
+                    .parameters
+                    .run(
+                        "prefetch",
+                        self.upstream.get_parameters(names, with_decryption),
+                    )
+                    .await;
+                let key = |name: String| {
+                    Key::Parameter(ParameterRequest {
+                        name,
+                        selector: None,
+                        with_decryption,
+                    })
+                };
+                self.store_batch(cache, result, key, names.len(), &mut report)
+                    .await;
+            }
+        }
+        for key in singles {
+            let lane = match &key {
+                Key::Secret(_) => &self.secrets,
+                Key::Parameter(_) => &self.parameters,
+            };
+            let result = cache
+                .get_or_fetch(&key, ReadOptions::default(), || async {
+                    let result = lane.run("prefetch", self.fetch(&key)).await;
+                    self.count_result(&result);
+                    result
+                })
+                .await;
+            report.calls += 1;
+            match result {
+                Ok(_) => report.cached += 1,
+                Err(_) => report.failed += 1,
+            }
+        }
+        report
+    }
+
+    async fn store_batch(
+        &self,
+        cache: &Cache<Key, Body>,
+        result: Result<Batch, SecretError>,
+        key: impl Fn(String) -> Key,
+        asked: usize,
+        report: &mut PrefetchReport,
+    ) {
+        report.calls += 1;
+        self.counters.upstream_calls.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(batch) => {
+                for (name, value) in batch {
+                    if let Err(error) = &value {
+                        self.count_failure(error);
+                        report.failed += 1;
+                    } else {
+                        report.cached += 1;
+                    }
+                    let _ = cache.insert(&key(name), value).await;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "prefetch batch failed; its values are read on first use");
+                self.count_failure(&error);
+                report.failed += asked;
+            }
+        }
+    }
+
+    fn count_result(&self, result: &Result<Body, SecretError>) {
+        self.counters.upstream_calls.fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = result {
+            self.count_failure(error);
         }
     }
 
@@ -279,6 +540,7 @@ mod tests {
     #[derive(Default)]
     struct FakeUpstream {
         calls: AtomicU32,
+        batch_calls: AtomicU32,
         failing: std::sync::Mutex<Option<SecretError>>,
         delay: Duration,
     }
@@ -318,6 +580,36 @@ mod tests {
 
         async fn get_parameter(&self, request: &ParameterRequest) -> Result<Body, SecretError> {
             self.answer(&request.qualified_name(), true).await
+        }
+
+        async fn get_parameters(
+            &self,
+            names: &[String],
+            _with_decryption: bool,
+        ) -> Result<Batch, SecretError> {
+            self.batch_calls.fetch_add(1, Ordering::SeqCst);
+            Ok(names
+                .iter()
+                .map(|n| (n.clone(), Ok(Body::new(format!("{{\"Value\":\"{n}\"}}")))))
+                .collect())
+        }
+
+        async fn get_secrets(&self, ids: &[String]) -> Result<Batch, SecretError> {
+            self.batch_calls.fetch_add(1, Ordering::SeqCst);
+            Ok(ids
+                .iter()
+                .map(|id| {
+                    let value = if id == "missing" {
+                        Err(SecretError::NotFound {
+                            what: Resource::Secret,
+                            name: id.clone(),
+                        })
+                    } else {
+                        Ok(Body::new(format!("{{\"SecretString\":\"batch-{id}\"}}")))
+                    };
+                    (id.clone(), value)
+                })
+                .collect())
         }
     }
 
@@ -523,6 +815,101 @@ mod tests {
             "{}",
             text(&response)
         );
+    }
+
+    #[tokio::test]
+    async fn prefetch_reads_in_batches_and_serves_from_the_cache() {
+        let (service, upstream) = service(
+            &[("PARAMETERS_SECRETS_EXTENSION_PING", "true")],
+            Duration::ZERO,
+        );
+        let mut targets: Vec<String> = (0..25)
+            .map(|n| format!("/secretsmanager/get?secretId=s{n}"))
+            .collect();
+        targets.extend((0..12).map(|n| format!("/systemsmanager/parameters/get?name=p{n}")));
+        targets.push("/systemsmanager/parameters/get?name=p0&withDecryption=true".into());
+        targets.push("/secretsmanager/get?secretId=missing".into());
+        targets.push("/systemsmanager/parameters/get?name=p1&version=3".into());
+        targets.push("/nowhere?x=1".into());
+        let report = service.prefetch(&targets).await;
+        // Secrets: 26 ids in 2 calls; parameters: 12 + 1 in 3 calls; the version: 1 read.
+        assert_eq!(upstream.batch_calls.load(Ordering::SeqCst), 5);
+        assert_eq!(upstream.calls(), 1);
+        assert_eq!(
+            report,
+            PrefetchReport {
+                cached: 39,
+                failed: 2,
+                calls: 6
+            }
+        );
+        let response = get(&service, "/secretsmanager/get", "secretId=s24").await;
+        assert_eq!(response.origin, Some(Origin::Cache));
+        assert!(text(&response).contains("batch-s24"));
+        let response = get(&service, "/systemsmanager/parameters/get", "name=p11").await;
+        assert_eq!(response.origin, Some(Origin::Cache));
+        assert_eq!(upstream.calls(), 1, "no read after the prefetch");
+        let ping = service.answer("GET", "/ping", "", []).await;
+        assert_eq!((ping.status, text(&ping).as_str()), (200, "healthy"));
+        assert_eq!(service.snapshot().not_found, 1);
+    }
+
+    #[tokio::test]
+    async fn refresh_now_and_ping_are_opt_in() {
+        let (plain, upstream) = service(&[], Duration::ZERO);
+        get(&plain, "/secretsmanager/get", "secretId=db").await;
+        let response = get(&plain, "/secretsmanager/get", "secretId=db&refreshNow=true").await;
+        assert_eq!(
+            response.origin,
+            Some(Origin::Cache),
+            "ignored unless enabled"
+        );
+        assert_eq!(upstream.calls(), 1);
+        assert_eq!(plain.answer("GET", "/ping", "", []).await.status, 401);
+        let (opted, upstream) = service(
+            &[("PARAMETERS_SECRETS_EXTENSION_REFRESH_NOW", "true")],
+            Duration::ZERO,
+        );
+        get(&opted, "/secretsmanager/get", "secretId=db").await;
+        for query in ["secretId=db&refreshNow=true", "refreshNow=1&secretId=db"] {
+            let response = get(&opted, "/secretsmanager/get", query).await;
+            assert_eq!(response.origin, Some(Origin::Aws), "{query}");
+        }
+        assert_eq!(upstream.calls(), 3);
+        assert_eq!(
+            get(
+                &opted,
+                "/secretsmanager/get",
+                "secretId=db&refreshNow=maybe"
+            )
+            .await
+            .status,
+            400
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn coalesced_waits_and_failures_are_counted() {
+        let (service, _) = service(&[], Duration::from_millis(100));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let service = service.clone();
+            tasks.spawn(async move {
+                get(&service, "/secretsmanager/get", "secretId=db")
+                    .await
+                    .status
+            });
+        }
+        while let Some(status) = tasks.join_next().await {
+            assert_eq!(status.unwrap(), 200);
+        }
+        get(&service, "/secretsmanager/get", "secretId=missing").await;
+        let snapshot = service.snapshot();
+        assert_eq!(snapshot.coalesced, 9);
+        assert_eq!((snapshot.upstream_calls, snapshot.not_found), (2, 1));
+        let emf = snapshot.to_emf("f").to_json();
+        assert_eq!(emf["ExtensionCoalescedWaits"], 9);
+        assert_eq!(emf["ExtensionUpstreamNotFound"], 1);
     }
 
     fn service_detailed() -> (Arc<Service<Arc<FakeUpstream>>>, Arc<FakeUpstream>) {
