@@ -95,9 +95,20 @@ def function_ids():
     )
 
 
-def bundle(bootstrap, zip_path):
+def layer_ids():
+    """The logical ids of the template's extension layers, each `<id>/extensions/<binary>`."""
+    resources = deploy.load_template()["Resources"]
+    return sorted(
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::LayerVersion"
+        and resource.get("Metadata", {}).get("BuildMethod") == "makefile"
+    )
+
+
+def bundle(bootstrap, zip_path, name="bootstrap"):
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
     info.external_attr = (0o100755 & 0xFFFF) << 16
     info.compress_type = zipfile.ZIP_DEFLATED
     with zipfile.ZipFile(zip_path, "w") as archive:
@@ -124,6 +135,22 @@ def main(build_dir, out_dir):
         zip_path = out_dir / f"{logical_id}.zip"
         bundle(bootstrap, zip_path)
         print(f"{logical_id}: aarch64 ELF, stripped, bootstrap {bootstrap.stat().st_size:,} bytes, zip {zip_path.stat().st_size:,} bytes ({zip_path})")
+    for logical_id in layer_ids():
+        # Lambda runs every file of /opt/extensions/ as an extension.
+        extensions = sorted((build_dir / logical_id / "extensions").glob("*"))
+        if len(extensions) != 1:
+            print(f"{logical_id}: expected one file in extensions/, found {[e.name for e in extensions]}", file=sys.stderr)
+            failed = True
+            continue
+        (binary,) = extensions
+        problems = check(binary)
+        if problems:
+            print(f"{logical_id}: {'; '.join(problems)}", file=sys.stderr)
+            failed = True
+            continue
+        zip_path = out_dir / f"{logical_id}.zip"
+        bundle(binary, zip_path, f"extensions/{binary.name}")
+        print(f"{logical_id}: aarch64 ELF, stripped, extensions/{binary.name} {binary.stat().st_size:,} bytes, zip {zip_path.stat().st_size:,} bytes ({zip_path})")
     return 1 if failed else 0
 
 

@@ -125,13 +125,18 @@ def language_extensions(template, values):
 
 
 def code_uris(template, bucket):
-    """`sam package`'s rewrite: every function's CodeUri becomes `s3://<bucket>/<binary>.zip`."""
+    """`sam package`'s rewrite: every function's CodeUri becomes `s3://<bucket>/<binary>.zip`,
+    every layer's ContentUri `s3://<bucket>/<layer>.zip`."""
     result = copy.deepcopy(template)
     keys = {}
     for name, resource in result["Resources"].items():
         if resource["Type"] == "AWS::Serverless::Function":
             key = f"{resource['Metadata']['BuildProperties']['Binary']}.zip"
             resource["Properties"]["CodeUri"] = f"s3://{bucket}/{key}"
+            keys[name] = key
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            key = f"{name}.zip"
+            resource["Properties"]["ContentUri"] = f"s3://{bucket}/{key}"
             keys[name] = key
     return result, keys
 

@@ -72,6 +72,9 @@ class BundleCheckTest(unittest.TestCase):
             self.assertEqual((info.external_attr >> 16) & 0o777, 0o755)
             self.assertEqual(archive.read("bootstrap"), HOST_BINARY.read_bytes())
 
+    def test_the_extension_layer_is_checked(self):
+        self.assertEqual(bundles.layer_ids(), ["SecretsExtensionLayer"])
+
     def test_every_rust_function_of_the_template_is_checked(self):
         self.assertEqual(
             bundles.function_ids(),

@@ -45,6 +45,7 @@ NAME_PROPERTIES = {
     "AWS::DynamoDB::Table": "TableName",
     "AWS::KMS::Alias": "AliasName",
     "AWS::Lambda::Function": "FunctionName",
+    "AWS::Lambda::LayerVersion": "LayerName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::IAM::Role": "RoleName",
     "AWS::Cognito::UserPool": "UserPoolName",
