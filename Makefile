@@ -61,6 +61,9 @@ template-checks: setup ## cfn-lint, sam validate --lint, checkov, the template's
 	$(VENV)/bin/python -m unittest discover -s tests/template -v
 
 OHA_VERSION := 1.15.0
+# AWS's open-source Secrets Manager Agent, built from its crates.io source: the secrets
+# extension's baseline.
+AGENT_VERSION := 2.1.0
 # The functions the cold-start harness measures, and how much (BENCH_SPAWNS=2 BENCH_WARM=50 for a
 # quick look; BENCHMARKS.md is written with the defaults).
 BENCH_FUNCTIONS := secure-config data-masking multi-tenant-query
@@ -81,14 +84,17 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 
 bench: setup $(BENCH_STAMP) ## benchmarks, written to BENCHMARKS.md: cold start, RSS, warm latency and size vs a Python baseline; log redaction; loadtest engine vs oha
 	@test -x .tools/bin/oha || cargo install --locked --root .tools oha --version $(OHA_VERSION)
+	@test -x .tools/bin/aws_secretsmanager_agent || cargo install --locked --root .tools aws_secretsmanager_agent --version $(AGENT_VERSION)
 	@mkdir -p target/bench
 	cargo bench --locked -p secure-lambda --bench redaction | tee target/bench/redaction.txt
 	cargo bench --locked -p data-masking --bench invocation | tee target/bench/invocation.txt
 	cargo bench --locked -p loadtest --bench engine_vs_oha | tee target/bench/engine_vs_oha.txt
 	@# After the benches: `cargo bench -p loadtest` leaves its bench-profile (unstripped) loadtest
 	@# binary in target/release, and the size table must read the release one.
-	cargo build --release --locked $(addprefix --bin ,$(BENCH_FUNCTIONS) loadtest)
-	cargo build --locked -p suite-tests --bin coldstart --bin scaleprobe
+	cargo build --release --locked $(addprefix --bin ,$(BENCH_FUNCTIONS) loadtest secrets-extension)
+	cargo build --locked -p suite-tests --bin coldstart --bin scaleprobe --bin extbench
+	target/debug/extbench --extension target/release/secrets-extension --agent .tools/bin/aws_secretsmanager_agent \
+	  --oha .tools/bin/oha --out target/bench/extension.md
 	target/debug/scaleprobe --profile release --users $(SCALE_USERS) --requests $(SCALE_REQUESTS) --out target/bench/scale.md
 	target/debug/coldstart --profile release --functions $(subst $(space),$(comma),$(BENCH_FUNCTIONS)) \
 	  --spawns $(BENCH_SPAWNS) --warm $(BENCH_WARM) --python $(CURDIR)/$(VENV)/bin/python \
@@ -96,7 +102,8 @@ bench: setup $(BENCH_STAMP) ## benchmarks, written to BENCHMARKS.md: cold start,
 	  --include "Log redaction: cargo bench -p secure-lambda --bench redaction=target/bench/redaction.txt" \
 	  --include "data-masking, whole invocation at 5 MB: cargo bench -p data-masking --bench invocation=target/bench/invocation.txt" \
 	  --include "Loadtest engine vs oha: cargo bench -p loadtest --bench engine_vs_oha=target/bench/engine_vs_oha.txt" \
-	  --section "Scale: AWS calls per 1,000 requests, and where each quota is met (target/debug/scaleprobe)=target/bench/scale.md"
+	  --section "Scale: AWS calls per 1,000 requests, and where each quota is met (target/debug/scaleprobe)=target/bench/scale.md" \
+	  --section "secrets-extension vs AWS's Secrets Manager Agent (target/debug/extbench)=target/bench/extension.md"
 
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_SECONDS ?= 60

@@ -39,6 +39,10 @@ impl ManagedProcess {
         &self.name
     }
 
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn ensure_running(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
             bail!(
