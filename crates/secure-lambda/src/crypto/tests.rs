@@ -1,3 +1,4 @@
+// Compiled only under #[cfg(test)]: the `tests` module of crypto/mod.rs.
 use super::fake::FakeKms;
 use super::*;
 

@@ -1,3 +1,4 @@
+// Compiled only under #[cfg(test)]: the `tests` module of mask/detect.
 use super::*;
 use crate::mask::text::redact_text;
 use crate::mask::RedactionCounts;
