@@ -72,6 +72,10 @@ fn options() -> Result<Options> {
             bail!("{what} {} is not a file", path.display());
         }
     }
+    // The servers run in the run directory: their paths must not depend on it.
+    for path in [&mut options.extension, &mut options.agent, &mut options.oha] {
+        *path = path.canonicalize()?;
+    }
     Ok(options)
 }
 
@@ -281,6 +285,7 @@ fn oha(options: &Options, port: u16, secret: &str) -> Result<(f64, f64)> {
 struct Measured {
     listening: Vec<Duration>,
     burst_calls: Vec<String>,
+    idle_rss_kib: u64,
     rss_kib: (u64, u64),
     p50: Duration,
     p99: Duration,
@@ -298,6 +303,9 @@ fn measure(kind: Kind, options: &Options, moto: &Moto, dir: &Path) -> Result<Mea
     }
     let (mut server, _) = start(kind, options, moto, dir, Some("0"))?;
     let port = server.port;
+    // A first read, so that the TLS and HTTP clients exist, then the memory of an idle server.
+    get_once(port, "bench/key-0000")?;
+    let idle_rss_kib = rss_kib(server.process.id())?.0;
     let burst = match kind {
         Kind::Extension => "bench/burst-extension",
         Kind::Agent => "bench/burst-agent",
@@ -351,6 +359,7 @@ fn measure(kind: Kind, options: &Options, moto: &Moto, dir: &Path) -> Result<Mea
     Ok(Measured {
         listening,
         burst_calls,
+        idle_rss_kib,
         rss_kib,
         p50: quantile(&samples, 0.5).unwrap_or_default(),
         p99: quantile(&samples, 0.99).unwrap_or_default(),
@@ -441,6 +450,12 @@ fn main() -> Result<()> {
         calls(&ours),
         calls(&theirs),
         format!("{} vs {}", ours.burst_calls.len(), theirs.burst_calls.len()),
+    );
+    report += &row(
+        "RSS after one read",
+        format!("{:.1} MiB", ours.idle_rss_kib as f64 / 1024.0),
+        format!("{:.1} MiB", theirs.idle_rss_kib as f64 / 1024.0),
+        ratio(theirs.idle_rss_kib as f64, ours.idle_rss_kib as f64),
     );
     report += &row(
         &format!("RSS after {} secrets (VmRSS / VmHWM)", options.keys),
