@@ -93,6 +93,9 @@ bench: setup $(BENCH_STAMP) ## benchmarks, written to BENCHMARKS.md: cold start,
 	@# binary in target/release, and the size table must read the release one.
 	cargo build --release --locked $(addprefix --bin ,$(BENCH_FUNCTIONS) loadtest secrets-extension)
 	cargo build --locked -p suite-tests --bin coldstart --bin scaleprobe --bin extbench
+	@# Optimised like the functions: the library's crypto timed as it runs in them.
+	cargo build --release --locked -p suite-tests --bin cryptobench
+	target/release/cryptobench --python $(CURDIR)/$(VENV)/bin/python --out target/bench/crypto.md
 	target/debug/extbench --extension target/release/secrets-extension --agent .tools/bin/aws_secretsmanager_agent \
 	  --oha .tools/bin/oha --out target/bench/extension.md
 	target/debug/scaleprobe --profile release --users $(SCALE_USERS) --requests $(SCALE_REQUESTS) --out target/bench/scale.md
@@ -103,6 +106,7 @@ bench: setup $(BENCH_STAMP) ## benchmarks, written to BENCHMARKS.md: cold start,
 	  --include "data-masking, whole invocation at 5 MB: cargo bench -p data-masking --bench invocation=target/bench/invocation.txt" \
 	  --include "Loadtest engine vs oha: cargo bench -p loadtest --bench engine_vs_oha=target/bench/engine_vs_oha.txt" \
 	  --section "Scale: AWS calls per 1,000 requests, and where each quota is met (target/debug/scaleprobe)=target/bench/scale.md" \
+	  --section "Reversible masking vs Powertools Data Masking (target/release/cryptobench)=target/bench/crypto.md" \
 	  --section "secrets-extension vs AWS's Secrets Manager Agent (target/debug/extbench)=target/bench/extension.md"
 
 CARGO_FUZZ_VERSION := 0.13.2
