@@ -440,3 +440,45 @@ fn secrets_extension_keeps_awss_contract_on_moto() -> Result<()> {
     assert!(!log_before_stop.is_empty());
     Ok(())
 }
+
+/// `SECRETS_MANAGER_TTL=0` and `PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE=0` bypass the cache, as
+/// AWS documents: every read is an upstream call.
+#[test]
+fn ttl_zero_and_cache_size_zero_bypass_the_cache() -> Result<()> {
+    let dir = run_dir("secrets-extension-bypass")?;
+    let moto = Moto::start(&dir)?;
+    seed(&moto)?;
+    let binary = build_debug("secrets-extension")?;
+    for (variable, value) in [
+        ("SECRETS_MANAGER_TTL", "0"),
+        ("PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE", "0"),
+    ] {
+        let port = free_port()?;
+        let api = ExtensionsApi::start(None)?;
+        let mut command = Command::new(&binary);
+        command
+            .envs(function_env(&moto))
+            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.to_string())
+            .env(variable, value);
+        let _extension = ManagedProcess::spawn(
+            "secrets-extension",
+            command,
+            &dir.join(format!("extension-{variable}.log")),
+        )?;
+        api.wait_ready(Duration::from_secs(30))?;
+        moto.start_recording()?;
+        for _ in 0..3 {
+            let (status, _, body) = get(port, "/secretsmanager/get?secretId=ext/db", Some(TOKEN))?;
+            assert_eq!(status, 200);
+            assert!(body.contains("db-pass-v2-91bc"));
+        }
+        assert_eq!(
+            moto.stop_recording()?,
+            vec!["secretsmanager.GetSecretValue"; 3],
+            "{variable}={value}"
+        );
+    }
+    Ok(())
+}
