@@ -12,11 +12,14 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response as HttpResponse};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::service::{Response, ResponseBody, Service};
 use crate::upstream::{Body, Upstream};
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The listeners of one port. IPv4 is required; `[::1]` is added where the host has IPv6.
 pub struct Listeners {
@@ -67,6 +70,9 @@ impl Listeners {
                             async move { Ok::<_, Infallible>(respond(&service, &request).await) }
                         });
                         if let Err(error) = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            // A connection that never finishes its headers is dropped.
+                            .header_read_timeout(HEADER_READ_TIMEOUT)
                             .keep_alive(true)
                             .serve_connection(TokioIo::new(stream), handler)
                             .await
