@@ -11,7 +11,9 @@ use lambda_runtime::Error;
 use secure_lambda::secrets::AwsSecretStore;
 use secure_lambda::{aws, logging, runtime};
 
-#[tokio::main]
+// One thread: Lambda hands a function one event at a time, and a runtime without worker threads
+// starts sooner (see data-masking's main for the figures).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     logging::init_logging();
     runtime::start(async {
