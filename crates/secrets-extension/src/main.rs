@@ -12,7 +12,6 @@ use secrets_extension::server::Listeners;
 use secrets_extension::service::Service;
 use secrets_extension::upstream::AwsUpstream;
 use secure_lambda::{aws, logging, telemetry};
-use tracing_subscriber::EnvFilter;
 
 // One thread: an extension shares the function's CPU, one core serves 50,000+ cached reads a
 // second, and each extra worker thread brings its own allocator arena and stack (RSS).
@@ -116,6 +115,6 @@ fn init_logging(level: LogLevel) {
     };
     let _ = tracing::subscriber::set_global_default(logging::subscriber(
         std::io::stdout,
-        EnvFilter::new(directive),
+        logging::log_filter(directive),
     ));
 }

@@ -3,8 +3,9 @@
 //! request id), every one written through the redacting writer. The level comes from
 //! `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else `RUST_LOG`, else `INFO`.
 
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::mask::RedactingMakeWriter;
 
@@ -24,16 +25,30 @@ where
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "INFO".to_owned());
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .parse_lossy(level.to_ascii_lowercase());
-    let _ = tracing::subscriber::set_global_default(subscriber(out, filter));
+    let _ = tracing::subscriber::set_global_default(subscriber(out, log_filter(&level)));
+}
+
+/// The levels `spec` asks for: a level (`AWS_LAMBDA_LOG_LEVEL`'s `DEBUG`, any case; Lambda's
+/// `FATAL` is `error`) or `RUST_LOG` directives (`warn,secure_lambda=debug`). Targets no
+/// directive names log at INFO; a spec that does not parse logs everything at INFO.
+pub fn log_filter(spec: &str) -> Targets {
+    let spec = spec.trim().to_ascii_lowercase();
+    let spec = if spec == "fatal" { "error" } else { &spec };
+    let info = || Targets::new().with_default(LevelFilter::INFO);
+    if spec.is_empty() {
+        return info();
+    }
+    match spec.parse::<Targets>() {
+        Ok(targets) if targets.default_level().is_some() => targets,
+        Ok(targets) => targets.with_default(LevelFilter::INFO),
+        Err(_) => info(),
+    }
 }
 
 /// The subscriber every function logs through: one JSON line per event with the current span's
 /// fields, written through [`RedactingMakeWriter`] to `writer`. Tests build it over a buffer to
 /// see exactly what a function would write.
-pub fn subscriber<W>(writer: W, filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync
+pub fn subscriber<W>(writer: W, filter: Targets) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -44,7 +59,43 @@ where
         .with_span_list(false)
         .with_target(true)
         .with_ansi(false)
-        .with_env_filter(filter)
         .with_writer(RedactingMakeWriter::new(writer))
         .finish()
+        .with(filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn lambda_levels_and_rust_log_directives_both_read() {
+        let cases: [(&str, &str, Level, bool); 10] = [
+            ("DEBUG", "data_masking", Level::DEBUG, true),
+            ("INFO", "data_masking", Level::DEBUG, false),
+            ("FATAL", "secure_lambda", Level::ERROR, true),
+            ("FATAL", "secure_lambda", Level::WARN, false),
+            (
+                "warn,secure_lambda=debug",
+                "secure_lambda::secrets",
+                Level::DEBUG,
+                true,
+            ),
+            ("warn,secure_lambda=debug", "hyper", Level::INFO, false),
+            // A directive for one target leaves the others at INFO, not silent.
+            ("secure_lambda=trace", "data_masking", Level::INFO, true),
+            ("secure_lambda=trace", "data_masking", Level::DEBUG, false),
+            ("", "data_masking", Level::INFO, true),
+            ("not a level=[", "data_masking", Level::INFO, true),
+        ];
+        for (spec, target, level, enabled) in cases {
+            assert_eq!(
+                log_filter(spec).would_enable(target, &level),
+                enabled,
+                "{spec:?} {target} {level}"
+            );
+        }
+        assert!(!log_filter("off").would_enable("data_masking", &Level::ERROR));
+    }
 }

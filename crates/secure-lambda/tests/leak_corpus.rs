@@ -7,9 +7,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use secure_lambda::logging::log_filter;
 use secure_lambda::mask::corpus::{self, Case};
 use secure_lambda::mask::{redact_text, JsonMasker, RedactionCounts};
-use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 const SEED: u64 = 0x5eed_2026;
@@ -52,7 +52,7 @@ impl Sink {
 /// returns what was written.
 fn logged(case: &Case, form: usize) -> String {
     let sink = Sink::default();
-    let subscriber = secure_lambda::logging::subscriber(sink.clone(), EnvFilter::new("info"));
+    let subscriber = secure_lambda::logging::subscriber(sink.clone(), log_filter("info"));
     let record = case.record.to_string();
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("invocation", requestId = "3f2c-44aa");

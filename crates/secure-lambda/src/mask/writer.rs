@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn hostile_log_shapes_through_the_functions_subscriber() {
         let sink = Sink::default();
-        let filter = tracing_subscriber::filter::EnvFilter::new("info");
+        let filter = crate::logging::log_filter("info");
         let subscriber = crate::logging::subscriber(sink.clone(), filter);
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!("declined:\n4111 1111 1111 1111");
