@@ -10,9 +10,10 @@
 use std::collections::BTreeMap;
 
 use secure_lambda::crypto::fields::{
-    decrypt_fields, DecryptFieldsError, DecryptLimits, FieldFailure, FieldSealer, PathBinding,
+    decrypt_fields, DecryptFieldsError, DecryptLimits, FieldError, FieldFailure, FieldSealer,
+    PathBinding,
 };
-use secure_lambda::crypto::{DataKeys, EncryptionContext, Esdk};
+use secure_lambda::crypto::{CryptoError, DataKeys, EncryptionContext, Esdk};
 use secure_lambda::envelope::{self, EventText, HttpRequest, Invocation, ResponseStyle};
 use secure_lambda::mask::{
     JsonMaskError, JsonMasker, JsonOut, MaskReport, PiiKind, StreamError, TokenKey,
@@ -382,6 +383,20 @@ fn encryption_context(
                         format!("the token has no `{tenant_claim}` claim"),
                     )
                 })?;
+            // KMS compares context key names without case: `Tenant` or `TENANT` beside the
+            // verified `tenant` would be read as the tenant by a key policy or in CloudTrail.
+            let odd_key = given.keys().find(|key| {
+                !key.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.')
+                })
+            });
+            if let Some(key) = odd_key {
+                return Err(ApiError::bad_request(
+                    "InvalidContext",
+                    "context keys over HTTP are lower-case ASCII letters, digits, `_`, `-` and `.`",
+                )
+                .with_field(format!("context.{key}")));
+            }
             let mut entries = given;
             if entries.get("tenant").is_some_and(|named| named != tenant) {
                 return Err(ApiError::new(
@@ -406,6 +421,11 @@ fn decrypt_error(error: DecryptFieldsError) -> ApiError {
             format!("the paths select more than {max} values: send fewer records per request"),
         )
         .with_field("fields"),
+        // A path binding cannot use: the request's fault, not a value's.
+        DecryptFieldsError::Field(FieldError {
+            error: FieldFailure::Crypto(error @ CryptoError::UnbindablePath(_)),
+            ..
+        }) => ApiError::from(&error),
         DecryptFieldsError::Field(field) => {
             let location = format!(
                 "records[{}]{}",
@@ -1014,6 +1034,46 @@ mod tests {
         assert!(!response.to_string().contains("123-45-6789"));
         let response = decrypter.handle(http("POST", "/mask", &ask)).await;
         assert_eq!(response["statusCode"], 404, "{response}");
+    }
+
+    #[tokio::test]
+    async fn tenant_look_alike_keys_and_unbindable_paths_are_refused_before_kms() {
+        let masker = function(Config::default());
+        for key in ["Tenant", "TENANT", "tenant\u{200b}", "ｔｅｎａｎｔ", "a b"] {
+            let request = json!({"records": [customer()], "rules": {"$.ssn": "encrypt"},
+                                 "context": {key: "b"}})
+            .to_string();
+            let response = masker
+                .handle(with_claims(http("POST", "/encrypt", &request), "a"))
+                .await;
+            assert_eq!(response["statusCode"], 400, "{key}: {response}");
+            assert_eq!(body(&response)["error"]["code"], "InvalidContext");
+            assert_eq!(body(&response)["error"]["field"], format!("context.{key}"));
+        }
+        // One context for every value a wildcard selects: swaps among them would go unnoticed.
+        for rule in ["$.*", "$..ssn", "$.cards[*]"] {
+            let request = json!({"records": [customer()], "rules": {rule: "encrypt"},
+                                 "context": {"tenant": "a"}, "bindPaths": true})
+            .to_string();
+            let response = masker.handle(serde_json::from_str(&request).unwrap()).await;
+            assert_eq!(response["statusCode"], 400, "{rule}: {response}");
+            assert_eq!(
+                body(&response)["error"]["code"],
+                "UnbindablePath",
+                "{response}"
+            );
+            assert_eq!(body(&response)["error"]["field"], "bindPaths");
+            let ask = json!({"records": [customer()], "fields": [rule],
+                             "context": {"tenant": "a"}, "bindPaths": true});
+            let response = decrypter().handle(ask).await;
+            assert_eq!(response["statusCode"], 400, "{rule}: {response}");
+            assert_eq!(
+                body(&response)["error"]["code"],
+                "UnbindablePath",
+                "{response}"
+            );
+        }
+        assert_eq!(masker.esdk.as_ref().unwrap().data_keys().generated(), 0);
     }
 
     #[tokio::test]

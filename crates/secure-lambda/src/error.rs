@@ -250,6 +250,9 @@ impl From<&CryptoError> for ApiError {
             CryptoError::InvalidContextKey { .. } | CryptoError::ContextTooLarge => {
                 ApiError::bad_request("InvalidContext", error.to_string())
             }
+            CryptoError::UnbindablePath(_) => {
+                ApiError::bad_request("UnbindablePath", error.to_string()).with_field("bindPaths")
+            }
             CryptoError::FieldTooLarge | CryptoError::PlaintextTooLarge => {
                 ApiError::new(413, "ValueTooLarge", error.to_string())
             }

@@ -12,7 +12,9 @@
 //! **Path binding** ([`PathBinding::Bound`]) adds `field = <the rule's path, as written>` to
 //! each value's context, so that a ciphertext moved to another field (the `ssn` value pasted into
 //! `email`) no longer decrypts there. Powertools still decrypts such a value when its reader
-//! passes the same context (`decrypt(value, tenant="a", field="$.ssn")`).
+//! passes the same context (`decrypt(value, tenant="a", field="$.ssn")`). A bound path selects
+//! one value per record (no `*`, no `..`): one context for several values would let them trade
+//! places. Records are not bound: a value moved to the same field of another record decrypts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,6 +51,11 @@ pub fn field_context(
     match binding {
         PathBinding::Unbound => Ok(context.clone()),
         PathBinding::Bound => {
+            // The context names the rule, not the value's place: a rule selecting several values
+            // would seal them all under one context, and they could be swapped.
+            if !rule.is_singular() {
+                return Err(CryptoError::UnbindablePath(rule.as_str().to_owned()));
+            }
             if context.get(FIELD_CONTEXT_KEY).is_some() {
                 return Err(CryptoError::InvalidContextKey {
                     key: FIELD_CONTEXT_KEY.to_owned(),
@@ -204,7 +211,7 @@ pub async fn decrypt_fields<K: DataKeys>(
     let records_ref: &[Value] = records;
     let (targets_ref, contexts_ref) = (&targets, &contexts);
     // Indices, not references, into the stream: its futures must be `Send` for any lifetime.
-    let opened: Vec<Result<Value, FieldError>> = stream::iter(0..targets.len())
+    let values: Vec<Value> = stream::iter(0..targets.len())
         .map(|index| {
             let target = &targets_ref[index];
             async move {
@@ -232,14 +239,12 @@ pub async fn decrypt_fields<K: DataKeys>(
                     .map_err(|error| fail(error.into()))
             }
         })
-        // In order, so that the error reported is the first value's, whatever finished first.
+        // In order, so that the error reported is the first value's, whatever finished first;
+        // the first error drops the calls still in flight and starts no more (a request of
+        // forged messages costs at most `KMS_CONCURRENCY` KMS calls past its first failure).
         .buffered(KMS_CONCURRENCY)
-        .collect()
-        .await;
-    let mut values = Vec::with_capacity(opened.len());
-    for result in opened {
-        values.push(result?);
-    }
+        .try_collect()
+        .await?;
     for (target, value) in targets.iter().zip(values) {
         if let Some(slot) = records
             .get_mut(target.record)

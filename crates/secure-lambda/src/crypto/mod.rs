@@ -101,6 +101,11 @@ pub enum CryptoError {
     InvalidContextKey { key: String, reason: &'static str },
     #[error("the encryption context is larger than the 65535 bytes a header holds")]
     ContextTooLarge,
+    #[error(
+        "path binding needs paths that select one value per record (names and indices, no `*` \
+         or `..`): `{0}` selects several, whose ciphertexts could be swapped unnoticed"
+    )]
+    UnbindablePath(String),
     #[error("a header field is longer than 65535 bytes")]
     FieldTooLarge,
     #[error("the plaintext is too large for one message")]

@@ -127,6 +127,13 @@ impl JsonPath {
         &self.text
     }
 
+    /// True when the path selects at most one value in a document: names and indices only.
+    pub fn is_singular(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|segment| matches!(segment, Segment::Child(_) | Segment::Index(_)))
+    }
+
     /// True when the path selects the value at `location` exactly.
     pub fn matches(&self, location: &[Step<'_>]) -> bool {
         let end = location
