@@ -538,6 +538,13 @@ impl<'m, 'a> Pass<'m, 'a> {
     fn take_notes(&mut self) -> u8 {
         let number = self.containers;
         self.containers += 1;
+        while self
+            .notes
+            .get(self.next_note)
+            .is_some_and(|(noted, _)| *noted < number)
+        {
+            self.next_note += 1;
+        }
         match self.notes.get(self.next_note) {
             Some((n, notes)) if *n == number => {
                 self.next_note += 1;
@@ -939,6 +946,9 @@ impl Pass<'_, '_> {
         self.next_note = 0;
         self.containers = 0;
         self.scan(0)?;
+        // The scan notes a container once it has read all of it, so an inner container's
+        // notes come before its parent's; the second pass meets them in document order.
+        self.notes.sort_unstable_by_key(|(number, _)| *number);
         let end = self.lex.pos;
         self.lex.pos = start;
         self.containers = 0;
@@ -1037,6 +1047,40 @@ mod tests {
         let mut buf = Vec::new();
         masker.mask_json(text, &mut JsonOut::new(&mut buf))?;
         Ok(serde_json::from_slice(&buf).unwrap())
+    }
+
+    /// Notes are found after a container's children; a parent's must still reach it, and every
+    /// container after it must still meet its own.
+    #[test]
+    fn a_container_holding_noted_children_keeps_its_own_notes() {
+        let masker = JsonMasker::new();
+        let out = masked(
+            &masker,
+            r#"{"Name":"db_password","Value":"s3cr3tvalue","Meta":{"Name":"api_token","Value":"zzz1"}}"#,
+        )
+        .unwrap();
+        assert_eq!(out["Meta"]["Value"], json!("[REDACTED:SECRET]"), "{out}");
+        assert_eq!(out["Value"], json!("[REDACTED:SECRET]"), "{out}");
+        let out = masked(
+            &masker,
+            r#"[{"x":{"y":{"Name":"api_token","Value":"aaa1"}},"Name":"db_password","Value":"bbb2"},{"Name":"db_password","Value":"ccc3"},[{"Name":"token","Value":"ddd4"}]]"#,
+        )
+        .unwrap();
+        let text = out.to_string();
+        for leaked in ["aaa1", "bbb2", "ccc3", "ddd4"] {
+            assert!(!text.contains(leaked), "{leaked}: {text}");
+        }
+        // A key id beside its secret, in a parent of a noted child.
+        let out = masked(
+            &masker,
+            r#"{"inner":{"Name":"password","Value":"eee5"},"id":"AKIAIOSFODNN7EXAMPLE","k":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}"#,
+        )
+        .unwrap();
+        let text = out.to_string();
+        assert!(
+            !text.contains("eee5") && !text.contains("wJalrXUtnFEMI"),
+            "{text}"
+        );
     }
 
     /// A card stored as a number is masked however the number is spelled: signed, with a zero
