@@ -530,6 +530,19 @@ impl<K: DataKeys> Esdk<K> {
                     "does not hold the public key its suite requires (or holds one it does not)",
             });
         }
+        // The signature needs only the header's public key: a tampered signed message costs no
+        // KMS call.
+        if let (Some(encoded), Some(signature)) = (public_key, parsed.signature) {
+            let point = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|_| CryptoError::Malformed {
+                    field: "public key",
+                    reason: "is not base64",
+                })?;
+            UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, point)
+                .verify(parsed.signed_part, signature)
+                .map_err(|_| CryptoError::BadSignature)?;
+        }
         let candidates: Vec<&EncryptedDataKey> = header
             .data_keys
             .iter()
@@ -577,17 +590,6 @@ impl<K: DataKeys> Esdk<K> {
                 &mut tag_check,
             )
             .map_err(|_| CryptoError::HeaderAuthentication)?;
-        if let (Some(encoded), Some(signature)) = (public_key, parsed.signature) {
-            let point = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(|_| CryptoError::Malformed {
-                    field: "public key",
-                    reason: "is not base64",
-                })?;
-            UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, point)
-                .verify(parsed.signed_part, signature)
-                .map_err(|_| CryptoError::BadSignature)?;
-        }
         let total: usize = parsed.frames.iter().map(|f| f.ciphertext.len()).sum();
         let mut plaintext = Zeroizing::new(Vec::with_capacity(total));
         for frame in &parsed.frames {

@@ -230,13 +230,14 @@ async fn flips_in_header_body_and_footer_fail_their_own_check() {
         m[at] ^= 0x80;
         m
     };
-    // The header tag.
+    // The header tag: the signature covers it, and is checked before any KMS call.
     assert_eq!(
         esdk.decrypt(&flip(header_end + 3), &tenant("a"))
             .await
             .unwrap_err(),
-        CryptoError::HeaderAuthentication
+        CryptoError::BadSignature
     );
+    assert_eq!(esdk.data_keys().decrypted(), 0);
     // The final frame's ciphertext: the signature catches it first.
     assert_eq!(
         esdk.decrypt(&flip(footer_start - TAG_LEN - 1), &tenant("a"))
@@ -252,9 +253,16 @@ async fn flips_in_header_body_and_footer_fail_their_own_check() {
             .unwrap_err(),
         CryptoError::BadSignature
     );
-    // Unsigned: a body flip fails the frame's tag.
+    // Unsigned: a header tag flip fails the header's tag, a body flip the frame's.
     let unsigned = self::esdk(Suite::CommitKey);
     let mut message = unsigned.encrypt(b"a value", &tenant("a")).await.unwrap();
+    let header_end = format::parse(&message, 4).unwrap().header_body.len();
+    let mut flipped = message.clone();
+    flipped[header_end + 3] ^= 0x80;
+    assert_eq!(
+        unsigned.decrypt(&flipped, &tenant("a")).await.unwrap_err(),
+        CryptoError::HeaderAuthentication
+    );
     let last = message.len() - TAG_LEN - 1;
     message[last] ^= 0x80;
     assert_eq!(
@@ -451,11 +459,20 @@ async fn a_cached_data_key_does_not_skip_the_checks_of_each_message() {
     let good = esdk.encrypt(b"one", &tenant("a")).await.unwrap();
     let other = esdk.encrypt(b"two", &tenant("a")).await.unwrap();
     esdk.decrypt(&good, &tenant("a")).await.unwrap();
-    let mut bad_commitment = other.clone();
-    let at = header_len(&other) - 1;
+    // The commitment, where no signature checks it first.
+    let unsigned = cached(Suite::CommitKey, CachePolicy::default());
+    let good_unsigned = unsigned.encrypt(b"one", &tenant("a")).await.unwrap();
+    let other_unsigned = unsigned.encrypt(b"two", &tenant("a")).await.unwrap();
+    unsigned
+        .decrypt(&good_unsigned, &tenant("a"))
+        .await
+        .unwrap();
+    let mut bad_commitment = other_unsigned.clone();
+    let at = header_len(&other_unsigned) - 1;
     bad_commitment[at] ^= 1;
     assert_eq!(
-        esdk.decrypt(&bad_commitment, &tenant("a"))
+        unsigned
+            .decrypt(&bad_commitment, &tenant("a"))
             .await
             .unwrap_err(),
         CryptoError::CommitmentMismatch
