@@ -39,7 +39,7 @@ pub struct Config {
     pub encryption: Option<Encryption>,
     /// `TENANT_CLAIM`: the verified ID token claim naming the caller's tenant (HTTP routes).
     pub tenant_claim: String,
-    /// `MAX_DECRYPT_FIELDS`: values one decrypt request may select across its records.
+    /// `MAX_DECRYPT_FIELDS`: values one request may decrypt, or encrypt, across its records.
     pub max_decrypt_fields: usize,
 }
 

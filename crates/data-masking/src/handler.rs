@@ -16,7 +16,7 @@ use secure_lambda::crypto::fields::{
 use secure_lambda::crypto::{CryptoError, DataKeys, EncryptionContext, Esdk};
 use secure_lambda::envelope::{self, EventText, HttpRequest, Invocation, ResponseStyle};
 use secure_lambda::mask::{
-    JsonMaskError, JsonMasker, JsonOut, MaskReport, PiiKind, StreamError, TokenKey,
+    JsonMaskError, JsonMasker, JsonOut, MaskError, MaskReport, PiiKind, StreamError, TokenKey,
 };
 use secure_lambda::runtime::{self, Function};
 use secure_lambda::secrets::{CacheCounters, ParameterSource, SecretSource, SecretStore};
@@ -141,7 +141,8 @@ impl<S: SecretSource, P: ParameterSource, K: DataKeys> DataMasking<S, P, K> {
             request.records.len() as u64,
         )
         .await
-        .map_err(|error| context_field(ApiError::from(&error)))?;
+        .map_err(|error| context_field(ApiError::from(&error)))?
+        .with_max_values(self.config.max_decrypt_fields);
         Ok(Some(sealer.shared()))
     }
 
@@ -463,6 +464,14 @@ fn mask_error(error: StreamError) -> ApiError {
             format!("the record is nested deeper than {max} levels"),
         )
         .with_field(format!("records[{index}]")),
+        StreamError::Record {
+            error:
+                JsonMaskError::Rule {
+                    source: source @ MaskError::TooManyValues { .. },
+                    ..
+                },
+            ..
+        } => ApiError::new(413, "TooManyValues", source.to_string()).with_field("records"),
         StreamError::Record { index, error } => {
             ApiError::new(500, "MaskingFailed", error.to_string())
                 .with_field(format!("records[{index}]"))
@@ -1074,6 +1083,25 @@ mod tests {
             );
         }
         assert_eq!(masker.esdk.as_ref().unwrap().data_keys().generated(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_encrypt_request_seals_at_most_the_configured_number_of_values() {
+        let masker = function(Config {
+            max_decrypt_fields: 3,
+            ..Config::default()
+        });
+        let records: Vec<Value> = (0..4).map(|_| customer()).collect();
+        let request = json!({"records": records, "rules": {"$.ssn": "encrypt"},
+                             "context": {"tenant": "a"}});
+        let response = masker.handle(request).await;
+        assert_eq!(response["statusCode"], 413, "{response}");
+        assert_eq!(body(&response)["error"]["code"], "TooManyValues");
+        assert_eq!(body(&response)["error"]["field"], "records");
+        assert!(!response.to_string().contains("AgV4"), "{response}");
+        let request = json!({"records": records[..3], "rules": {"$.ssn": "encrypt"},
+                             "context": {"tenant": "a"}});
+        assert_eq!(masker.handle(request).await["statusCode"], 200);
     }
 
     #[tokio::test]

@@ -75,6 +75,10 @@ pub struct FieldSealer {
     /// By rule path text when bound; one entry under `""` when not.
     sealers: BTreeMap<String, Sealer>,
     binding: PathBinding,
+    /// Values sealed so far, and how many one request may seal: each costs a signature, and
+    /// the masking pass cannot stop for the time budget.
+    sealed: std::sync::atomic::AtomicUsize,
+    max_values: usize,
 }
 
 impl FieldSealer {
@@ -109,7 +113,18 @@ impl FieldSealer {
             .buffer_unordered(KMS_CONCURRENCY)
             .try_collect()
             .await?;
-        Ok(Self { sealers, binding })
+        Ok(Self {
+            sealers,
+            binding,
+            sealed: std::sync::atomic::AtomicUsize::new(0),
+            max_values: usize::MAX,
+        })
+    }
+
+    /// Refuses to seal more than `max` values (the request is answered with the error).
+    pub fn with_max_values(mut self, max: usize) -> Self {
+        self.max_values = max;
+        self
     }
 
     /// As a masker's sealer.
@@ -125,6 +140,14 @@ impl ValueSealer for FieldSealer {
             PathBinding::Bound => rule.as_str(),
         };
         let sealer = self.sealers.get(key).ok_or(MaskError::NoSealer)?;
+        let sealed = self
+            .sealed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if sealed >= self.max_values {
+            return Err(MaskError::TooManyValues {
+                max: self.max_values,
+            });
+        }
         sealer
             .seal_json(json)
             .map_err(|error| MaskError::Seal(error.to_string()))

@@ -108,6 +108,8 @@ pub enum MaskError {
     /// Why the value could not be sealed (never the value itself).
     #[error("the value could not be encrypted: {0}")]
     Seal(String),
+    #[error("the rules encrypt more than {max} values: send fewer records per request")]
+    TooManyValues { max: usize },
 }
 
 /// Seals the values [`Strategy::Encrypt`] selects. Called once per selected value, in document
