@@ -5,8 +5,8 @@
 #![recursion_limit = "256"]
 
 use data_masking::{config, handler};
-use lambda_runtime::Error;
 use secure_lambda::crypto::{CachePolicy, Esdk, KmsDataKeys};
+use secure_lambda::runtime::Error;
 use secure_lambda::secrets::AwsSecretStore;
 use secure_lambda::{aws, logging, runtime};
 

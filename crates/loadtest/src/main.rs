@@ -5,7 +5,6 @@
 #![recursion_limit = "256"]
 
 use hyper::Method;
-use lambda_runtime::Error;
 use loadtest::config::Config;
 use loadtest::engine::Engine;
 use loadtest::fanout::LambdaInvoker;
@@ -13,6 +12,7 @@ use loadtest::handler::LoadTest;
 use loadtest::names::{ScrubbingMakeWriter, UserNames};
 use loadtest::signin::{Cognito, PasswordSecrets, SignIns};
 use secure_lambda::kms_env::{AwsKms, EncryptedEnv, EncryptionContext};
+use secure_lambda::runtime::Error;
 use secure_lambda::secrets::AwsSecretStore;
 use secure_lambda::{aws, logging, runtime, telemetry};
 

@@ -12,8 +12,8 @@ mod handler;
 mod identity;
 mod orders;
 
-use lambda_runtime::Error;
 use secure_lambda::idtoken::{HttpJwks, IdTokenVerifier, TokenPolicy};
+use secure_lambda::runtime::Error;
 use secure_lambda::secrets::AwsSecretStore;
 use secure_lambda::{aws, logging, runtime};
 

@@ -7,7 +7,7 @@
 mod config;
 mod handler;
 
-use lambda_runtime::Error;
+use secure_lambda::runtime::Error;
 use secure_lambda::secrets::AwsSecretStore;
 use secure_lambda::{aws, logging, runtime};
 

@@ -31,6 +31,7 @@ pub mod logging;
 pub mod mask;
 pub mod request;
 pub mod runtime;
+mod runtime_api;
 pub mod secrets;
 pub mod telemetry;
 pub mod tenant;

@@ -25,7 +25,13 @@ where
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "INFO".to_owned());
-    let _ = tracing::subscriber::set_global_default(subscriber(out, log_filter(&level)));
+    if tracing::subscriber::set_global_default(subscriber(out, log_filter(&level))).is_ok() {
+        // A panic's message is logged like any other line, redacted; the default hook would
+        // print it to stderr as it is, whatever value it quotes.
+        std::panic::set_hook(Box::new(|panic| {
+            tracing::error!(panic = %panic, "the function panicked");
+        }));
+    }
 }
 
 /// The levels `spec` asks for: a level (`AWS_LAMBDA_LOG_LEVEL`'s `DEBUG`, any case; Lambda's

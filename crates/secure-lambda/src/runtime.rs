@@ -10,13 +10,14 @@
 
 use std::future::Future;
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::envelope::{self, Invocation, ResponseStyle};
 use crate::error::ApiError;
 use crate::mask::RedactionReporter;
+pub use crate::runtime_api::Error;
+use crate::runtime_api::{NextEvent, RuntimeApi};
 use crate::secrets::{CacheCounters, MetricsReporter};
 use crate::telemetry::function_name;
 
@@ -134,27 +135,84 @@ pub async fn with_deadline<T>(deadline_ms: u64, work: impl Future<Output = T>) -
         .await
 }
 
-/// Serves `function` until the runtime stops.
+/// Serves `function` until the Runtime API stops answering.
 pub async fn run<F: Function>(function: F) -> Result<(), Error> {
+    serve(&RuntimeApi::from_env()?, &function).await
+}
+
+async fn serve<F: Function>(api: &RuntimeApi, function: &F) -> Result<(), Error> {
     let metrics = InvocationMetrics::new();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
-        let (function, metrics) = (&function, &metrics);
-        async move {
-            let text = String::from(Box::<str>::from(event.payload));
-            let response = with_deadline(event.context.deadline, function.handle_text(text)).await;
-            metrics.report(function.cache_counters());
-            // The text is JSON the function wrote; should it not be, the caller gets a 500.
-            let response = RawValue::from_string(response).or_else(|_| {
-                let error =
-                    ApiError::new(500, "InternalError", "the response could not be written");
-                RawValue::from_string(
-                    envelope::respond_error(ResponseStyle::Direct, &error).to_string(),
-                )
-            })?;
-            Ok::<Box<RawValue>, Error>(response)
+    loop {
+        let event = api.next().await?;
+        let span = tracing::info_span!(
+            "Lambda runtime invoke",
+            requestId = %event.request_id,
+            xrayTraceId = tracing::field::Empty,
+            tenantId = tracing::field::Empty,
+        );
+        // The SDK reads the trace header of the current invocation from here.
+        match &event.trace_id {
+            Some(trace_id) => {
+                span.record("xrayTraceId", trace_id.as_str());
+                std::env::set_var("_X_AMZN_TRACE_ID", trace_id);
+            }
+            None => std::env::remove_var("_X_AMZN_TRACE_ID"),
         }
-    }))
-    .await
+        if let Some(tenant_id) = &event.tenant_id {
+            span.record("tenantId", tenant_id.as_str());
+        }
+        invoke(api, function, &metrics, event)
+            .instrument(span)
+            .await?;
+    }
+}
+
+/// One event to its answer (or, should the function panic, to the Runtime API's error call).
+async fn invoke<F: Function>(
+    api: &RuntimeApi,
+    function: &F,
+    metrics: &InvocationMetrics,
+    event: NextEvent,
+) -> Result<(), Error> {
+    use futures_util::FutureExt;
+    use std::panic::AssertUnwindSafe;
+
+    let NextEvent {
+        request_id,
+        deadline_ms,
+        body,
+        ..
+    } = event;
+    let answer = match String::from_utf8(body) {
+        Ok(text) => {
+            let work = with_deadline(deadline_ms, function.handle_text(text));
+            AssertUnwindSafe(work).catch_unwind().await
+        }
+        Err(_) => {
+            let error = ApiError::bad_request("InvalidEvent", "the event is not UTF-8 text");
+            Ok(envelope::respond_error(ResponseStyle::Direct, &error).to_string())
+        }
+    };
+    metrics.report(function.cache_counters());
+    let posted = match answer {
+        Ok(answer) => api.respond(&request_id, answer).await,
+        Err(panic) => {
+            // The panic hook logged its message, redacted; the caller gets only its kind, since
+            // a message may quote whatever the function was holding.
+            drop(panic);
+            api.fail(
+                &request_id,
+                "Runtime.Panic",
+                "the function panicked; its log has the details",
+            )
+            .await
+        }
+    };
+    // Lambda times out an invocation that never got its answer; the next event still comes.
+    if let Err(error) = posted {
+        tracing::error!(error = %error, "the answer could not be posted");
+    }
+    Ok(())
 }
 
 /// Builds the function with `init` and serves it; if it cannot be built (a missing or malformed
@@ -170,44 +228,15 @@ where
         Err(error) => {
             let message = error.to_string();
             tracing::error!(error = %message, "the function could not start");
-            if let Err(report) = report_init_error(&message).await {
+            let reported = match RuntimeApi::from_env() {
+                Ok(api) => api.init_error("Runtime.ConfigError", &message).await,
+                Err(error) => Err(error),
+            };
+            if let Err(report) = reported {
                 tracing::error!(error = %report, "the init error could not be reported");
             }
             Err(message.into())
         }
-    }
-}
-
-/// `POST /2018-06-01/runtime/init/error` on the Runtime API (`AWS_LAMBDA_RUNTIME_API`).
-async fn report_init_error(message: &str) -> Result<(), String> {
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
-
-    let api = std::env::var("AWS_LAMBDA_RUNTIME_API")
-        .map_err(|_| "AWS_LAMBDA_RUNTIME_API is not set".to_owned())?;
-    let api = api.trim_start_matches("http://").trim_end_matches('/');
-    let body = serde_json::json!({
-        "errorMessage": message,
-        "errorType": "Runtime.ConfigError",
-    })
-    .to_string();
-    let request = hyper::Request::post(format!("http://{api}/2018-06-01/runtime/init/error"))
-        .header("Lambda-Runtime-Function-Error-Type", "Runtime.ConfigError")
-        .header("content-type", "application/json")
-        .body(Full::new(bytes::Bytes::from(body)))
-        .map_err(|e| format!("building the request: {e}"))?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let response = client
-        .request(request)
-        .await
-        .map_err(|e| format!("sending it: {e}"))?;
-    let status = response.status();
-    let _ = response.into_body().collect().await;
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(format!("the Runtime API answered {status}"))
     }
 }
 
@@ -286,6 +315,135 @@ mod tests {
             let echo = with_deadline(no_time, handle_raw(&Echo, r#"{"a":1}"#)).await;
             assert_eq!(echo["statusCode"], 200);
         }
+    }
+
+    /// A function that answers with the trace header it saw, and panics when asked to.
+    struct Traced;
+
+    impl Function for Traced {
+        const NAME: &'static str = "traced";
+
+        async fn dispatch(&self, invocation: Invocation) -> Result<Value, ApiError> {
+            let payload = invocation.json_payload()?;
+            if payload.contains_key("boom") {
+                panic!("asked to panic while holding hunter2");
+            }
+            Ok(json!({ "trace": std::env::var("_X_AMZN_TRACE_ID").ok() }))
+        }
+    }
+
+    /// A call the function made to the stub Runtime API: path, error type header, body.
+    type Call = (String, Option<String>, bytes::Bytes);
+    /// An event the stub hands out: its headers and body.
+    type Event = (Vec<(&'static str, &'static str)>, Vec<u8>);
+
+    /// A Runtime API on a free port that hands out `events` (headers and body) one per
+    /// `GET /next`, answers 500 once they are gone, and reports every other call.
+    async fn stub_runtime_api(
+        events: Vec<Event>,
+    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<Call>) {
+        use http_body_util::{BodyExt, Full};
+        use hyper::server::conn::http1;
+        use hyper_util::rt::TokioIo;
+        use std::sync::{Arc, Mutex};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (calls, received) = tokio::sync::mpsc::unbounded_channel();
+        let events = Arc::new(Mutex::new(std::collections::VecDeque::from(events)));
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (events, calls) = (events.clone(), calls.clone());
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let (events, calls) = (events.clone(), calls.clone());
+                        async move {
+                            let path = request.uri().path().to_owned();
+                            if path == "/2018-06-01/runtime/invocation/next" {
+                                let next = events.lock().unwrap().pop_front();
+                                let mut response = hyper::Response::builder();
+                                let Some((headers, body)) = next else {
+                                    return hyper::Response::builder()
+                                        .status(500)
+                                        .body(Full::new(bytes::Bytes::new()));
+                                };
+                                for (name, value) in headers {
+                                    response = response.header(name, value);
+                                }
+                                return response.body(Full::new(bytes::Bytes::from(body)));
+                            }
+                            let kind = request
+                                .headers()
+                                .get("Lambda-Runtime-Function-Error-Type")
+                                .map(|v| v.to_str().unwrap().to_owned());
+                            let body = request.into_body().collect().await.unwrap().to_bytes();
+                            calls.send((path, kind, body)).unwrap();
+                            hyper::Response::builder()
+                                .status(202)
+                                .body(Full::new(bytes::Bytes::new()))
+                        }
+                    },
+                );
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+            }
+        });
+        (address, received)
+    }
+
+    #[tokio::test]
+    async fn the_loop_answers_each_event_and_survives_a_panic() {
+        let id = |id| ("Lambda-Runtime-Aws-Request-Id", id);
+        let (address, mut calls) = stub_runtime_api(vec![
+            (
+                vec![
+                    id("one"),
+                    ("Lambda-Runtime-Deadline-Ms", "600000"),
+                    ("Lambda-Runtime-Trace-Id", "Root=1-5e1b4151-5ac6c58f"),
+                ],
+                br#"{"a":1}"#.to_vec(),
+            ),
+            (vec![id("two")], b"{\"a\":\"\xff\xfe\"}".to_vec()),
+            (vec![id("three")], br#"{"boom":true}"#.to_vec()),
+            (vec![id("four")], br#"{"b":2}"#.to_vec()),
+            (vec![], b"{}".to_vec()),
+        ])
+        .await;
+        let stopped = serve(&RuntimeApi::new(&address), &Traced).await;
+        let stopped = stopped.unwrap_err().to_string();
+        assert!(
+            stopped.contains("Lambda-Runtime-Aws-Request-Id"),
+            "{stopped}"
+        );
+
+        let mut next = || calls.try_recv().unwrap();
+        let (path, kind, posted) = next();
+        assert_eq!(
+            (path.as_str(), kind),
+            ("/2018-06-01/runtime/invocation/one/response", None)
+        );
+        let answer: Value = serde_json::from_slice(&posted).unwrap();
+        assert_eq!(body(&answer), json!({"trace": "Root=1-5e1b4151-5ac6c58f"}));
+
+        let (path, _, posted) = next();
+        assert_eq!(path, "/2018-06-01/runtime/invocation/two/response");
+        let answer: Value = serde_json::from_slice(&posted).unwrap();
+        assert_eq!(answer["statusCode"], 400, "{answer}");
+        assert_eq!(body(&answer)["error"]["code"], "InvalidEvent", "{answer}");
+
+        let (path, kind, posted) = next();
+        assert_eq!(path, "/2018-06-01/runtime/invocation/three/error");
+        assert_eq!(kind.as_deref(), Some("Runtime.Panic"));
+        let error: Value = serde_json::from_slice(&posted).unwrap();
+        assert_eq!(error["errorType"], "Runtime.Panic");
+        assert!(!posted.windows(7).any(|w| w == b"hunter2"), "{error}");
+
+        // After the panic the loop goes on; a trace header of the past is not kept.
+        let (path, _, posted) = next();
+        assert_eq!(path, "/2018-06-01/runtime/invocation/four/response");
+        let answer: Value = serde_json::from_slice(&posted).unwrap();
+        assert_eq!(body(&answer), json!({"trace": null}));
+        assert!(calls.try_recv().is_err());
     }
 
     #[tokio::test]
