@@ -40,23 +40,18 @@ pub fn parse_event(text: &str) -> Result<Value, ApiError> {
     })
 }
 
-/// True when brackets outside strings nest deeper than `max` (one pass, no recursion).
+/// True when brackets outside strings nest deeper than `max` (one pass, no recursion). Strings
+/// are skipped to their closing quote with `memchr`: in a large event most bytes are in them.
 fn nesting_exceeds(bytes: &[u8], max: usize) -> bool {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
         match b {
-            b'"' => in_string = true,
+            b'"' => match string_end(bytes, at + 1) {
+                Some(end) => at = end,
+                // Unterminated: the parser says so.
+                None => return false,
+            },
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
@@ -66,8 +61,21 @@ fn nesting_exceeds(bytes: &[u8], max: usize) -> bool {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        at += 1;
     }
     false
+}
+
+/// The index of the quote closing the string whose text starts at `from`.
+fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let at = from + memchr::memchr2(b'"', b'\\', bytes.get(from..)?)?;
+        if bytes.get(at) == Some(&b'"') {
+            return Some(at);
+        }
+        // A backslash escapes the byte after it, a quote or another backslash included.
+        from = at + 2;
+    }
 }
 
 /// An event read without building a tree of it: a direct invocation keeps its text (the request
@@ -123,6 +131,14 @@ impl EventText {
                     kind_of_text(&event)
                 ),
             ));
+        }
+        // A direct event (the common case, and the large one) is told apart without reading
+        // it: an HTTP event has a `requestContext` member, a name JSON can spell only so or
+        // with `\u` escapes. The function reads a direct event's text next, with the same
+        // errors for text that is not JSON.
+        let named = |needle: &[u8]| memchr::memmem::find(event.as_bytes(), needle).is_some();
+        if !named(b"requestContext") && !named(b"\\u") {
+            return Ok(EventText::Direct(event));
         }
         let (request, body) = {
             let members: BTreeMap<Cow<'_, str>, &RawValue> =
@@ -736,13 +752,42 @@ mod tests {
         }
         for (event, code) in [
             ("[1]".to_owned(), "InvalidEvent"),
-            ("{".to_owned(), "InvalidEvent"),
+            (r#"{"requestContext":"#.to_owned(), "InvalidEvent"),
+            (r#"{"request\u0043ontext":"#.to_owned(), "InvalidEvent"),
             (http_event("%%%", true), "InvalidBody"),
             (format!("{}{}", "[".repeat(100), "]".repeat(100)), "TooDeep"),
+            (
+                format!(
+                    r#"{{"a":"\\","b":{}1{}}}"#,
+                    "[".repeat(100),
+                    "]".repeat(100)
+                ),
+                "TooDeep",
+            ),
         ] {
             let err = EventText::parse(event.clone(), 100, too_large).unwrap_err();
             assert_eq!(err.code, code, "{event}");
         }
+        // Without `requestContext` an event is direct, unread: its reader reports what is wrong.
+        for event in [
+            "{",
+            r#"{"records":[1,"#,
+            r#"{"a":"[[[[\"[[[["}"#,
+            r#"{"a":"\"#,
+        ] {
+            match EventText::parse(event.to_owned(), 100, too_large) {
+                Ok(EventText::Direct(text)) => assert_eq!(text, event),
+                other => panic!("{event}: {other:?}"),
+            }
+        }
+        // Brackets inside strings, escaped quotes included, are not nesting.
+        let in_strings = format!(
+            r#"{{"a":"{}\"{}","b":"\\"}}"#,
+            "[".repeat(200),
+            "{".repeat(200)
+        );
+        assert!(!nesting_exceeds(in_strings.as_bytes(), 2));
+        assert!(nesting_exceeds(br#"{"a":"\\",[[[1]]]}"#, 3));
     }
 
     #[test]

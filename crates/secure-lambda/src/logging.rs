@@ -26,12 +26,33 @@ where
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "INFO".to_owned());
     if tracing::subscriber::set_global_default(subscriber(out, log_filter(&level))).is_ok() {
-        // A panic's message is logged like any other line, redacted; the default hook would
-        // print it to stderr as it is, whatever value it quotes.
-        std::panic::set_hook(Box::new(|panic| {
-            tracing::error!(panic = %panic, "the function panicked");
-        }));
+        std::panic::set_hook(Box::new(log_panic));
     }
+}
+
+/// The panic hook: where the panic happened, and its message only when it is a fixed string.
+/// A message formatted at run time may quote the data at hand (slicing a string in the middle
+/// of a character quotes the string), and the default hook would print it to stderr as it is.
+/// A panic while logging one (inside the redacting writer) is not logged again: a second panic
+/// in the same thread would abort the process.
+fn log_panic(panic: &std::panic::PanicHookInfo<'_>) {
+    thread_local! {
+        static LOGGING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if LOGGING.with(|logging| logging.replace(true)) {
+        return;
+    }
+    let location = panic
+        .location()
+        .map(|at| format!("{}:{}", at.file(), at.line()))
+        .unwrap_or_default();
+    let message = panic
+        .payload()
+        .downcast_ref::<&'static str>()
+        .copied()
+        .unwrap_or("(a message formatted at run time, not logged: it may quote data)");
+    tracing::error!(%location, message, "the function panicked");
+    LOGGING.with(|logging| logging.set(false));
 }
 
 /// The levels `spec` asks for: a level (`AWS_LAMBDA_LOG_LEVEL`'s `DEBUG`, any case; Lambda's
@@ -72,8 +93,59 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::log_filter;
+    use super::{log_filter, log_panic, subscriber};
+    use std::sync::{Arc, Mutex};
     use tracing::Level;
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Sink {
+        type Writer = Sink;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// A panic is one log line with its location; its message only when it is fixed text, since
+    /// a formatted one may quote what the function was holding.
+    #[test]
+    fn panics_are_logged_without_what_they_quote() {
+        let sink = Sink::default();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(log_panic));
+        tracing::subscriber::with_default(subscriber(sink.clone(), log_filter("info")), || {
+            let _ = std::panic::catch_unwind(|| panic!("the cache is in a state it cannot be"));
+            let record = "Jane's note: call me on 07700 900123";
+            let _ = std::panic::catch_unwind(|| panic!("cannot mask {record}"));
+        });
+        std::panic::set_hook(previous);
+        let logged = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = logged.lines().collect();
+        assert_eq!(lines.len(), 2, "{logged}");
+        assert!(lines
+            .iter()
+            .all(|l| l.contains("the function panicked") && l.contains("src/logging.rs:")));
+        assert!(
+            lines[0].contains("the cache is in a state it cannot be"),
+            "{logged}"
+        );
+        assert!(
+            !logged.contains("Jane") && !logged.contains("07700"),
+            "{logged}"
+        );
+    }
 
     #[test]
     fn lambda_levels_and_rust_log_directives_both_read() {

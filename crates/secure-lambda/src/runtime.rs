@@ -369,7 +369,10 @@ mod tests {
                                         .body(Full::new(bytes::Bytes::new()));
                                 };
                                 for (name, value) in headers {
-                                    response = response.header(name, value);
+                                    response = match name {
+                                        "status" => response.status(value),
+                                        _ => response.header(name, value),
+                                    };
                                 }
                                 return response.body(Full::new(bytes::Bytes::from(body)));
                             }
@@ -405,16 +408,16 @@ mod tests {
             ),
             (vec![id("two")], b"{\"a\":\"\xff\xfe\"}".to_vec()),
             (vec![id("three")], br#"{"boom":true}"#.to_vec()),
+            // `cargo lambda watch` with no event: nothing to answer, ask again.
+            (vec![("status", "204"), id("none")], Vec::new()),
             (vec![id("four")], br#"{"b":2}"#.to_vec()),
-            (vec![], b"{}".to_vec()),
+            // An id that would change the answer's path stops the loop rather than post there.
+            (vec![id("four/../../init")], b"{}".to_vec()),
         ])
         .await;
         let stopped = serve(&RuntimeApi::new(&address), &Traced).await;
         let stopped = stopped.unwrap_err().to_string();
-        assert!(
-            stopped.contains("Lambda-Runtime-Aws-Request-Id"),
-            "{stopped}"
-        );
+        assert!(stopped.contains("request id"), "{stopped}");
 
         let mut next = || calls.try_recv().unwrap();
         let (path, kind, posted) = next();

@@ -9,7 +9,9 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::StatusCode;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
@@ -25,6 +27,9 @@ const MAX_RESERVED_BYTES: usize = 6_291_556;
 /// hyper's read buffer, fixed: by default it grows to 400 KB while a large event streams in and
 /// stays that size, four times a 100 KB event; the event is copied out of it as it arrives.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// How long to wait before asking again when the Runtime API has no event (`204`).
+const NO_EVENT_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// An event as `GET /next` hands it over.
 #[derive(Debug)]
@@ -63,36 +68,21 @@ impl RuntimeApi {
 
     /// Waits for the next event (Lambda holds the call between invocations).
     pub async fn next(&self) -> Result<NextEvent, Error> {
-        let request = hyper::Request::get(format!("{}/invocation/next", self.base))
-            .body(Full::new(Bytes::new()))?;
-        let response = self.client.request(request).await?;
-        let status = response.status();
-        let (parts, mut body) = response.into_parts();
-        if !status.is_success() {
-            return Err(format!("GET /invocation/next answered {status}").into());
-        }
-        let header = |name: &str| text_header(&parts.headers, name);
-        let request_id = header("lambda-runtime-aws-request-id")
-            .ok_or("GET /invocation/next answered without Lambda-Runtime-Aws-Request-Id")?;
-        let reserved = header(CONTENT_LENGTH.as_str())
-            .and_then(|length| length.parse::<usize>().ok())
-            .unwrap_or(0)
-            .min(MAX_RESERVED_BYTES);
-        let mut event = Vec::with_capacity(reserved);
-        while let Some(frame) = body.frame().await {
-            if let Ok(data) = frame?.into_data() {
-                event.extend_from_slice(&data);
+        loop {
+            let request = hyper::Request::get(format!("{}/invocation/next", self.base))
+                .body(Full::new(Bytes::new()))?;
+            let response = self.client.request(request).await?;
+            match response.status() {
+                StatusCode::OK => return read_event(response).await,
+                // `cargo lambda watch` answers 204 while it has no event (before the first
+                // invoke, after a reload): no invocation, so nothing to answer; ask again.
+                StatusCode::NO_CONTENT => {
+                    let _ = response.into_body().collect().await;
+                    tokio::time::sleep(NO_EVENT_PAUSE).await;
+                }
+                status => return Err(format!("GET /invocation/next answered {status}").into()),
             }
         }
-        Ok(NextEvent {
-            deadline_ms: header("lambda-runtime-deadline-ms")
-                .and_then(|ms| ms.parse().ok())
-                .unwrap_or(0),
-            trace_id: header("lambda-runtime-trace-id"),
-            tenant_id: header("lambda-runtime-aws-tenant-id"),
-            request_id,
-            body: event,
-        })
     }
 
     /// `POST /invocation/{id}/response`: the answer, as written.
@@ -136,6 +126,43 @@ impl RuntimeApi {
             Err(format!("POST {path} answered {status}: {answer}").into())
         }
     }
+}
+
+/// The event of a `200` from `GET /next`: its headers, and its body copied out of the read
+/// buffer frame by frame into one allocation.
+async fn read_event(response: hyper::Response<Incoming>) -> Result<NextEvent, Error> {
+    let (parts, mut body) = response.into_parts();
+    let header = |name: &str| text_header(&parts.headers, name);
+    let request_id = header("lambda-runtime-aws-request-id")
+        .ok_or("GET /invocation/next answered without Lambda-Runtime-Aws-Request-Id")?;
+    // The id becomes a path segment of the answer's URI: nothing that could change the path.
+    if !request_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(
+            "GET /invocation/next answered a request id that is not a UUID's characters".into(),
+        );
+    }
+    let reserved = header(CONTENT_LENGTH.as_str())
+        .and_then(|length| length.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(MAX_RESERVED_BYTES);
+    let mut event = Vec::with_capacity(reserved);
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            event.extend_from_slice(&data);
+        }
+    }
+    Ok(NextEvent {
+        deadline_ms: header("lambda-runtime-deadline-ms")
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0),
+        trace_id: header("lambda-runtime-trace-id"),
+        tenant_id: header("lambda-runtime-aws-tenant-id"),
+        request_id,
+        body: event,
+    })
 }
 
 fn text_header(headers: &HeaderMap, name: &str) -> Option<String> {

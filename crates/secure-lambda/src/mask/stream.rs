@@ -85,6 +85,22 @@ impl<'o> JsonOut<'o> {
             self.buf.extend_from_slice(bytes);
             return;
         }
+        let escaped = |b: &u8| matches!(b, b'"' | b'\\');
+        // Most pieces are short (punctuation, keys, masked values): scanned inline, as a call
+        // into memchr costs more than it saves below a few dozen bytes.
+        if bytes.len() < 32 {
+            if !bytes.iter().any(escaped) {
+                self.buf.extend_from_slice(bytes);
+                return;
+            }
+            for b in bytes {
+                if escaped(b) {
+                    self.buf.push(b'\\');
+                }
+                self.buf.push(*b);
+            }
+            return;
+        }
         let mut rest = bytes;
         while let Some(at) = memchr::memchr2(b'"', b'\\', rest) {
             self.buf.extend_from_slice(&rest[..at]);
