@@ -101,7 +101,7 @@ bench: setup $(BENCH_STAMP) ## benchmarks, written to BENCHMARKS.md: cold start,
 	target/debug/scaleprobe --profile release --users $(SCALE_USERS) --requests $(SCALE_REQUESTS) --out target/bench/scale.md
 	target/debug/coldstart --profile release --functions $(subst $(space),$(comma),$(BENCH_FUNCTIONS)) \
 	  --spawns $(BENCH_SPAWNS) --warm $(BENCH_WARM) --python $(CURDIR)/$(VENV)/bin/python \
-	  --command "make bench BENCH_SPAWNS=$(BENCH_SPAWNS) BENCH_WARM=$(BENCH_WARM)" --out BENCHMARKS.md \
+	  --command "make bench BENCH_SPAWNS=$(BENCH_SPAWNS) BENCH_WARM=$(BENCH_WARM)" --out BENCHMARKS.md --plot bench/cold-start.svg \
 	  --include "Log redaction: cargo bench -p secure-lambda --bench redaction=target/bench/redaction.txt" \
 	  --include "data-masking, whole invocation at 5 MB: cargo bench -p data-masking --bench invocation=target/bench/invocation.txt" \
 	  --include "Loadtest engine vs oha: cargo bench -p loadtest --bench engine_vs_oha=target/bench/engine_vs_oha.txt" \

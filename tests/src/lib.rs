@@ -8,6 +8,7 @@ pub mod coldstart;
 pub mod extensions_api;
 pub mod fault_proxy;
 pub mod payloads;
+pub mod plot;
 pub mod process;
 pub mod runtime_api;
 pub mod scale;

@@ -35,6 +35,12 @@ fn coldstart_harness_smoke() -> Result<()> {
             "{sample:?}"
         );
     }
+    // The plot `make bench` links from BENCHMARKS.md: a dot per spawn.
+    let plot = stack.dir.join("cold-start.svg");
+    suite_tests::plot::cold_start_svg(std::slice::from_ref(&measured), &plot)?;
+    let svg = std::fs::read_to_string(&plot)?;
+    assert!(svg.starts_with("<svg") && svg.contains("secure-config — Rust (ours)"));
+    assert_eq!(svg.matches("<circle").count(), 2, "one dot per spawn");
     let warm = measured.warm.expect("a warm run was asked for");
     assert_eq!(warm.latencies.len(), 20);
     assert!(quantile(&warm.latencies, 0.5) <= quantile(&warm.latencies, 0.99));

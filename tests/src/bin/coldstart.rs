@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! coldstart [--profile release|debug] [--functions a,b] [--spawns N] [--warm N]
-//!           [--python PATH] [--out FILE] [--command TEXT] [--include TITLE=FILE]...
+//!           [--python PATH] [--out FILE] [--plot SVG] [--command TEXT] [--include TITLE=FILE]...
 //!           [--section TITLE=FILE]... [--payloads MB,MB,...] [--payload-repeats N]
 //!           [--payload-processes N]
 //! ```
@@ -47,6 +47,8 @@ struct Options {
     warm: usize,
     python: Option<PathBuf>,
     out: Option<PathBuf>,
+    /// Where the SVG of the cold-start distributions goes (linked from the report).
+    plot: Option<PathBuf>,
     command: String,
     includes: Vec<(String, PathBuf)>,
     /// Markdown written by another tool, included as it is.
@@ -65,6 +67,7 @@ fn parse_args() -> Result<Options> {
         warm: 1000,
         python: None,
         out: None,
+        plot: None,
         command: String::new(),
         includes: Vec::new(),
         sections: Vec::new(),
@@ -84,6 +87,7 @@ fn parse_args() -> Result<Options> {
             "--warm" => options.warm = value()?.parse().context("--warm")?,
             "--python" => options.python = Some(PathBuf::from(value()?)),
             "--out" => options.out = Some(PathBuf::from(value()?)),
+            "--plot" => options.plot = Some(PathBuf::from(value()?)),
             "--command" => options.command = value()?,
             "--include" | "--section" => {
                 let text = value()?;
@@ -366,6 +370,14 @@ fn render(options: &Options, results: &[Measured], target: &Path) -> Result<Stri
     cold_table(&mut out, results, functions, "ms", |m| {
         m.cold.iter().map(|c| ms(c.invoke)).collect()
     });
+    if let Some(plot) = &options.plot {
+        suite_tests::plot::cold_start_svg(results, plot)?;
+        let _ = writeln!(
+            out,
+            "\n![Cold invoke per spawn, ours and the Python baseline]({})",
+            plot.display()
+        );
+    }
     let _ = writeln!(
         out,
         "\n## Init: spawn → first `GET /runtime/invocation/next` ({spawns} spawns each)\n"
