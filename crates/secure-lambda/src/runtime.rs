@@ -197,8 +197,8 @@ async fn invoke<F: Function>(
     let posted = match answer {
         Ok(answer) => api.respond(&request_id, answer).await,
         Err(panic) => {
-            // The panic hook logged its message, redacted; the caller gets only its kind, since
-            // a message may quote whatever the function was holding.
+            // The panic hook logged where it happened (and its message, when fixed text); the
+            // caller gets only its kind, since a message may quote what the function was holding.
             drop(panic);
             api.fail(
                 &request_id,
