@@ -94,29 +94,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::{log_filter, log_panic, subscriber};
-    use std::sync::{Arc, Mutex};
+    use crate::mask::LogSink as Sink;
     use tracing::Level;
-    use tracing_subscriber::fmt::MakeWriter;
-
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Sink {
-        type Writer = Sink;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
 
     /// A panic is one log line with its location; its message only when it is fixed text, since
     /// a formatted one may quote what the function was holding.

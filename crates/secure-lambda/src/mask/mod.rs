@@ -24,4 +24,6 @@ pub use json::{JsonMaskError, JsonMasker, MaskReport};
 pub use path::{JsonPath, PathState, Step};
 pub use stream::{decode_json_string, JsonOut, StreamError};
 pub use text::{redact_labelled, redact_text, redact_with, RedactionCounts};
+#[cfg(test)]
+pub(crate) use writer::tests::Sink as LogSink;
 pub use writer::{RedactingMakeWriter, RedactionReporter};
