@@ -13,6 +13,7 @@ pub mod corpus;
 pub mod detect;
 pub mod format;
 mod json;
+mod key_facts;
 mod path;
 mod stream;
 mod text;

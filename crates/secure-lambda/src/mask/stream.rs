@@ -13,11 +13,11 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
 use super::detect::{
-    cookie_key, find_labelled, holds_access_key_id, is_name_key, is_secret_access_key,
-    is_secret_key, is_value_key, label_of_key, names_secret, Finding, Label, PiiKind,
+    find_labelled, holds_access_key_id, is_secret_access_key, names_secret, Finding, Label, PiiKind,
 };
 use super::format::{apply, redaction_marker, MaskError, Strategy};
 use super::json::{JsonMaskError, JsonMasker, MaskReport};
+use super::key_facts::{worth_reading, KeyCache};
 use super::path::{JsonPath, PathState, Step};
 use super::text::{default_mask, redact_cookie_header, redact_labelled, redact_text};
 
@@ -67,24 +67,46 @@ impl<'o> JsonOut<'o> {
     }
 
     /// Writes JSON text.
+    #[inline]
     pub fn push(&mut self, bytes: &[u8]) {
+        // Called for every piece of punctuation: the common case (room left, no preview being
+        // kept, JSON text as it is) stays small enough to inline.
+        if bytes.len() * 2 > self.buf.capacity() - self.buf.len() {
+            self.grow(bytes.len());
+        }
+        if self.previewing() {
+            self.keep_preview(bytes);
+        }
+        if self.quoted {
+            self.push_quoted(bytes);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self, piece: usize) {
         // Grows by an eighth rather than by doubling: a response of several megabytes that
         // outgrows its estimate must not reserve twice its size.
-        let room = self.buf.capacity() - self.buf.len();
-        if bytes.len() * 2 > room {
-            let step = (self.buf.capacity() / 8).max(bytes.len() * 2).max(4096);
-            self.buf.reserve_exact(step);
-        }
-        if self.preview_room > 0 || !self.preview.is_empty() {
-            let take = bytes.len().min(self.preview_room);
-            self.preview.extend_from_slice(&bytes[..take]);
-            self.preview_room -= take;
-            self.preview_cut |= take < bytes.len();
-        }
-        if !self.quoted {
-            self.buf.extend_from_slice(bytes);
-            return;
-        }
+        let step = (self.buf.capacity() / 8).max(piece * 2).max(4096);
+        self.buf.reserve_exact(step);
+    }
+
+    /// True while the preview still takes bytes or has yet to note that it was cut.
+    #[inline]
+    fn previewing(&self) -> bool {
+        self.preview_room > 0 || (!self.preview_cut && !self.preview.is_empty())
+    }
+
+    #[inline(never)]
+    fn keep_preview(&mut self, bytes: &[u8]) {
+        let take = bytes.len().min(self.preview_room);
+        self.preview.extend_from_slice(&bytes[..take]);
+        self.preview_room -= take;
+        self.preview_cut |= take < bytes.len();
+    }
+
+    fn push_quoted(&mut self, bytes: &[u8]) {
         let escaped = |b: &u8| matches!(b, b'"' | b'\\');
         // Most pieces are short (punctuation, keys, masked values): scanned inline, as a call
         // into memchr costs more than it saves below a few dozen bytes.
@@ -265,12 +287,7 @@ impl<'a> Lexer<'a> {
         let mut decoded = false;
         let mut segment = start;
         loop {
-            let at = memchr::memchr2(b'"', b'\\', &bytes[self.pos..])
-                .map(|at| self.pos + at)
-                .ok_or(bytes.len())?;
-            if let Some(bad) = bytes[self.pos..at].iter().position(|b| *b < 0x20) {
-                return Err(self.pos + bad);
-            }
+            let at = string_stop(bytes, self.pos)?;
             if bytes[at] == b'"' {
                 self.pos = at + 1;
                 if decoded {
@@ -380,6 +397,33 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// Where the string text from `from` stops: its closing quote or its next backslash. A raw
+/// control character before that stop, or no stop at all, is a syntax error.
+#[inline]
+fn string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
+    // Most strings (keys, short values) end within a few dozen bytes: read byte by byte, which
+    // costs less than a call into memchr followed by a second look for control characters.
+    let near = bytes.len().min(from + 32);
+    for (i, &b) in bytes.iter().enumerate().take(near).skip(from) {
+        match b {
+            b'"' | b'\\' => return Ok(i),
+            0..=0x1f => return long_string_stop(bytes, from),
+            _ => {}
+        }
+    }
+    long_string_stop(bytes, near)
+}
+
+fn long_string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
+    let at = memchr::memchr2(b'"', b'\\', &bytes[from..])
+        .map(|at| from + at)
+        .ok_or(bytes.len())?;
+    if let Some(bad) = bytes[from..at].iter().position(|b| *b < 0x20) {
+        return Err(from + bad);
+    }
+    Ok(at)
+}
+
 /// A number as serde_json writes it once parsed (`1.50` is `1.5`, `1e2` is `100.0`): what a
 /// rule or a detector sees, and what comes back unmasked, is what the tree-based masker gave.
 fn normalized_number(raw: &str) -> Result<Cow<'_, str>, Syntax> {
@@ -428,6 +472,7 @@ struct Pass<'m, 'a> {
     key_scratch: String,
     value_scratch: String,
     findings: Vec<Finding>,
+    keys: KeyCache,
 }
 
 impl<'m, 'a> Pass<'m, 'a> {
@@ -448,6 +493,7 @@ impl<'m, 'a> Pass<'m, 'a> {
             key_scratch: String::new(),
             value_scratch: String::new(),
             findings: Vec::new(),
+            keys: KeyCache::default(),
         }
     }
 
@@ -477,8 +523,9 @@ impl<'m, 'a> Pass<'m, 'a> {
                         let key = self.lex.string(&mut self.key_scratch)?;
                         self.lex.eat(b':')?;
                         let key = self.lex.resolve(key, &self.key_scratch);
-                        let name_key = detect && is_name_key(key);
-                        if detect && worth_reading(key) {
+                        let facts = self.keys.facts(key);
+                        let name_key = detect && facts.name;
+                        if detect && facts.worth_reading {
                             notes |= KEY_WORTH_READING;
                         }
                         if self.lex.peek()? == b'"' {
@@ -687,15 +734,14 @@ impl<'m, 'a> Pass<'m, 'a> {
                         let quoted_end = self.lex.pos;
                         self.lex.eat(b':')?;
                         let key = self.lex.resolve(raw, &scratch);
+                        let facts = self.keys.facts(key);
                         let child_context = Context {
-                            secret: context.secret
-                                || is_secret_key(key)
-                                || (named_secret && is_value_key(key)),
+                            secret: context.secret || facts.secret || (named_secret && facts.value),
                             secret_if_key_shaped: key_pair,
                             // A key that names no kind keeps its parent's:
                             // `{"phone": {"number": ..}}`.
-                            label: label_of_key(key).or(context.label),
-                            cookie: cookie_key(key),
+                            label: facts.label.or(context.label),
+                            cookie: facts.cookie,
                         };
                         self.write_key(out, key, raw, keys_done.as_mut());
                         out.push(b":");
@@ -807,11 +853,6 @@ impl From<Syntax> for Failure {
 enum Scalar<'t> {
     String(&'t str, Str),
     Other(&'t str),
-}
-
-/// True when a key may hold PII itself (`{"jane.doe@example.com": 12}`).
-fn worth_reading(key: &str) -> bool {
-    key.contains('@') || key.bytes().filter(u8::is_ascii_digit).count() >= 8
 }
 
 fn key_hash(key: &str) -> u64 {
