@@ -404,9 +404,9 @@ fn string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
     // Most strings (keys, short values) end within a few dozen bytes: read byte by byte, which
     // costs less than a call into memchr followed by a second look for control characters.
     let near = bytes.len().min(from + 32);
-    for (i, &b) in bytes.iter().enumerate().take(near).skip(from) {
+    for (i, &b) in bytes[from..near].iter().enumerate() {
         match b {
-            b'"' | b'\\' => return Ok(i),
+            b'"' | b'\\' => return Ok(from + i),
             0..=0x1f => return long_string_stop(bytes, from),
             _ => {}
         }
