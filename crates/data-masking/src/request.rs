@@ -339,6 +339,10 @@ fn empty_of_kind(text: &str) -> Value {
 
 /// True when `text` (valid JSON) is longer than `limit` bytes without whitespace outside strings.
 fn compact_len_exceeds(text: &str, limit: usize) -> bool {
+    // Whitespace only makes text longer: text within the limit as it is needs no count.
+    if text.len() <= limit {
+        return false;
+    }
     let mut len = 0usize;
     let (mut in_string, mut escaped) = (false, false);
     for &b in text.as_bytes() {
