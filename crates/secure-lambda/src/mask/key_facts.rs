@@ -44,7 +44,8 @@ pub(super) fn worth_reading(key: &str) -> bool {
     key.contains('@') || key.bytes().filter(u8::is_ascii_digit).count() >= 8
 }
 
-const SLOTS: usize = 128;
+const SLOT_BITS: u32 = 7;
+const SLOTS: usize = 1 << SLOT_BITS;
 const PROBES: usize = 4;
 const SLOT_BYTES: usize = 32;
 
@@ -81,11 +82,7 @@ impl KeyCache {
         for probe in 0..PROBES {
             let index = (home + probe) % SLOTS;
             match &self.slots[index] {
-                Some(hit)
-                    if usize::from(hit.len) == bytes.len() && &hit.key[..bytes.len()] == bytes =>
-                {
-                    return hit.facts;
-                }
+                Some(hit) if hit.holds(bytes) => return hit.facts,
                 Some(_) => {}
                 // Slots are never emptied, so no key was stored past an empty one.
                 None => {
@@ -107,13 +104,24 @@ impl KeyCache {
     }
 }
 
-/// FNV-1a over the key: a slot index, not a defence; a collision only costs a recomputation.
-fn slot_of(bytes: &[u8]) -> usize {
-    let mut hash: u32 = 0x811c_9dc5;
-    for &b in bytes {
-        hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+impl Slot {
+    fn holds(&self, key: &[u8]) -> bool {
+        // Compared in line: keys are a few bytes, shorter than a call to memcmp costs.
+        usize::from(self.len) == key.len() && self.key.iter().zip(key).all(|(a, b)| a == b)
     }
-    hash as usize % SLOTS
+}
+
+/// A slot index from the key's length and its first, middle and last bytes (`key` is not
+/// empty): the keys of one payload differ there, and it costs the same for any key. Not a
+/// defence: a collision only costs a recomputation.
+fn slot_of(key: &[u8]) -> usize {
+    let n = key.len();
+    let sample = u32::from(key[0])
+        | u32::from(key[n / 2]) << 8
+        | u32::from(key[n - 1]) << 16
+        | (n as u32) << 24;
+    // Fibonacci hashing: the top bits of the product mix every input bit.
+    (sample.wrapping_mul(0x9e37_79b9) >> (32 - SLOT_BITS)) as usize
 }
 
 #[cfg(test)]

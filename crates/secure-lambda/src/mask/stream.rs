@@ -1,12 +1,15 @@
 //! Masking JSON text to JSON text in one pass per record, without building a tree.
 //!
-//! A record is read twice, both times straight from the request's bytes: a first scan checks the
-//! syntax and the depth and notes, for each object and array, the facts that depend on members
-//! the masker has not reached yet when it writes an earlier one (a name member naming a secret
-//! may follow its value member; an access key id may follow its secret key). The second pass
-//! writes the masked record, keeping only the path (each rule's automaton state per level) and
-//! those notes. Memory is the output plus O(depth), whatever the record's size: no `Value` tree,
-//! no copy of strings that need no mask and hold no escapes.
+//! Some facts about an object or an array depend on members the masker has not reached yet when
+//! it writes an earlier one: a name member naming a secret may follow its value member; an access
+//! key id may follow its secret key; a key holding PII may repeat a key written before it. Most
+//! records hold none of these, so a record is first written in one pass straight from the
+//! request's bytes. If that pass meets one of them (or any error), what it wrote is taken back
+//! and the record is read twice: a first scan checks the syntax and the depth and notes those
+//! facts for each object and array, and a second pass writes the masked record with the notes
+//! in hand. Either way a record costs at most three readings, and memory is the output plus
+//! O(depth), whatever the record's size: no `Value` tree, no copy of strings that need no mask
+//! and hold no escapes.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -135,8 +138,15 @@ impl<'o> JsonOut<'o> {
 
     /// Writes `text` as a JSON string, escaped as serde_json escapes it.
     pub fn string(&mut self, text: &str) {
-        self.push(b"\"");
         let bytes = text.as_bytes();
+        // Masks and most keys need no escape: written whole.
+        if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+            self.push(b"\"");
+            self.push(bytes);
+            self.push(b"\"");
+            return;
+        }
+        self.push(b"\"");
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
             let escape: &[u8] = match b {
@@ -171,6 +181,24 @@ impl<'o> JsonOut<'o> {
         self.push(b"\"");
     }
 
+    /// Where the output stands, to go back to with [`JsonOut::rewind`].
+    fn mark(&self) -> Mark {
+        Mark {
+            len: self.buf.len(),
+            preview_len: self.preview.len(),
+            preview_room: self.preview_room,
+            preview_cut: self.preview_cut,
+        }
+    }
+
+    /// Takes back everything written since `mark`, the preview's copy included.
+    fn rewind(&mut self, mark: Mark) {
+        self.buf.truncate(mark.len);
+        self.preview.truncate(mark.preview_len);
+        self.preview_room = mark.preview_room;
+        self.preview_cut = mark.preview_cut;
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> usize {
         self.buf.len()
@@ -179,6 +207,15 @@ impl<'o> JsonOut<'o> {
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
+}
+
+/// A point of a [`JsonOut`] to go back to.
+#[derive(Clone, Copy)]
+struct Mark {
+    len: usize,
+    preview_len: usize,
+    preview_room: usize,
+    preview_cut: bool,
 }
 
 /// The value of a JSON string from its text (`"..."`), in a buffer of `capacity` bytes (its exact
@@ -401,17 +438,35 @@ impl<'a> Lexer<'a> {
 /// control character before that stop, or no stop at all, is a syntax error.
 #[inline]
 fn string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
-    // Most strings (keys, short values) end within a few dozen bytes: read byte by byte, which
-    // costs less than a call into memchr followed by a second look for control characters.
-    let near = bytes.len().min(from + 32);
-    for (i, &b) in bytes[from..near].iter().enumerate() {
-        match b {
-            b'"' | b'\\' => return Ok(from + i),
-            0..=0x1f => return long_string_stop(bytes, from),
-            _ => {}
+    // Most strings (keys, short values) end within a few dozen bytes: read eight bytes at a time
+    // in a register, which costs less than a call into memchr followed by a second look for
+    // control characters.
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // The high bit of each byte below `n` (n <= 0x80), and possibly of bytes after the first
+    // such byte, never before it (the borrow runs upwards, little-endian: to later bytes).
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS;
+    let mut at = from;
+    for _ in 0..4 {
+        let Some(chunk) = bytes.get(at..at + 8) else {
+            break;
+        };
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let stops = below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1)
+            | below(word, 0x20);
+        if stops != 0 {
+            let first = at + (stops.trailing_zeros() / 8) as usize;
+            return match bytes[first] {
+                b'"' | b'\\' => Ok(first),
+                _ => long_string_stop(bytes, from),
+            };
         }
+        at += 8;
     }
-    long_string_stop(bytes, near)
+    long_string_stop(bytes, at)
 }
 
 fn long_string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
@@ -448,6 +503,8 @@ struct Context {
     label: Option<Label>,
     /// Below a cookie key (`Cookie`, `cookies`; `Some(true)` for `Set-Cookie`).
     cookie: Option<bool>,
+    /// The member of a key that names its sibling (`Name`): a string here may name a secret.
+    name_member: bool,
 }
 
 /// A step of the current location, for error messages: a key by its place in the input (the
@@ -473,6 +530,10 @@ struct Pass<'m, 'a> {
     value_scratch: String,
     findings: Vec<Finding>,
     keys: KeyCache,
+    /// Records may be written in one pass (no `encrypt` rule: sealing twice is not free).
+    one_pass_allowed: bool,
+    /// Writing a record in one pass, without notes: meeting what a note is for stops the pass.
+    one_pass: bool,
 }
 
 impl<'m, 'a> Pass<'m, 'a> {
@@ -494,6 +555,11 @@ impl<'m, 'a> Pass<'m, 'a> {
             value_scratch: String::new(),
             findings: Vec::new(),
             keys: KeyCache::default(),
+            one_pass_allowed: !masker
+                .rules()
+                .iter()
+                .any(|(_, strategy)| *strategy == Strategy::Encrypt),
+            one_pass: false,
         }
     }
 
@@ -735,6 +801,9 @@ impl<'m, 'a> Pass<'m, 'a> {
                         self.lex.eat(b':')?;
                         let key = self.lex.resolve(raw, &scratch);
                         let facts = self.keys.facts(key);
+                        if self.one_pass && detect && facts.worth_reading {
+                            return Err(Failure::Noted);
+                        }
                         let child_context = Context {
                             secret: context.secret || facts.secret || (named_secret && facts.value),
                             secret_if_key_shaped: key_pair,
@@ -742,6 +811,7 @@ impl<'m, 'a> Pass<'m, 'a> {
                             // `{"phone": {"number": ..}}`.
                             label: facts.label.or(context.label),
                             cookie: facts.cookie,
+                            name_member: detect && facts.name,
                         };
                         self.write_key(out, key, raw, keys_done.as_mut());
                         out.push(b":");
@@ -806,6 +876,13 @@ impl<'m, 'a> Pass<'m, 'a> {
                     .map_err(Failure::Syntax)
                     .and_then(|raw| {
                         let text = self.lex.resolve(raw, &scratch);
+                        if self.one_pass
+                            && detect
+                            && (holds_access_key_id(text)
+                                || (context.name_member && names_secret(text)))
+                        {
+                            return Err(Failure::Noted);
+                        }
                         let secret = context.secret
                             || (context.secret_if_key_shaped && is_secret_access_key(text));
                         self.scalar(
@@ -840,6 +917,20 @@ impl<'m, 'a> Pass<'m, 'a> {
 enum Failure {
     Syntax(usize),
     Mask(JsonMaskError),
+    /// The one pass met what a note is for; the record is read again with notes.
+    Noted,
+}
+
+impl Failure {
+    /// The error of record `index`, which starts at byte `start`.
+    fn into_stream_error(self, index: usize, start: usize) -> StreamError {
+        match self {
+            Failure::Syntax(at) => StreamError::Syntax { at },
+            Failure::Mask(error) => StreamError::Record { index, error },
+            // Not reached: a note stops only the one pass, which `Pass::record` then redoes.
+            Failure::Noted => StreamError::Syntax { at: start },
+        }
+    }
 }
 
 impl From<Syntax> for Failure {
@@ -996,9 +1087,29 @@ impl Pass<'_, '_> {
         out
     }
 
-    /// Masks the value at the position: scans it, then writes it. Returns the report so far.
+    /// Masks the value at the position: in one pass if it can, else scanned, then written.
     fn record(&mut self, out: &mut JsonOut<'_>) -> Result<(), Failure> {
         let start = self.lex.pos;
+        self.notes.clear();
+        self.next_note = 0;
+        self.containers = 0;
+        if self.one_pass_allowed {
+            let mark = out.mark();
+            let report = self.report.clone();
+            self.one_pass = true;
+            let written = self.value(out, None, Context::default());
+            self.one_pass = false;
+            if written.is_ok() {
+                return Ok(());
+            }
+            // Whatever stopped it (a note, or an error, which the scan reports as before), the
+            // record starts over: its output, its counts and the path taken back.
+            out.rewind(mark);
+            self.report = report;
+            self.lex.pos = start;
+            self.states.truncate(self.masker.rules().len());
+            self.location.clear();
+        }
         self.notes.clear();
         self.next_note = 0;
         self.containers = 0;
@@ -1037,10 +1148,8 @@ impl JsonMasker {
     /// one JSON value (surrounding whitespace allowed).
     pub fn mask_json(&self, json: &str, out: &mut JsonOut<'_>) -> Result<MaskReport, StreamError> {
         let mut pass = Pass::new(self, json);
-        match pass.record(out) {
-            Ok(()) => {}
-            Err(Failure::Syntax(at)) => return Err(StreamError::Syntax { at }),
-            Err(Failure::Mask(error)) => return Err(StreamError::Record { index: 0, error }),
+        if let Err(failure) = pass.record(out) {
+            return Err(failure.into_stream_error(0, 0));
         }
         pass.lex.ws();
         if pass.lex.pos != json.len() {
@@ -1059,10 +1168,6 @@ impl JsonMasker {
         out: &mut JsonOut<'_>,
     ) -> Result<(usize, MaskReport), StreamError> {
         let mut pass = Pass::new(self, array);
-        let fail = |failure: Failure, index: usize| match failure {
-            Failure::Syntax(at) => StreamError::Syntax { at },
-            Failure::Mask(error) => StreamError::Record { index, error },
-        };
         if pass.lex.peek() != Ok(b'[') {
             return Err(StreamError::NotAnArray);
         }
@@ -1076,7 +1181,10 @@ impl JsonMasker {
                 if count > 0 {
                     out.push(b",");
                 }
-                pass.record(out).map_err(|f| fail(f, count))?;
+                pass.lex.ws();
+                let start = pass.lex.pos;
+                pass.record(out)
+                    .map_err(|failure| failure.into_stream_error(count, start))?;
                 count += 1;
                 match pass.lex.next_or_close(b']') {
                     Ok(true) => {}
@@ -1098,12 +1206,83 @@ impl JsonMasker {
 mod tests {
     use super::*;
 
+    use crate::mask::corpus;
     use serde_json::{json, Value};
 
     fn masked(masker: &JsonMasker, text: &str) -> Result<Value, StreamError> {
         let mut buf = Vec::new();
         masker.mask_json(text, &mut JsonOut::new(&mut buf))?;
         Ok(serde_json::from_slice(&buf).unwrap())
+    }
+
+    /// A record written in one pass, or scanned and then written: output, counts and errors.
+    fn each_way(masker: &JsonMasker, text: &str, one_pass: bool) -> (String, String) {
+        let mut buf = Vec::new();
+        let mut out = JsonOut::new(&mut buf);
+        out.start_preview(40);
+        let mut pass = Pass::new(masker, text);
+        pass.one_pass_allowed &= one_pass;
+        let result = match pass.record(&mut out) {
+            Ok(()) => format!("{:?}", pass.report),
+            Err(failure) => failure.into_stream_error(0, 0).to_string(),
+        };
+        let (preview, cut) = out.take_preview();
+        (
+            format!(
+                "{}|{}|{cut}",
+                String::from_utf8_lossy(&buf),
+                String::from_utf8_lossy(&preview)
+            ),
+            result,
+        )
+    }
+
+    /// Writing a record in one pass is only a shortcut: whatever a record holds (the leak
+    /// corpus, the shapes notes are for, errors), the output, the preview, the counts and the
+    /// error are those of the scan-then-write passes.
+    #[test]
+    fn one_pass_agrees_with_scan_then_write() {
+        let maskers = [
+            JsonMasker::new(),
+            JsonMasker::new().rule(
+                JsonPath::parse("$..email").unwrap(),
+                Strategy::Lab(PiiKind::Email),
+            ),
+            JsonMasker::new().detect(false),
+            JsonMasker::new().max_depth(3),
+        ];
+        let mut texts: Vec<String> = [
+            r#"{"Value":"s3cr3tvalue","Name":"db_password"}"#,
+            r#"{"a":1,"k":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","id":"AKIAIOSFODNN7EXAMPLE"}"#,
+            r#"{"j***e@example.com":1,"jane.doe@example.com":2}"#,
+            r#"{"x":[{"Name":"api_token","Value":"aaa1"}],"y":{"z":"4111 1111 1111 1111"}}"#,
+            r#"{"Name":["password"],"Value":"v"}"#,
+            r#"{"a":{"b":{"c":{"d":{"e":1}}}}}"#,
+            r#"{"a":"x","b":[1,2,}"#,
+            r#"{"email":"jane@example.com","n":1e400}"#,
+            r#""AKIAIOSFODNN7EXAMPLE""#,
+            r#"{"a":"\u0041KIAIOSFODNN7EXAMPLE","s":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}"#,
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        let cases = corpus::cases(5, 2000);
+        let clean = corpus::clean_cases(6, 500);
+        for pair in cases.chunks(2).chain(clean.chunks(2)) {
+            texts.push(pair[0].record.to_string());
+            if let [a, b] = pair {
+                texts.push(json!({"items": [a.record, b.record], "Name": a.text}).to_string());
+            }
+        }
+        for masker in &maskers {
+            for text in &texts {
+                assert_eq!(
+                    each_way(masker, text, true),
+                    each_way(masker, text, false),
+                    "{text}"
+                );
+            }
+        }
     }
 
     /// Notes are found after a container's children; a parent's must still reach it, and every
@@ -1263,6 +1442,42 @@ mod tests {
     }
 
     /// What serde_json refuses, the masker refuses; what it reads, the masker reads.
+    #[test]
+    fn string_stop_agrees_with_reading_byte_by_byte() {
+        let by_byte = |bytes: &[u8], from: usize| -> Result<usize, usize> {
+            let at = bytes[from..]
+                .iter()
+                .position(|b| matches!(b, b'"' | b'\\'))
+                .map_or(Err(bytes.len()), |at| Ok(from + at))?;
+            match bytes[from..at].iter().position(|b| *b < 0x20) {
+                Some(bad) => Err(from + bad),
+                None => Ok(at),
+            }
+        };
+        // Mostly plain bytes, so that stops fall at every offset of a word and beyond the
+        // fast path's reach; the rest are the bytes the word tests must tell apart.
+        let rare = [
+            b'"', b'\\', 0x00, 0x01, 0x1f, 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xff,
+        ];
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..5000 {
+            let len = rng.usize(0..80);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match rng.u8(..16) {
+                    0 => rare[rng.usize(..rare.len())],
+                    _ => b'a' + rng.u8(..26),
+                })
+                .collect();
+            for from in 0..=len {
+                assert_eq!(
+                    string_stop(&bytes, from),
+                    by_byte(&bytes, from),
+                    "{bytes:?} from {from}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn syntax_agrees_with_serde_json() {
         let invalid = [
