@@ -168,18 +168,12 @@ pub fn lab_format(kind: PiiKind, value: &str) -> String {
             }
             _ => redaction_marker(Some(kind)),
         },
-        PiiKind::Phone => last_digits(value, 2, 7).map_or_else(
-            || redaction_marker(Some(kind)),
-            |d| ["***-***-**", &d].concat(),
-        ),
-        PiiKind::Ssn | PiiKind::Itin => last_digits(value, 4, 9).map_or_else(
-            || redaction_marker(Some(kind)),
-            |d| ["***-**-", &d].concat(),
-        ),
-        PiiKind::Card => last_digits(value, 4, 12).map_or_else(
-            || redaction_marker(Some(kind)),
-            |d| ["****-****-****-", &d].concat(),
-        ),
+        PiiKind::Phone => last_digits_after("***-***-**", value, 2, 7)
+            .unwrap_or_else(|| redaction_marker(Some(kind))),
+        PiiKind::Ssn | PiiKind::Itin => last_digits_after("***-**-", value, 4, 9)
+            .unwrap_or_else(|| redaction_marker(Some(kind))),
+        PiiKind::Card => last_digits_after("****-****-****-", value, 4, 12)
+            .unwrap_or_else(|| redaction_marker(Some(kind))),
         other => redaction_marker(Some(other)),
     }
 }
@@ -192,22 +186,18 @@ fn is_one_email(value: &str) -> bool {
     )
 }
 
-/// The last `n` digits of `value`, if it has at least `min_digits` digits.
-fn last_digits(value: &str, n: usize, min_digits: usize) -> Option<String> {
-    // Every rule-masked phone, SSN and card comes through here: counted and copied from the
-    // bytes, without collecting the digits first.
+/// `mask` followed by the last `n` digits of `value`, if it has at least `min_digits` digits.
+fn last_digits_after(mask: &str, value: &str, n: usize, min_digits: usize) -> Option<String> {
+    // Every rule-masked phone, SSN and card comes through here: counted, then copied into the
+    // mask, with no buffer of the digits between.
     let digits = value.bytes().filter(u8::is_ascii_digit).count();
     if digits < min_digits {
         return None;
     }
-    let mut last: Vec<u8> = value
-        .bytes()
-        .rev()
-        .filter(u8::is_ascii_digit)
-        .take(n)
-        .collect();
-    last.reverse();
-    String::from_utf8(last).ok()
+    let mut masked = String::with_capacity(mask.len() + n);
+    masked.push_str(mask);
+    masked.extend(value.chars().filter(char::is_ascii_digit).skip(digits - n));
+    Some(masked)
 }
 
 fn keep_last(value: &str, n: usize) -> String {

@@ -153,7 +153,16 @@ impl JsonPath {
     /// matched" (at most 33 of them, one bit each): a step costs O(segments) whatever the depth
     /// and however many `..` the path has, so masking a document costs O(nodes x segments) per
     /// rule, where matching by backtracking costs exponential time on `$..a..a..a`.
+    #[inline]
     pub fn step(&self, state: PathState, step: Step<'_>) -> PathState {
+        // Most of a document lies off every rule's path: nothing below a dead state matches.
+        if state.0 == 0 {
+            return state;
+        }
+        self.step_live(state, step)
+    }
+
+    fn step_live(&self, state: PathState, step: Step<'_>) -> PathState {
         let mut next = 0u64;
         let mut bits = state.0;
         while bits != 0 {

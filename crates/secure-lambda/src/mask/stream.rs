@@ -22,7 +22,7 @@ use super::format::{apply, redaction_marker, MaskError, Strategy};
 use super::json::{JsonMaskError, JsonMasker, MaskReport};
 use super::key_facts::{worth_reading, KeyCache};
 use super::path::{JsonPath, PathState, Step};
-use super::text::{default_mask, redact_cookie_header, redact_labelled, redact_text};
+use super::text::{default_mask, redact_cookie_header, redact_labelled_with, redact_text};
 
 /// Where the masked JSON goes: a buffer, either as JSON text or as the contents of a JSON string
 /// (the body of a Lambda response envelope), with an optional copy of its first bytes for a log
@@ -1040,7 +1040,12 @@ impl Pass<'_, '_> {
                     Some(set_cookie) => {
                         redact_cookie_header(text, set_cookie, &mut self.report.detected)
                     }
-                    None => redact_labelled(text, context.label, &mut self.report.detected),
+                    None => redact_labelled_with(
+                        text,
+                        context.label,
+                        &mut self.report.detected,
+                        &mut self.findings,
+                    ),
                 };
                 match masked {
                     Cow::Borrowed(_) => write_unmasked(self, out),

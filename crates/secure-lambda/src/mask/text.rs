@@ -42,9 +42,18 @@ pub fn redact_labelled<'a>(
     label: Option<Label>,
     counts: &mut RedactionCounts,
 ) -> Cow<'a, str> {
-    let mut findings = Vec::new();
-    find_labelled(text, label, &mut findings);
-    apply_findings(text, counts, &findings)
+    redact_labelled_with(text, label, counts, &mut Vec::new())
+}
+
+/// Like [`redact_labelled`], reusing a findings buffer across calls (the JSON masker's hot path).
+pub(crate) fn redact_labelled_with<'a>(
+    text: &'a str,
+    label: Option<Label>,
+    counts: &mut RedactionCounts,
+    findings: &mut Vec<Finding>,
+) -> Cow<'a, str> {
+    find_labelled(text, label, findings);
+    apply_findings(text, counts, findings)
 }
 
 /// Redacts the value of a cookie header: session-like cookie values and whatever else the

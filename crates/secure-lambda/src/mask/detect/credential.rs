@@ -203,6 +203,36 @@ static SEARCHER: LazyLock<Option<Searcher>> = LazyLock::new(|| {
         .map(Searcher::Automaton)
 });
 
+/// The first two bytes of every trigger pattern, one bit per byte pair: a text in which no two
+/// adjacent bytes begin a pattern holds none. `None` if some pattern is shorter than two bytes.
+static PATTERN_STARTS: LazyLock<Option<Box<[u64; 1024]>>> = LazyLock::new(|| {
+    let mut table = Box::new([0u64; 1024]);
+    for pattern in patterns() {
+        let [first, second, ..] = *pattern.as_bytes() else {
+            return None;
+        };
+        let pair = usize::from(first) << 8 | usize::from(second);
+        table[pair / 64] |= 1 << (pair % 64);
+    }
+    Some(table)
+});
+
+/// Below this length a text is screened by [`PATTERN_STARTS`] before the search: the SIMD
+/// searcher needs a few vectors of text, and below that it hashes every byte (Rabin-Karp), which
+/// costs more than the screen on the short strings most JSON values are.
+const SCREENED_BELOW: usize = 64;
+
+/// False only if `bytes` holds no trigger pattern.
+fn may_hold_a_pattern(bytes: &[u8]) -> bool {
+    let Some(table) = PATTERN_STARTS.as_ref() else {
+        return true;
+    };
+    bytes.windows(2).any(|pair| {
+        let pair = usize::from(pair[0]) << 8 | usize::from(pair[1]);
+        table[pair / 64] & (1 << (pair % 64)) != 0
+    })
+}
+
 /// How many trigger patterns there are: the fixed ones and one per provider.
 pub(super) const PATTERNS: usize = FIXED.len() + PROVIDERS.len();
 
@@ -224,6 +254,9 @@ pub(super) fn rare_triggers(
         for at in memchr::memchr_iter(b'@', &bytes[from..]) {
             each(Trigger::At, PATTERNS, from + at);
         }
+    }
+    if bytes.len() < SCREENED_BELOW && !may_hold_a_pattern(bytes) {
+        return;
     }
     // Each search resumes one byte after the last match's start, not after its end: triggers
     // may overlap (`AKIAIza...` holds `AKIA` and `AIza`).
@@ -503,4 +536,59 @@ fn private_key_at(bytes: &[u8], start: usize) -> Option<Finding> {
         None => bytes.len(),
     };
     Some(Finding::new(PiiKind::PrivateKey, start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_screen_is_in_use_and_passes_every_pattern() {
+        assert!(PATTERN_STARTS.is_some(), "a pattern shorter than two bytes");
+        let mut rng = fastrand::Rng::with_seed(3);
+        let filler = b"aZ09 _-.:=\"\\@eyJAKIbBx";
+        for pattern in patterns() {
+            for _ in 0..200 {
+                let mut text: Vec<u8> = (0..rng.usize(0..30))
+                    .map(|_| filler[rng.usize(..filler.len())])
+                    .collect();
+                let at = rng.usize(0..=text.len());
+                text.splice(at..at, pattern.bytes());
+                assert!(may_hold_a_pattern(&text), "{pattern} in {text:?}");
+            }
+        }
+    }
+
+    /// Over short texts made of pieces of patterns, the screened search finds exactly the
+    /// pattern occurrences a plain substring search finds.
+    #[test]
+    fn the_screened_search_finds_every_occurrence() {
+        let all: Vec<&str> = patterns().collect();
+        let mut rng = fastrand::Rng::with_seed(4);
+        let filler = b"aZ09 _-.:=@";
+        for _ in 0..20_000 {
+            let mut text = Vec::new();
+            while text.len() < rng.usize(0..SCREENED_BELOW + 8) {
+                if rng.bool() {
+                    let pattern = all[rng.usize(..all.len())].as_bytes();
+                    text.extend_from_slice(&pattern[..rng.usize(1..=pattern.len())]);
+                } else {
+                    text.push(filler[rng.usize(..filler.len())]);
+                }
+            }
+            // Overlapping occurrences too (`AKIAKIA`): every start, every pattern.
+            let expected: Vec<(usize, usize)> = (0..text.len())
+                .flat_map(|at| {
+                    let text = &text;
+                    all.iter()
+                        .enumerate()
+                        .filter(move |(_, pattern)| text[at..].starts_with(pattern.as_bytes()))
+                        .map(move |(index, _)| (index, at))
+                })
+                .collect();
+            let mut found = Vec::new();
+            rare_triggers(&text, None, |_, pattern, at| found.push((pattern, at)));
+            assert_eq!(found, expected, "{:?}", String::from_utf8_lossy(&text));
+        }
+    }
 }
