@@ -23,6 +23,7 @@ pub use detect::{find_all, find_labelled, Finding, Label, PiiKind};
 pub use format::{MaskError, Strategy, TokenKey, ValueSealer};
 pub use json::{JsonMaskError, JsonMasker, MaskReport};
 pub use path::{JsonPath, PathState, Step};
+pub(crate) use stream::next_string_byte;
 pub use stream::{decode_json_string, JsonOut, StreamError};
 pub use text::{redact_labelled, redact_text, redact_with, RedactionCounts};
 #[cfg(test)]

@@ -438,9 +438,21 @@ impl<'a> Lexer<'a> {
 /// control character before that stop, or no stop at all, is a syntax error.
 #[inline]
 fn string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
-    // Most strings (keys, short values) end within a few dozen bytes: read eight bytes at a time
-    // in a register, which costs less than a call into memchr followed by a second look for
-    // control characters.
+    match next_string_byte(bytes, from) {
+        Some(at) if matches!(bytes[at], b'"' | b'\\') => Ok(at),
+        // A control character: the error is where it is if the string ends, else at the end.
+        Some(_) => long_string_stop(bytes, from),
+        None => Err(bytes.len()),
+    }
+}
+
+/// The first quote, backslash or control character at or after `from`: the bytes inside a JSON
+/// string that are not its text.
+#[inline]
+pub(crate) fn next_string_byte(bytes: &[u8], from: usize) -> Option<usize> {
+    // Most strings (keys, short values) end within a few dozen bytes, and a large body's text
+    // has an escape every few bytes: eight bytes at a time in a register cost less there than a
+    // call into memchr followed by a second look for control characters.
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // The high bit of each byte below `n` (n <= 0x80), and possibly of bytes after the first
@@ -458,15 +470,16 @@ fn string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
             | below(word ^ (ONES * u64::from(b'\\')), 1)
             | below(word, 0x20);
         if stops != 0 {
-            let first = at + (stops.trailing_zeros() / 8) as usize;
-            return match bytes[first] {
-                b'"' | b'\\' => Ok(first),
-                _ => long_string_stop(bytes, from),
-            };
+            return Some(at + (stops.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
-    long_string_stop(bytes, at)
+    let rest = bytes.get(at..)?;
+    let stop = memchr::memchr2(b'"', b'\\', rest);
+    let control = rest[..stop.unwrap_or(rest.len())]
+        .iter()
+        .position(|b| *b < 0x20);
+    control.or(stop).map(|i| at + i)
 }
 
 fn long_string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
@@ -1474,6 +1487,14 @@ mod tests {
                 })
                 .collect();
             for from in 0..=len {
+                assert_eq!(
+                    next_string_byte(&bytes, from),
+                    bytes[from..]
+                        .iter()
+                        .position(|b| matches!(b, b'"' | b'\\') || *b < 0x20)
+                        .map(|at| from + at),
+                    "{bytes:?} from {from}"
+                );
                 assert_eq!(
                     string_stop(&bytes, from),
                     by_byte(&bytes, from),
