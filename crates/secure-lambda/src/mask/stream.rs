@@ -136,17 +136,45 @@ impl<'o> JsonOut<'o> {
         self.buf.extend_from_slice(rest);
     }
 
+    /// Writes JSON text that holds no quote and no backslash (punctuation, a number, a literal,
+    /// a string's text that held no escape): inside a quoted output it needs no escape either,
+    /// so it is not looked at.
+    #[inline]
+    fn push_plain(&mut self, bytes: &[u8]) {
+        debug_assert!(!bytes.iter().any(|b| matches!(b, b'"' | b'\\')));
+        if bytes.len() * 2 > self.buf.capacity() - self.buf.len() {
+            self.grow(bytes.len());
+        }
+        if self.previewing() {
+            self.keep_preview(bytes);
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Writes the quote that opens or closes a string.
+    #[inline]
+    fn push_quote(&mut self) {
+        if self.previewing() {
+            self.keep_preview(b"\"");
+        }
+        let quote: &[u8] = if self.quoted { b"\\\"" } else { b"\"" };
+        if quote.len() * 2 > self.buf.capacity() - self.buf.len() {
+            self.grow(quote.len());
+        }
+        self.buf.extend_from_slice(quote);
+    }
+
     /// Writes `text` as a JSON string, escaped as serde_json escapes it.
     pub fn string(&mut self, text: &str) {
         let bytes = text.as_bytes();
         // Masks and most keys need no escape: written whole.
         if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
-            self.push(b"\"");
-            self.push(bytes);
-            self.push(b"\"");
+            self.push_quote();
+            self.push_plain(bytes);
+            self.push_quote();
             return;
         }
-        self.push(b"\"");
+        self.push_quote();
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
             let escape: &[u8] = match b {
@@ -159,7 +187,7 @@ impl<'o> JsonOut<'o> {
                 0x0c => b"\\f",
                 0..=0x1f => {
                     const HEX: &[u8; 16] = b"0123456789abcdef";
-                    self.push(&bytes[start..i]);
+                    self.push_plain(&bytes[start..i]);
                     self.push(&[
                         b'\\',
                         b'u',
@@ -173,12 +201,12 @@ impl<'o> JsonOut<'o> {
                 }
                 _ => continue,
             };
-            self.push(&bytes[start..i]);
+            self.push_plain(&bytes[start..i]);
             self.push(escape);
             start = i + 1;
         }
-        self.push(&bytes[start..]);
-        self.push(b"\"");
+        self.push_plain(&bytes[start..]);
+        self.push_quote();
     }
 
     /// Where the output stands, to go back to with [`JsonOut::rewind`].
@@ -796,14 +824,14 @@ impl<'m, 'a> Pass<'m, 'a> {
                 let named_secret = detect && !context.secret && notes & NAMES_SECRET != 0;
                 let key_pair = detect && notes & HOLDS_KEY_ID != 0;
                 let mut keys_done = (notes & KEY_WORTH_READING != 0).then(HashSet::new);
-                out.push(b"{");
+                out.push_plain(b"{");
                 if self.lex.peek()? == b'}' {
                     self.lex.pos += 1;
                 } else {
                     let mut first = true;
                     loop {
                         if !first {
-                            out.push(b",");
+                            out.push_plain(b",");
                         }
                         first = false;
                         let mut scratch = std::mem::take(&mut self.key_scratch);
@@ -827,7 +855,7 @@ impl<'m, 'a> Pass<'m, 'a> {
                             name_member: detect && facts.name,
                         };
                         self.write_key(out, key, raw, keys_done.as_mut());
-                        out.push(b":");
+                        out.push_plain(b":");
                         self.step_in(Step::Key(key));
                         self.location.push(Seg::Key(quoted_start, quoted_end));
                         self.key_scratch = scratch;
@@ -839,21 +867,21 @@ impl<'m, 'a> Pass<'m, 'a> {
                         }
                     }
                 }
-                out.push(b"}");
+                out.push_plain(b"}");
                 Ok(())
             }
             b'[' => {
                 self.lex.pos += 1;
                 let notes = self.take_notes();
                 let key_pair = detect && notes & HOLDS_KEY_ID != 0;
-                out.push(b"[");
+                out.push_plain(b"[");
                 if self.lex.peek()? == b']' {
                     self.lex.pos += 1;
                 } else {
                     let mut index = 0;
                     loop {
                         if index > 0 {
-                            out.push(b",");
+                            out.push_plain(b",");
                         }
                         // Items keep the array's context: `"phone": ["415..."]`,
                         // `"password": [...]`, `"cookies": ["sid=..."]`; a secret key beside
@@ -873,12 +901,12 @@ impl<'m, 'a> Pass<'m, 'a> {
                         }
                     }
                 }
-                out.push(b"]");
+                out.push_plain(b"]");
                 Ok(())
             }
             b'n' => {
                 self.lex.literal("null")?;
-                out.push(b"null");
+                out.push_plain(b"null");
                 Ok(())
             }
             b'"' => {
@@ -1005,9 +1033,10 @@ impl Pass<'_, '_> {
     fn write_str(&self, out: &mut JsonOut<'_>, text: &str, raw: Option<Str>) {
         match raw {
             Some(Str::Raw(start, end)) => {
-                out.push(b"\"");
-                out.push(&self.lex.bytes()[start..end]);
-                out.push(b"\"");
+                // A string read without escapes holds no quote and no backslash.
+                out.push_quote();
+                out.push_plain(&self.lex.bytes()[start..end]);
+                out.push_quote();
             }
             _ => out.string(text),
         }
@@ -1025,7 +1054,8 @@ impl Pass<'_, '_> {
         };
         let write_unmasked = |this: &Self, out: &mut JsonOut<'_>| match value {
             Scalar::String(text, raw) => this.write_str(out, text, Some(raw)),
-            Scalar::Other(text) => out.push(text.as_bytes()),
+            // A number or a literal: digits, signs, `.`, `e`, letters.
+            Scalar::Other(text) => out.push_plain(text.as_bytes()),
         };
         if let Some(strategy) = strategy {
             self.report.by_rule += 1;
@@ -1190,14 +1220,14 @@ impl JsonMasker {
             return Err(StreamError::NotAnArray);
         }
         pass.lex.pos += 1;
-        out.push(b"[");
+        out.push_plain(b"[");
         let mut count = 0;
         if pass.lex.peek() == Ok(b']') {
             pass.lex.pos += 1;
         } else {
             loop {
                 if count > 0 {
-                    out.push(b",");
+                    out.push_plain(b",");
                 }
                 pass.lex.ws();
                 let start = pass.lex.pos;
@@ -1211,7 +1241,7 @@ impl JsonMasker {
                 }
             }
         }
-        out.push(b"]");
+        out.push_plain(b"]");
         pass.lex.ws();
         if pass.lex.pos != array.len() {
             return Err(StreamError::Syntax { at: pass.lex.pos });
@@ -1255,20 +1285,8 @@ mod tests {
         )
     }
 
-    /// Writing a record in one pass is only a shortcut: whatever a record holds (the leak
-    /// corpus, the shapes notes are for, errors), the output, the preview, the counts and the
-    /// error are those of the scan-then-write passes.
-    #[test]
-    fn one_pass_agrees_with_scan_then_write() {
-        let maskers = [
-            JsonMasker::new(),
-            JsonMasker::new().rule(
-                JsonPath::parse("$..email").unwrap(),
-                Strategy::Lab(PiiKind::Email),
-            ),
-            JsonMasker::new().detect(false),
-            JsonMasker::new().max_depth(3),
-        ];
+    /// The leak corpus's records, alone and in pairs, and the shapes notes and errors are for.
+    fn awkward_texts() -> Vec<String> {
         let mut texts: Vec<String> = [
             r#"{"Value":"s3cr3tvalue","Name":"db_password"}"#,
             r#"{"a":1,"k":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","id":"AKIAIOSFODNN7EXAMPLE"}"#,
@@ -1292,6 +1310,24 @@ mod tests {
                 texts.push(json!({"items": [a.record, b.record], "Name": a.text}).to_string());
             }
         }
+        texts
+    }
+
+    /// Writing a record in one pass is only a shortcut: whatever a record holds (the leak
+    /// corpus, the shapes notes are for, errors), the output, the preview, the counts and the
+    /// error are those of the scan-then-write passes.
+    #[test]
+    fn one_pass_agrees_with_scan_then_write() {
+        let maskers = [
+            JsonMasker::new(),
+            JsonMasker::new().rule(
+                JsonPath::parse("$..email").unwrap(),
+                Strategy::Lab(PiiKind::Email),
+            ),
+            JsonMasker::new().detect(false),
+            JsonMasker::new().max_depth(3),
+        ];
+        let texts = awkward_texts();
         for masker in &maskers {
             for text in &texts {
                 assert_eq!(
@@ -1578,6 +1614,31 @@ mod tests {
         let unquoted: String =
             serde_json::from_str(&format!("\"{}\"", String::from_utf8(quoted).unwrap())).unwrap();
         assert_eq!(unquoted.as_bytes(), plain);
+    }
+
+    /// A quoted output is the plain output as the contents of a JSON string, for every text
+    /// (what comes through unmasked, masks, keys, escapes), preview and counts alike.
+    #[test]
+    fn quoted_output_is_the_plain_output_as_a_string() {
+        let masker = JsonMasker::new();
+        for text in awkward_texts() {
+            let mut plain = Vec::new();
+            let plain_report = masker.mask_json(&text, &mut JsonOut::new(&mut plain));
+            let mut quoted = Vec::new();
+            let mut out = JsonOut::quoted(&mut quoted);
+            out.start_preview(64);
+            let quoted_report = masker.mask_json(&text, &mut out);
+            let (preview, _) = out.take_preview();
+            assert_eq!(plain_report, quoted_report, "{text}");
+            if plain_report.is_err() {
+                continue;
+            }
+            assert_eq!(preview, plain[..plain.len().min(64)], "{text}");
+            let unquoted: String =
+                serde_json::from_str(&format!("\"{}\"", String::from_utf8(quoted).unwrap()))
+                    .unwrap();
+            assert_eq!(unquoted.as_bytes(), plain, "{text}");
+        }
     }
 
     /// Depth counts from each record; an error names the record.
