@@ -1616,6 +1616,115 @@ mod tests {
         assert_eq!(unquoted.as_bytes(), plain);
     }
 
+    /// A document from the shapes that decide notes and quoting: escaped names and keys, names
+    /// before and after values, key ids spelled with escapes, keys holding PII, quotes and
+    /// control characters in strings, numbers JSON cannot hold, nesting past a depth limit.
+    fn hostile_document(rng: &mut fastrand::Rng, depth: usize, out: &mut String) {
+        const KEYS: [&str; 15] = [
+            r#""Name""#,
+            r#""N\u0061me""#,
+            r#""Value""#,
+            r#""ParameterKey""#,
+            r#""password""#,
+            r#""pass\u0077ord""#,
+            r#""jane@x.com""#,
+            r#""j***e@x.com""#,
+            r#""12345678901""#,
+            r#""Cookie""#,
+            r#""phone""#,
+            r#""email""#,
+            r#""k\"q""#,
+            r#""a\\b""#,
+            r#""id""#,
+        ];
+        const STRINGS: [&str; 13] = [
+            r#""db_password""#,
+            r#""/prod/api_token""#,
+            r#""AKIAIOSFODNN7EXAMPLE""#,
+            r#""\u0041KIAIOSFODNN7EXAMPLE""#,
+            r#""wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY""#,
+            r#""jane.doe@example.com""#,
+            r#""4111 1111 1111 1111""#,
+            r#""415-555-2671""#,
+            r#""sid=abc123def456ghi""#,
+            r#""say \"hi\" \\ \u0001 \n""#,
+            r#""é😀""#,
+            r#""x""#,
+            r#""""#,
+        ];
+        const OTHERS: [&str; 6] = ["4111111111111111", "1.50", "-0", "1e400", "true", "null"];
+        let pick = |rng: &mut fastrand::Rng, from: &[&'static str]| from[rng.usize(..from.len())];
+        match rng.u8(if depth > 4 { 2 } else { 0 }..6) {
+            0 => {
+                out.push('{');
+                for i in 0..rng.usize(0..5) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(pick(rng, &KEYS));
+                    out.push(':');
+                    hostile_document(rng, depth + 1, out);
+                }
+                out.push('}');
+            }
+            1 => {
+                out.push('[');
+                for i in 0..rng.usize(0..4) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    hostile_document(rng, depth + 1, out);
+                }
+                out.push(']');
+            }
+            2..=4 => out.push_str(pick(rng, &STRINGS)),
+            _ => out.push_str(pick(rng, &OTHERS)),
+        }
+    }
+
+    /// The one pass against scan-then-write, and the quoted output against the plain one, over
+    /// generated hostile documents, some cut short.
+    #[test]
+    fn generated_hostile_documents_agree_each_way() {
+        let maskers = [
+            JsonMasker::new(),
+            JsonMasker::new().rule(
+                JsonPath::parse("$..email").unwrap(),
+                Strategy::Lab(PiiKind::Email),
+            ),
+            JsonMasker::new().max_depth(3),
+        ];
+        let mut rng = fastrand::Rng::with_seed(99);
+        for _ in 0..10_000 {
+            let mut text = String::new();
+            hostile_document(&mut rng, 0, &mut text);
+            if rng.u8(..20) == 0 {
+                let cut = rng.usize(..=text.len());
+                if text.is_char_boundary(cut) {
+                    text.truncate(cut);
+                }
+            }
+            for masker in &maskers {
+                assert_eq!(
+                    each_way(masker, &text, true),
+                    each_way(masker, &text, false),
+                    "{text}"
+                );
+            }
+            let mut plain = Vec::new();
+            let plain_report = maskers[0].mask_json(&text, &mut JsonOut::new(&mut plain));
+            let mut quoted = Vec::new();
+            let quoted_report = maskers[0].mask_json(&text, &mut JsonOut::quoted(&mut quoted));
+            assert_eq!(plain_report, quoted_report, "{text}");
+            if plain_report.is_ok() {
+                let unquoted: String =
+                    serde_json::from_str(&format!("\"{}\"", String::from_utf8(quoted).unwrap()))
+                        .unwrap();
+                assert_eq!(unquoted.as_bytes(), plain, "{text}");
+            }
+        }
+    }
+
     /// A quoted output is the plain output as the contents of a JSON string, for every text
     /// (what comes through unmasked, masks, keys, escapes), preview and counts alike.
     #[test]
