@@ -1711,17 +1711,7 @@ mod tests {
                     "{text}"
                 );
             }
-            let mut plain = Vec::new();
-            let plain_report = maskers[0].mask_json(&text, &mut JsonOut::new(&mut plain));
-            let mut quoted = Vec::new();
-            let quoted_report = maskers[0].mask_json(&text, &mut JsonOut::quoted(&mut quoted));
-            assert_eq!(plain_report, quoted_report, "{text}");
-            if plain_report.is_ok() {
-                let unquoted: String =
-                    serde_json::from_str(&format!("\"{}\"", String::from_utf8(quoted).unwrap()))
-                        .unwrap();
-                assert_eq!(unquoted.as_bytes(), plain, "{text}");
-            }
+            assert_quoted_is_plain(&maskers[0], &text);
         }
     }
 
@@ -1731,23 +1721,28 @@ mod tests {
     fn quoted_output_is_the_plain_output_as_a_string() {
         let masker = JsonMasker::new();
         for text in awkward_texts() {
-            let mut plain = Vec::new();
-            let plain_report = masker.mask_json(&text, &mut JsonOut::new(&mut plain));
-            let mut quoted = Vec::new();
-            let mut out = JsonOut::quoted(&mut quoted);
-            out.start_preview(64);
-            let quoted_report = masker.mask_json(&text, &mut out);
-            let (preview, _) = out.take_preview();
-            assert_eq!(plain_report, quoted_report, "{text}");
-            if plain_report.is_err() {
-                continue;
-            }
-            assert_eq!(preview, plain[..plain.len().min(64)], "{text}");
-            let unquoted: String =
-                serde_json::from_str(&format!("\"{}\"", String::from_utf8(quoted).unwrap()))
-                    .unwrap();
-            assert_eq!(unquoted.as_bytes(), plain, "{text}");
+            assert_quoted_is_plain(&masker, &text);
         }
+    }
+
+    /// Masks `text` plain and quoted (with a preview): same counts or error, the preview is the
+    /// plain output's start, and the quoted output read as a JSON string is the plain output.
+    fn assert_quoted_is_plain(masker: &JsonMasker, text: &str) {
+        let mut plain = Vec::new();
+        let plain_report = masker.mask_json(text, &mut JsonOut::new(&mut plain));
+        let mut quoted = Vec::new();
+        let mut out = JsonOut::quoted(&mut quoted);
+        out.start_preview(64);
+        let quoted_report = masker.mask_json(text, &mut out);
+        let (preview, _) = out.take_preview();
+        assert_eq!(plain_report, quoted_report, "{text}");
+        if plain_report.is_err() {
+            return;
+        }
+        assert_eq!(preview, plain[..plain.len().min(64)], "{text}");
+        let unquoted: String =
+            serde_json::from_str(&format!("\"{}\"", String::from_utf8(quoted).unwrap())).unwrap();
+        assert_eq!(unquoted.as_bytes(), plain, "{text}");
     }
 
     /// Depth counts from each record; an error names the record.
