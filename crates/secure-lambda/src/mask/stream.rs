@@ -575,6 +575,9 @@ struct Pass<'m, 'a> {
     one_pass_allowed: bool,
     /// Writing a record in one pass, without notes: meeting what a note is for stops the pass.
     one_pass: bool,
+    /// Set by the scan of a value: it is an array holding a string that names a secret (a name
+    /// member given as a list, `{"Name": ["db_password"], "Value": ...}`).
+    scanned_list_names_secret: bool,
 }
 
 impl<'m, 'a> Pass<'m, 'a> {
@@ -601,6 +604,7 @@ impl<'m, 'a> Pass<'m, 'a> {
                 .iter()
                 .any(|(_, strategy)| *strategy == Strategy::Encrypt),
             one_pass: false,
+            scanned_list_names_secret: false,
         }
     }
 
@@ -616,6 +620,7 @@ impl<'m, 'a> Pass<'m, 'a> {
     /// The first scan of the value at the position: syntax, depth, and the notes.
     fn scan(&mut self, depth: usize) -> Result<(), Failure> {
         self.too_deep(depth)?;
+        self.scanned_list_names_secret = false;
         let detect = self.masker.detects();
         match self.lex.peek()? {
             b'{' => {
@@ -647,6 +652,9 @@ impl<'m, 'a> Pass<'m, 'a> {
                             }
                         } else {
                             self.scan(depth + 1)?;
+                            if name_key && self.scanned_list_names_secret {
+                                notes |= NAMES_SECRET;
+                            }
                         }
                         if !self.lex.next_or_close(b'}')? {
                             break;
@@ -656,12 +664,15 @@ impl<'m, 'a> Pass<'m, 'a> {
                 if notes != 0 {
                     self.notes.push((number, notes));
                 }
+                // Members scanned above may have set it; an object names nothing.
+                self.scanned_list_names_secret = false;
             }
             b'[' => {
                 self.lex.pos += 1;
                 let number = self.containers;
                 self.containers += 1;
                 let mut notes = 0;
+                let mut names_secret_item = false;
                 if self.lex.peek()? == b']' {
                     self.lex.pos += 1;
                 } else {
@@ -673,6 +684,7 @@ impl<'m, 'a> Pass<'m, 'a> {
                             if detect && holds_access_key_id(value) {
                                 notes |= HOLDS_KEY_ID;
                             }
+                            names_secret_item |= detect && names_secret(value);
                         } else {
                             self.scan(depth + 1)?;
                         }
@@ -684,6 +696,7 @@ impl<'m, 'a> Pass<'m, 'a> {
                 if notes != 0 {
                     self.notes.push((number, notes));
                 }
+                self.scanned_list_names_secret = names_secret_item;
             }
             b'"' => {
                 self.lex.string(&mut self.value_scratch)?;
@@ -1363,6 +1376,14 @@ mod tests {
         let text = out.to_string();
         for leaked in ["aaa1", "bbb2", "ccc3", "ddd4"] {
             assert!(!text.contains(leaked), "{leaked}: {text}");
+        }
+        // A name given as a list names the secret too, before or after its value.
+        for text in [
+            r#"{"Value":"s3cr3t1","Name":["db_password"]}"#,
+            r#"{"Name":["db_password"],"Value":"s3cr3t1"}"#,
+        ] {
+            let out = masked(&masker, text).unwrap();
+            assert_eq!(out["Value"], json!("[REDACTED:SECRET]"), "{out}");
         }
         // A key id beside its secret, in a parent of a noted child.
         let out = masked(
