@@ -45,9 +45,17 @@ NOT_IN_MOTO = {
 
 
 def suitectl(*args, env):
-    """The suitectl binary, built as `cargo test --workspace` builds it (same features, so the
-    build reuses the workspace's artifacts)."""
-    subprocess.run(["cargo", "build", "--locked", "--quiet", "--bin", "suitectl"], cwd=deploy.ROOT, check=True)
+    """The suitectl binary, built as the end-to-end tests build the functions (`cargo build
+    --bin`): their dependencies are built already, only suitectl itself compiles."""
+    build = ["cargo", "build", "--locked", "--quiet", "--bin", "suitectl"]
+    built = subprocess.run(build, cwd=deploy.ROOT, capture_output=True, text=True)
+    if built.returncode != 0:
+        # What cargo said goes into the failure itself: a test log's tail is often all there is.
+        free = shutil.disk_usage(deploy.ROOT).free / 2**20
+        raise AssertionError(
+            f"{' '.join(build)} exited with {built.returncode} ({free:.0f} MiB free on the disk):\n"
+            f"{built.stdout}{built.stderr}"
+        )
     return subprocess.run(
         [str(deploy.ROOT / "target" / "debug" / "suitectl"), *args],
         cwd=deploy.ROOT,
