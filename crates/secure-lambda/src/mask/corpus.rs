@@ -557,7 +557,7 @@ fn text_shape(rng: &mut Rng, value: &Sensitive) -> (String, &'static str) {
     let v = &value.written;
     if value.needs_key {
         let key = pick(rng, value.labels);
-        return match rng.u8(..19) {
+        return match rng.u8(..20) {
             0 => (
                 format!("{key}{}{v}", pick(rng, KEY_SEPARATORS)),
                 "key-value",
@@ -651,6 +651,13 @@ fn text_shape(rng: &mut Rng, value: &Sensitive) -> (String, &'static str) {
                     pick(rng, &["sid", "session", "auth"])
                 ),
                 "cookies-array",
+            ),
+            18 => (
+                format!(
+                    "{{\"Value\":\"{v}\",\"Name\":[\"/prod/app/host\",\"/prod/app/{}\"]}}",
+                    key.to_ascii_lowercase()
+                ),
+                "name-list-after-value",
             ),
             _ => (format!("'{key}' => '{v}'"), "php-arrow"),
         };

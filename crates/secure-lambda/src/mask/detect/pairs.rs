@@ -631,15 +631,24 @@ fn named_sibling_at(
     if let Some((_, _, content)) = wrapper_at(bytes, v) {
         v = content + usize::from(bytes.get(content) == Some(&b'('));
     }
-    let name = scalar_at(bytes, v)?;
-    let name_text = std::str::from_utf8(&bytes[name.start..name.end]).ok()?;
-    if name.end - name.start > 256 || !names_secret(name_text) {
-        return None;
-    }
+    let resume = if matches!(bytes.get(v), Some(b'[' | b'(')) {
+        // A name given as a list (`"Name": ["db_password"]`); the scan resumes inside it, where
+        // pairs may sit too.
+        if !list_names_secret(bytes, v) {
+            return None;
+        }
+        v + 1
+    } else {
+        let name = scalar_at(bytes, v)?;
+        if !span_names_secret(bytes, name.start, name.end) {
+            return None;
+        }
+        name.resume
+    };
     if let Some((from, to)) = state.siblings_read {
         if (from..to).contains(&key.start) {
             // This window's value members are masked already.
-            return Some(name.resume);
+            return Some(resume);
         }
     }
     let (from, flat) = match enclosing_object(bytes, key.start) {
@@ -681,7 +690,35 @@ fn named_sibling_at(
         walk(bytes, from, &mut visit)
     };
     state.siblings_read = Some((from, to));
-    Some(name.resume)
+    Some(resume)
+}
+
+/// Whether the text in `start..end` names a secret; longer than a name can be, it does not.
+fn span_names_secret(bytes: &[u8], start: usize, end: usize) -> bool {
+    end - start <= 256 && std::str::from_utf8(&bytes[start..end]).is_ok_and(names_secret)
+}
+
+/// How far a list under a name key is read: names are short, and a bound keeps a text of nested
+/// name lists linear.
+const NAME_LIST_LENGTH: usize = 4096;
+
+/// Whether a string or word directly in the list opening at `open` names a secret, as the JSON
+/// masker reads `"Name": ["db_password"]` (a list nested deeper names nothing).
+fn list_names_secret(bytes: &[u8], open: usize) -> bool {
+    let bounded = &bytes[..bytes.len().min(open.saturating_add(NAME_LIST_LENGTH))];
+    let mut named = false;
+    walk(bounded, open, |event| {
+        if let Event::Value {
+            start,
+            end,
+            depth: 1,
+            key: None,
+        } = event
+        {
+            named = named || span_names_secret(bounded, start, end);
+        }
+    });
+    named
 }
 
 fn value_key(key: &[u8]) -> bool {

@@ -520,8 +520,24 @@ fn name_and_value_members_are_read_together() {
     ] {
         assert_masked(text, &["pg-secret-value-1"]);
     }
-    // A name that names nothing secret leaves its value alone.
+    // A name given as a list names its siblings as a name string does, either order, in JSON,
+    // in a repr and in flat text.
+    for text in [
+        r#"{"Name":["db_password"],"Value":"pg-secret-value-1"}"#,
+        r#"{"Value":"pg-secret-value-1","Name":["db_password"]}"#,
+        r#"{"Value": "pg-secret-value-1", "Name": ["/a/host", "/a/password"]}"#,
+        r#"{'name': ('API_TOKEN',), 'value': 'pg-secret-value-1'}"#,
+        r#"name=[DB_PASSWORD] value=pg-secret-value-1"#,
+        r#"{"Name":["db_password"],"Value":{"v":["pg-secret-value-1"]}}"#,
+        r#"[{"Name":["db_password"],"Value":"pg-secret-value-1"}]"#,
+    ] {
+        assert_masked(text, &["pg-secret-value-1"]);
+    }
+    // A name that names nothing secret leaves its value alone, as a string or in a list, and a
+    // list nested deeper, or an object, names nothing.
     assert_clean(r#"{"Name": "/prod/db/host", "Value": "db.internal"}"#);
+    assert_clean(r#"{"Name": ["/prod/db/host"], "Value": "db.internal"}"#);
+    assert_clean(r#"{"Name": [["x"]], "Value": "db.internal"}"#);
     let out = redacted(
         r#"{"Parameters":[{"Name":"/a/host","Value":"db1"},{"Name":"/a/password","Value":"pw-1"}]}"#,
     );
@@ -745,6 +761,7 @@ fn repeated_triggers_cost_linear_time() {
         "AKIAIOSFODNN7EXAMPLE/",
         "key=pwd ",
         "\"Name\":\"/a/password\",\"Value\":\"x\"},{",
+        "\"Name\":[\"/a/password\",",
     ] {
         let text = unit.repeat(128 * 1024 / unit.len());
         let _ = redacted(&text);
