@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
@@ -237,13 +238,20 @@ impl<J: JwksSource> IdTokenVerifier<J> {
     }
 }
 
+type JwksClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
 /// Fetches the JWKS over HTTPS (or HTTP, for the local stack) with a bounded time.
+///
+/// The client, and with it the parse of the system's root certificates, is built at the first
+/// fetch: an environment whose requests all come through an authorizer (or with a token whose
+/// key is cached) never verifies a token itself, and the SDK parses its own copy of the roots
+/// (about 0.8 MiB resident per copy, measured under the cold-start harness).
 pub struct HttpJwks {
-    url: String,
-    client: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        http_body_util::Empty<bytes::Bytes>,
-    >,
+    url: hyper::Uri,
+    client: OnceLock<Result<JwksClient, String>>,
 }
 
 impl HttpJwks {
@@ -251,12 +259,30 @@ impl HttpJwks {
     const MAX_BYTES: usize = 64 * 1024;
     const TIMEOUT: Duration = Duration::from_secs(3);
 
+    /// Refuses a URL that is not one, at start-up rather than at the first token.
     pub fn new(url: String) -> Result<Self, String> {
-        let connector = crate::http::https_connector()?;
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(connector);
-        Ok(Self { url, client })
+        let url = url
+            .parse()
+            .map_err(|e| format!("the JWKS URL {url:?} is not a valid URL: {e}"))?;
+        Ok(Self {
+            url,
+            client: OnceLock::new(),
+        })
+    }
+
+    fn client(&self) -> Result<&JwksClient, JwksError> {
+        self.client
+            .get_or_init(|| {
+                let connector = crate::http::https_connector()?;
+                Ok(
+                    hyper_util::client::legacy::Client::builder(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .build(connector),
+                )
+            })
+            .as_ref()
+            .map_err(|e| JwksError::new(Transient::Network, e.clone()))
     }
 
     /// The JWKS URL of a user pool: on AWS, or under a custom endpoint (the local stack).
@@ -277,14 +303,10 @@ impl HttpJwks {
 impl JwksSource for HttpJwks {
     async fn fetch(&self) -> Result<JwkSet, JwksError> {
         use http_body_util::BodyExt;
-        let uri: hyper::Uri = self
-            .url
-            .parse()
-            .map_err(|_| JwksError::new(Transient::Network, "the JWKS URL is not a valid URL"))?;
+        let client = self.client()?;
         let request = async {
-            let response = self
-                .client
-                .get(uri)
+            let response = client
+                .get(self.url.clone())
                 .await
                 .map_err(|e| JwksError::new(Transient::Network, format!("GET failed: {e}")))?;
             let status = response.status();
@@ -642,5 +664,34 @@ mod tests {
             HttpJwks::cognito_url("us-east-1", "p", Some("http://127.0.0.1:5000/")),
             "http://127.0.0.1:5000/p/.well-known/jwks.json"
         );
+    }
+
+    #[test]
+    fn a_jwks_url_that_is_not_one_is_refused_at_start_up() {
+        for url in ["", "http://exa mple.com/jwks.json", "http://[::1/jwks.json"] {
+            let error = HttpJwks::new(url.to_owned()).err();
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("not a valid URL")),
+                "{url:?}: {error:?}"
+            );
+        }
+        let jwks = HttpJwks::new("http://127.0.0.1:1/p/.well-known/jwks.json".to_owned());
+        assert!(jwks.is_ok_and(|jwks| jwks.client.get().is_none()));
+    }
+
+    /// A fetch builds the client once, and a connection refused is a transient network failure.
+    #[tokio::test]
+    async fn the_client_is_built_at_the_first_fetch() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let jwks = HttpJwks::new(format!("http://127.0.0.1:{port}/jwks.json")).unwrap();
+        for _ in 0..2 {
+            let error = jwks.fetch().await.unwrap_err();
+            assert_eq!(error.kind, Transient::Network, "{error:?}");
+        }
+        assert!(jwks.client.get().is_some_and(Result::is_ok));
     }
 }
