@@ -74,12 +74,7 @@ impl<'o> JsonOut<'o> {
     pub fn push(&mut self, bytes: &[u8]) {
         // Called for every piece of punctuation: the common case (room left, no preview being
         // kept, JSON text as it is) stays small enough to inline.
-        if bytes.len() * 2 > self.buf.capacity() - self.buf.len() {
-            self.grow(bytes.len());
-        }
-        if self.previewing() {
-            self.keep_preview(bytes);
-        }
+        self.prepare(bytes, bytes.len() * 2);
         if self.quoted {
             self.push_quoted(bytes);
         } else {
@@ -87,11 +82,23 @@ impl<'o> JsonOut<'o> {
         }
     }
 
+    /// Before writing the JSON text `text` as at most `written` bytes: room for them, and the
+    /// preview's copy of the text.
+    #[inline]
+    fn prepare(&mut self, text: &[u8], written: usize) {
+        if written > self.buf.capacity() - self.buf.len() {
+            self.grow(written);
+        }
+        if self.previewing() {
+            self.keep_preview(text);
+        }
+    }
+
     #[cold]
-    fn grow(&mut self, piece: usize) {
+    fn grow(&mut self, needed: usize) {
         // Grows by an eighth rather than by doubling: a response of several megabytes that
         // outgrows its estimate must not reserve twice its size.
-        let step = (self.buf.capacity() / 8).max(piece * 2).max(4096);
+        let step = (self.buf.capacity() / 8).max(needed).max(4096);
         self.buf.reserve_exact(step);
     }
 
@@ -142,25 +149,15 @@ impl<'o> JsonOut<'o> {
     #[inline]
     fn push_plain(&mut self, bytes: &[u8]) {
         debug_assert!(!bytes.iter().any(|b| matches!(b, b'"' | b'\\')));
-        if bytes.len() * 2 > self.buf.capacity() - self.buf.len() {
-            self.grow(bytes.len());
-        }
-        if self.previewing() {
-            self.keep_preview(bytes);
-        }
+        self.prepare(bytes, bytes.len());
         self.buf.extend_from_slice(bytes);
     }
 
     /// Writes the quote that opens or closes a string.
     #[inline]
     fn push_quote(&mut self) {
-        if self.previewing() {
-            self.keep_preview(b"\"");
-        }
         let quote: &[u8] = if self.quoted { b"\\\"" } else { b"\"" };
-        if quote.len() * 2 > self.buf.capacity() - self.buf.len() {
-            self.grow(quote.len());
-        }
+        self.prepare(b"\"", quote.len());
         self.buf.extend_from_slice(quote);
     }
 
