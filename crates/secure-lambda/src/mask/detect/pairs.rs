@@ -305,7 +305,7 @@ struct Key {
 /// opening quote (spaces and escapes included), an unquoted one over letters, digits, `_` and `-`.
 fn key_before(bytes: &[u8], sep: usize, escaped: bool) -> Option<Key> {
     let mut k = sep;
-    while k > 0 && matches!(bytes[k - 1], b' ' | b'\t') {
+    while k > 0 && matches!(bytes[k - 1], b' ' | b'\t' | b'\n' | b'\r') {
         k -= 1;
     }
     let mut quote = None;
@@ -328,7 +328,9 @@ fn key_before(bytes: &[u8], sep: usize, escaped: bool) -> Option<Key> {
     // Cheapest first: most keys are rejected by their last two characters. Only a text with
     // backslashes can hide a key word behind an escape (`"pass\u0077ord"`).
     let plain_kind = kind_of_key_ending(bytes, end);
-    if plain_kind.is_none() && !escaped {
+    // A key may end in characters no reader sees (`name\u{200b}`, `value\0`): see `key_kind`.
+    let hidden = end > 0 && (bytes[end - 1] >= 0x80 || bytes[end - 1] < 0x20);
+    if plain_kind.is_none() && !escaped && !hidden {
         return None;
     }
     let start = match quote {
@@ -338,11 +340,9 @@ fn key_before(bytes: &[u8], sep: usize, escaped: bool) -> Option<Key> {
     let raw = &bytes[start..end];
     let kind = match plain_kind {
         Some(kind) => kind,
-        None if memchr(b'\\', raw).is_some() => {
-            // An escaped key is classified as its reader reads it.
-            let decoded = decode_key(raw);
-            kind_of_key_ending(&decoded, decoded.len())?
-        }
+        // An escaped key is classified as its reader reads it.
+        None if memchr(b'\\', raw).is_some() => key_kind(&decode_key(raw))?,
+        None if hidden => key_kind(raw)?,
         None => return None,
     };
     if end - start < 3 {
@@ -628,15 +628,20 @@ fn named_sibling_at(
     out: &mut Vec<Finding>,
 ) -> Option<usize> {
     let mut v = value_start(bytes, sep);
+    // A name on the next line (`"Name":\n  "db_password"`, `Name:\n  [db_password]`).
+    while matches!(bytes.get(v), Some(b'\n' | b'\r' | b' ' | b'\t')) {
+        v += 1;
+    }
+    // A YAML list item (`Name:\n  - db_password`).
+    if bytes.get(v) == Some(&b'-') && matches!(bytes.get(v + 1), Some(b' ' | b'\t')) {
+        v = skip_spaces(bytes, v + 1);
+    }
     if let Some((_, _, content)) = wrapper_at(bytes, v) {
         v = content + usize::from(bytes.get(content) == Some(&b'('));
     }
     let resume = if matches!(bytes.get(v), Some(b'[' | b'(')) {
-        // A name given as a list (`"Name": ["db_password"]`); the scan resumes inside it, where
-        // pairs may sit too.
-        if !list_names_secret(bytes, v) {
-            return None;
-        }
+        // A name given as a list (`"Name": ["db_password"]`): the walk below reads its elements.
+        // The scan resumes inside it, where pairs may sit too.
         v + 1
     } else {
         let name = scalar_at(bytes, v)?;
@@ -647,112 +652,184 @@ fn named_sibling_at(
     };
     if let Some((from, to)) = state.siblings_read {
         if (from..to).contains(&key.start) {
-            // This window's value members are masked already.
+            // This window's objects, the ones nested in others among them, are read already.
             return Some(resume);
         }
     }
-    let (from, flat) = match enclosing_object(bytes, key.start) {
-        Some(open) => (open, false),
-        None => (0, true),
-    };
-    // `masking` is the depth of a value-like member's container while inside it.
-    let mut masking: Option<usize> = None;
-    let object_depth = if flat { 0 } else { 1 };
-    let mut visit = |event: Event<'_>| match event {
-        Event::Enter { depth, key } => {
-            if masking.is_none()
-                && (flat || depth == object_depth + 1)
-                && key.is_some_and(value_key)
-            {
-                masking = Some(depth);
-            }
-        }
-        Event::Leave { depth } => {
-            if masking == Some(depth) {
-                masking = None;
-            }
-        }
-        Event::Value {
-            start,
-            end,
-            depth,
-            key,
-        } => {
-            let member = (flat || depth == object_depth) && key.is_some_and(value_key);
-            if (masking.is_some() || member) && end > start {
-                out.push(Finding::new(PiiKind::Secret, start, end));
-            }
-        }
-    };
-    let to = if flat {
-        walk_members(bytes, 0, 0, &mut visit)
-    } else {
-        walk(bytes, from, &mut visit)
-    };
-    state.siblings_read = Some((from, to));
+    let from = outermost_open(bytes, key.start);
+    let to = mask_named_values(bytes, from, out);
+    state.siblings_read = Some((from.unwrap_or(0), to));
     Some(resume)
 }
 
-/// Whether the text in `start..end` names a secret; longer than a name can be, it does not.
-fn span_names_secret(bytes: &[u8], start: usize, end: usize) -> bool {
-    end - start <= 256 && std::str::from_utf8(&bytes[start..end]).is_ok_and(names_secret)
+/// A container being read by [`mask_named_values`].
+struct Frame {
+    /// A name member (or a list under one) names a secret.
+    named: bool,
+    /// The values this container's naming decides: its value members' scalars, and every scalar
+    /// of the containers it owns.
+    spans: Vec<(usize, usize)>,
+    /// The frame whose value member this container is, or is inside of.
+    owner: Option<usize>,
+    /// The frame whose name member this list is (`"Name": ["db_password"]`).
+    names_for: Option<usize>,
 }
 
-/// How far a list under a name key is read: names are short, and a bound keeps a text of nested
-/// name lists linear.
-const NAME_LIST_LENGTH: usize = 4096;
-
-/// Whether a string or word directly in the list opening at `open` names a secret, as the JSON
-/// masker reads `"Name": ["db_password"]` (a list nested deeper names nothing).
-fn list_names_secret(bytes: &[u8], open: usize) -> bool {
-    let bounded = &bytes[..bytes.len().min(open.saturating_add(NAME_LIST_LENGTH))];
-    let mut named = false;
-    walk(bounded, open, |event| {
-        if let Event::Value {
-            start,
-            end,
-            depth: 1,
-            key: None,
-        } = event
-        {
-            named = named || span_names_secret(bounded, start, end);
+impl Frame {
+    fn new(owner: Option<usize>, names_for: Option<usize>) -> Self {
+        Self {
+            named: false,
+            spans: Vec::new(),
+            owner,
+            names_for,
         }
-    });
-    named
+    }
+}
+
+/// Reads the container opening at `from` (or, with `None`, the whole text as members of one
+/// implicit object) in one pass and masks the value members of every container whose name
+/// member names a secret, in either order, at any depth: each container is judged when it
+/// closes, so one inside another is judged on its own names too. A value member that is itself a
+/// container is masked whole; an unnamed container inside a value member of a named one is
+/// masked with it. In text without braces (`name=API_TOKEN value=...`) a value member anywhere
+/// counts. Returns where reading stopped.
+fn mask_named_values(bytes: &[u8], from: Option<usize>, out: &mut Vec<Finding>) -> usize {
+    let flat = from.is_none();
+    let mut frames: Vec<Frame> = Vec::new();
+    if flat {
+        frames.push(Frame::new(None, None));
+    }
+    fn close(frames: &mut Vec<Frame>, out: &mut Vec<Finding>) {
+        let Some(frame) = frames.pop() else { return };
+        if frame.named {
+            out.extend(
+                frame
+                    .spans
+                    .iter()
+                    .map(|&(start, end)| Finding::new(PiiKind::Secret, start, end)),
+            );
+        } else if let Some(owner) = frame.owner.and_then(|owner| frames.get_mut(owner)) {
+            owner.spans.extend(frame.spans);
+        }
+    }
+    let visit = |event: Event<'_>| match event {
+        Event::Enter { key, open, .. } => {
+            let parent = frames.len().checked_sub(1);
+            let (owner, names_for) = match parent {
+                Some(p) => {
+                    let owner = if key.is_some_and(value_key) {
+                        Some(p)
+                    } else {
+                        frames[p].owner
+                    };
+                    let names = key.is_some_and(name_key) && matches!(open, b'[' | b'(');
+                    (owner, names.then_some(p))
+                }
+                None => (None, None),
+            };
+            frames.push(Frame::new(owner, names_for));
+        }
+        Event::Leave => close(&mut frames, out),
+        Event::Value {
+            start, end, key, ..
+        } => {
+            let Some(current) = frames.len().checked_sub(1) else {
+                return;
+            };
+            if end <= start {
+                return;
+            }
+            match key {
+                Some(key) if value_key(key) => {
+                    frames[current].spans.push((start, end));
+                    if flat && current > 0 {
+                        frames[0].spans.push((start, end));
+                    }
+                    return;
+                }
+                Some(key) if name_key(key) => {
+                    if span_names_secret(bytes, start, end) {
+                        frames[current].named = true;
+                    }
+                }
+                None => {
+                    if let Some(named) = frames[current].names_for {
+                        if span_names_secret(bytes, start, end) {
+                            frames[named].named = true;
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+            if let Some(owner) = frames[current].owner {
+                frames[owner].spans.push((start, end));
+            }
+        }
+    };
+    let to = match from {
+        Some(open) => walk(bytes, open, visit),
+        None => walk_members(bytes, 0, 0, visit),
+    };
+    while !frames.is_empty() {
+        close(&mut frames, out);
+    }
+    to
+}
+
+/// Whether the text in `start..end` names a secret; longer than a name can be, it does not.
+/// An escaped name (`db_\u0070assword`) is read as its reader decodes it.
+fn span_names_secret(bytes: &[u8], start: usize, end: usize) -> bool {
+    let raw = &bytes[start..end];
+    if raw.len() > 256 {
+        return false;
+    }
+    if memchr(b'\\', raw).is_some() {
+        return std::str::from_utf8(&decode_key(raw)).is_ok_and(names_secret);
+    }
+    std::str::from_utf8(raw).is_ok_and(names_secret)
+}
+
+/// What a key read by [`walk`] says; an escaped key is read as its reader decodes it.
+fn walked_key_kind(key: &[u8]) -> Option<KeyKind> {
+    if memchr(b'\\', key).is_some() {
+        key_kind(&decode_key(key))
+    } else {
+        key_kind(key)
+    }
 }
 
 fn value_key(key: &[u8]) -> bool {
-    key_kind(key) == Some(KeyKind::Value)
+    walked_key_kind(key) == Some(KeyKind::Value)
 }
 
-/// How far back [`enclosing_object`] reads: an object holding a name member is small, and a
-/// bounded look-back keeps a text full of name members linear.
+fn name_key(key: &[u8]) -> bool {
+    walked_key_kind(key) == Some(KeyKind::Name)
+}
+
+/// How far back [`outermost_open`] reads: the containers around a name member are found in
+/// this window, and a bounded look-back keeps a text full of name members linear.
 const OBJECT_LOOK_BACK: usize = 4096;
 
-/// The `{` of the innermost object that holds `pos`, read forward from at most
-/// [`OBJECT_LOOK_BACK`] bytes before it (backwards, quotes cannot be told from their content).
-fn enclosing_object(bytes: &[u8], pos: usize) -> Option<usize> {
-    let mut open: Vec<(usize, u8)> = Vec::new();
-    let mut tokens = Tokens {
-        bytes,
-        i: pos.saturating_sub(OBJECT_LOOK_BACK),
-    };
+/// The outermost container still open at `pos`, read forward from at most [`OBJECT_LOOK_BACK`]
+/// bytes before it (backwards, quotes cannot be told from their content). Reading from the
+/// outermost one judges the objects around `pos` and beside it in one walk, whichever name
+/// member comes first.
+fn outermost_open(bytes: &[u8], pos: usize) -> Option<usize> {
+    let mut open: Vec<usize> = Vec::new();
+    let mut tokens = Tokens::new(bytes, pos.saturating_sub(OBJECT_LOOK_BACK));
     while let Some((at, token)) = tokens.next() {
         if at >= pos {
             break;
         }
         match token {
-            Token::Open => open.push((at, bytes[at])),
+            Token::Open => open.push(at),
             Token::Close => {
                 open.pop();
             }
             _ => {}
         }
     }
-    match open.last() {
-        Some(&(at, b'{')) => Some(at),
-        _ => None,
-    }
+    open.first().copied()
 }
 
 /// Cookie names that authenticate or identify a visitor.
@@ -906,7 +983,7 @@ fn url_password_at(bytes: &[u8], colon: usize, out: &mut Vec<Finding>) -> Option
 enum Token {
     Open,
     Close,
-    /// A quoted string's content, and whether its closing quote was found.
+    /// A quoted string's content (`"..."`, `'...'`, or `\"...\"` in escaped JSON).
     Str {
         start: usize,
         end: usize,
@@ -924,11 +1001,28 @@ enum Token {
 struct Tokens<'a> {
     bytes: &'a [u8],
     i: usize,
+    /// The last token was a separator: a bare word now is a value, and `=` and `:` belong to it
+    /// (`c2VjcmV0cGFzcw==`, `admin:hunter2`, `s3cr3t:with:colons`).
+    after_colon: bool,
 }
 
-impl Tokens<'_> {
+impl<'a> Tokens<'a> {
+    fn new(bytes: &'a [u8], from: usize) -> Self {
+        Self {
+            bytes,
+            i: from,
+            after_colon: false,
+        }
+    }
+
     /// The next token and where it starts.
     fn next(&mut self) -> Option<(usize, Token)> {
+        let token = self.read();
+        self.after_colon = matches!(token, Some((_, Token::Colon)));
+        token
+    }
+
+    fn read(&mut self) -> Option<(usize, Token)> {
         let bytes = self.bytes;
         while self.i < bytes.len() && matches!(bytes[self.i], b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
@@ -938,13 +1032,34 @@ impl Tokens<'_> {
             b'{' | b'[' | b'(' => Token::Open,
             b'}' | b']' | b')' => Token::Close,
             b':' | b'=' => Token::Colon,
-            b',' | b';' => Token::Comma,
+            b',' | b';' | b'&' => Token::Comma,
+            b'\\' if bytes.get(at + 1) == Some(&b'"') => {
+                // A string of JSON escaped inside a string: `{\"Name\":\"db_password\"}`.
+                let start = at + 2;
+                return Some(match memmem::find(&bytes[start..], b"\\\"") {
+                    Some(len) => {
+                        self.i = start + len + 2;
+                        (
+                            at,
+                            Token::Str {
+                                start,
+                                end: start + len,
+                            },
+                        )
+                    }
+                    None => self.unclosed(at, start),
+                });
+            }
             quote @ (b'"' | b'\'') => {
                 let (end, closed) = string_end(bytes, at + 1, quote);
-                self.i = if closed { end + 1 } else { end };
+                if !closed {
+                    return Some(self.unclosed(at, at + 1));
+                }
+                self.i = end + 1;
                 return Some((at, Token::Str { start: at + 1, end }));
             }
             _ => {
+                let value = self.after_colon;
                 let mut end = at;
                 while end < bytes.len()
                     && !matches!(
@@ -959,11 +1074,11 @@ impl Tokens<'_> {
                             | b'('
                             | b')'
                             | b'"'
-                            | b':'
-                            | b'='
                             | b','
                             | b';'
                     )
+                    && (value || !matches!(bytes[end], b':' | b'='))
+                    && !(bytes[end] == b'&' && form_pair_at(bytes, end + 1))
                 {
                     end += 1;
                 }
@@ -974,18 +1089,42 @@ impl Tokens<'_> {
         self.i = at + 1;
         Some((at, token))
     }
+
+    /// A quote never closed: a stray apostrophe, a quote in prose, or text cut short. Its string
+    /// runs to the end (a value cut short is all masked), and reading goes on after the quote,
+    /// so that the pairs in what it would swallow are read too.
+    fn unclosed(&mut self, at: usize, start: usize) -> (usize, Token) {
+        self.i = start;
+        (
+            at,
+            Token::Str {
+                start,
+                end: self.bytes.len(),
+            },
+        )
+    }
+}
+
+/// Whether a form pair (`Value=`, `user[password]=`) starts at `from`: what an `&` before it
+/// separates (in a value, `p&ss` keeps its `&`).
+fn form_pair_at(bytes: &[u8], from: usize) -> bool {
+    let key = bytes[from.min(bytes.len())..]
+        .iter()
+        .take(MAX_KEY_BYTES + 1)
+        .take_while(|&&b| is_key_char(b) || matches!(b, b'[' | b']' | b'%' | b'.'))
+        .count();
+    key > 0 && key <= MAX_KEY_BYTES && bytes.get(from + key) == Some(&b'=')
 }
 
 /// What [`walk`] reports: containers entered and left, and every value with the key it stands
 /// under (keys themselves are not values).
 enum Event<'a> {
     Enter {
-        depth: usize,
         key: Option<&'a [u8]>,
+        /// The bracket that opens it.
+        open: u8,
     },
-    Leave {
-        depth: usize,
-    },
+    Leave,
     Value {
         start: usize,
         end: usize,
@@ -1008,7 +1147,7 @@ fn walk_members<'a>(
     stop_depth: usize,
     mut visit: impl FnMut(Event<'a>),
 ) -> usize {
-    let mut tokens = Tokens { bytes, i: from };
+    let mut tokens = Tokens::new(bytes, from);
     let mut depth = 0usize;
     // The key of the member being read at each depth, and the scalar whose role (key or value)
     // the next token decides.
@@ -1031,15 +1170,11 @@ fn walk_members<'a>(
             });
         }
         match token {
-            // A backslash outside a string: escaped JSON, which is read at its decoded level.
-            Token::Bare { start, end } if memchr(b'\\', &bytes[start..end]).is_some() => {
-                return at;
-            }
             Token::Str { start, end } | Token::Bare { start, end } => pending = Some((start, end)),
             Token::Open => {
                 visit(Event::Enter {
-                    depth: depth + 1,
                     key,
+                    open: bytes[at],
                 });
                 keys.push(key);
                 key = None;
@@ -1049,7 +1184,7 @@ fn walk_members<'a>(
                 if depth == 0 {
                     continue;
                 }
-                visit(Event::Leave { depth });
+                visit(Event::Leave);
                 depth -= 1;
                 key = keys.pop().flatten();
                 if stop_depth != 0 && depth == 0 {

@@ -545,6 +545,122 @@ fn name_and_value_members_are_read_together() {
     assert!(!out.contains("pw-1"), "{out}");
 }
 
+/// Shapes found by an attacker's review of the name and value members, each a leak before.
+#[test]
+fn name_and_value_members_in_awkward_shapes() {
+    for (text, secret) in [
+        // Unquoted values holding `=` or `:` (base64 padding, user:password).
+        (
+            r#"name=DB_PASSWORD value=c2VjcmV0cGFzcw=="#,
+            "c2VjcmV0cGFzcw",
+        ),
+        (
+            r#"value=c2VjcmV0cGFzcw== name=DB_PASSWORD"#,
+            "c2VjcmV0cGFzcw",
+        ),
+        (r#"name=DB_PASSWORD value=admin:hunter2"#, "hunter2"),
+        (r#"name=API_TOKEN value=abc=def=ghi"#, "def=ghi"),
+        (
+            r#"{Name: db_password, Value: c2VjcmV0cGFzcw==}"#,
+            "c2VjcmV0cGFzcw",
+        ),
+        (
+            r#"{'Name': 'db_password', 'Value': c2VjcmV0cGFzcw==}"#,
+            "c2VjcmV0cGFzcw",
+        ),
+        (
+            "- name: DB_PASSWORD\n  value: s3cr3t:with:colons",
+            "with:colons",
+        ),
+        // An object with its own name and value inside one read already.
+        (
+            r#"{"Name": "db_password", "Value": "S70x", "inner": {"Name": "api_token", "Value": "S71x"}}"#,
+            "S71x",
+        ),
+        (
+            r#"{"Name":"db_password","Value":"S72x","Tags":[{"Key":"api_token","Value":"S73x"}]}"#,
+            "S73x",
+        ),
+        (
+            r#"{"a":{"Name":"/x/host","Value":"h"},"b":{"Value":"S74x","Name":"/x/password"}}"#,
+            "S74x",
+        ),
+        // Line breaks around the separator.
+        (
+            "{\"Name\"\n:\n\"db_password\"\n,\n\"Value\"\n:\n\"S17x\"}",
+            "S17x",
+        ),
+        (
+            "{\"Name\":\n [\n  \"db_password\"\n ],\n \"Value\": \"S18x\"}",
+            "S18x",
+        ),
+        (
+            "{\"Name\":\r\n\"db_password\",\"Value\":\"S175x\"}",
+            "S175x",
+        ),
+        ("Name:\n  - db_password\nValue: S90x", "S90x"),
+        ("Name:\n  [db_password]\nValue: S91x", "S91x"),
+        // Backslashes in bare words (Windows paths, stray escapes).
+        (r#"name=DB_PASSWORD dir=C:\users\app value=S74y"#, "S74y"),
+        (
+            r#"{"Name": "db_password", "x": 1\2, "Value": "S128x"}"#,
+            "S128x",
+        ),
+        (r#"Name=db_password Value=S131x\"#, "S131x"),
+        (r#"path=C:\users value=S301x name=DB_PASSWORD"#, "S301x"),
+        // Quotes never closed.
+        (r#"name=DB_PASSWORD msg='oops value=S76x"#, "S76x"),
+        (r#"he said "hi name=DB_PASSWORD value=S160x"#, "S160x"),
+        (
+            r#"msg="x" he said "hi" name=DB_PASSWORD "oops value=S167x"#,
+            "S167x",
+        ),
+        (r#"{Name: db_password, note: 'oops, Value: S164x}"#, "S164x"),
+        // Escaped or invisible characters in keys and names.
+        (r#"{"Name": "db_password", "\u0056alue": "S9xx"}"#, "S9xx"),
+        (r#"{"Name": "db_\u0070assword", "Value": "S10x"}"#, "S10x"),
+        (r#"{"Name": ["db_\u0070assword"], "Value": "S11x"}"#, "S11x"),
+        (
+            r#"{"Name": "db_password\u200b", "Value": "S312x"}"#,
+            "S312x",
+        ),
+        (r#"{"name\u0000": "db_password", "value": "S99x"}"#, "S99x"),
+        (
+            r#"{"name": "db_password", "value\u200b": "S101x"}"#,
+            "S101x",
+        ),
+        (
+            "{\"name\u{200b}\": \"db_password\", \"value\": \"S100x\"}",
+            "S100x",
+        ),
+        // Form pairs, and an `&` inside a value.
+        (r#"Name=db_password&Value=S161x"#, "S161x"),
+        (r#"Value=S165x&Name=db_password"#, "S165x"),
+        (r#"name=DB_PASSWORD value=p&ssS166x"#, "ssS166x"),
+        // Escaped JSON at the text's own level.
+        (r#"{\"Name\":\"db_password\",\"Value\":\"S120x\"}"#, "S120x"),
+    ] {
+        assert_masked(text, &[secret]);
+    }
+    // A name list of any length, the secret name last, either order.
+    let long = "a".repeat(5000);
+    assert_masked(
+        &format!(r#"{{"Name": ["{long}", "db_password"], "Value": "S79x"}}"#),
+        &["S79x"],
+    );
+    assert_masked(
+        &format!(r#"{{"Value": "S80x", "Name": ["{long}", "db_password"]}}"#),
+        &["S80x"],
+    );
+    // Values left alone: a name naming nothing secret, and words beside the pairs.
+    assert_clean(r#"name=host value=db.internal:5432 note=ok"#);
+    let out = redacted(
+        r#"{"Name": "/a/host", "Value": "db1", "inner": {"Name": "/a/password", "Value": "pw-1"}}"#,
+    );
+    assert!(out.contains(r#""Value": "db1""#), "{out}");
+    assert!(!out.contains("pw-1"), "{out}");
+}
+
 #[test]
 fn credentials_in_text() {
     // URL user info: the password only.
@@ -762,8 +878,31 @@ fn repeated_triggers_cost_linear_time() {
         "key=pwd ",
         "\"Name\":\"/a/password\",\"Value\":\"x\"},{",
         "\"Name\":[\"/a/password\",",
+        "name=[",
+        "Name=[pwd ",
+        "name=pwd \\x ",
+        "\"Name\":\"pwd\",",
     ] {
         let text = unit.repeat(128 * 1024 / unit.len());
+        let _ = redacted(&text);
+    }
+    // Triggers after a stretch that stops a reader (a backslash, many members), and nested
+    // name lists cut short.
+    for text in [
+        format!("{}\\x {}", "a ".repeat(32768), "name=pwd ".repeat(7000)),
+        format!("{}\\x {}", "a ".repeat(40000), "name=pwd \\x ".repeat(5000)),
+        format!(
+            "{{{}\"b\":1\\2,{}}}",
+            "\"a\":1,".repeat(10000),
+            "\"Name\":\"pwd\",".repeat(5000)
+        ),
+        format!("{}{}", "name=[".repeat(20000), "\\\\".repeat(64)),
+        format!(
+            "{{\"m\":\"{}{}\"}}",
+            "Name=[pwd ".repeat(12000),
+            "\\\\".repeat(64)
+        ),
+    ] {
         let _ = redacted(&text);
     }
     assert!(
