@@ -305,8 +305,17 @@ struct Key {
 /// opening quote (spaces and escapes included), an unquoted one over letters, digits, `_` and `-`.
 fn key_before(bytes: &[u8], sep: usize, escaped: bool) -> Option<Key> {
     let mut k = sep;
-    while k > 0 && matches!(bytes[k - 1], b' ' | b'\t' | b'\n' | b'\r') {
+    while k > 0 && matches!(bytes[k - 1], b' ' | b'\t') {
         k -= 1;
+    }
+    // A quoted key may stand on the line before its separator (`"Name"\n:`); a bare word there
+    // is the end of a sentence, not a key.
+    let mut across = k;
+    while across > 0 && matches!(bytes[across - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        across -= 1;
+    }
+    if across < k && across > 0 && matches!(bytes[across - 1], b'"' | b'\'') {
+        k = across;
     }
     let mut quote = None;
     let mut escaped_quotes = false;
@@ -396,6 +405,18 @@ fn decode_key(raw: &[u8]) -> Vec<u8> {
         }
         if raw[i] == b'\\' && i + 1 < raw.len() {
             i += 1;
+            // `\n`, `\t`, ... are the controls they stand for (which a key's reader drops), not
+            // letters.
+            out.push(match raw[i] {
+                b'n' => b'\n',
+                b't' => b'\t',
+                b'r' => b'\r',
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                other => other,
+            });
+            i += 1;
+            continue;
         }
         out.push(raw[i]);
         i += 1;
@@ -612,9 +633,15 @@ fn secret_value_at(bytes: &[u8], sep: usize, key: &Key, out: &mut Vec<Finding>) 
         value.resume = end;
     }
     // Resume inside the value: a pair hidden in it (`token: 'x | {"token": "y"}`) is read too.
+    // A value that runs to the end of the text is masked whole, and what it hides with it: the
+    // scan ends there (`password=password=...` would otherwise read to the end once per key).
     (value.end > value.start).then(|| {
         out.push(Finding::new(PiiKind::Secret, value.start, value.end));
-        value.start
+        if value.end >= bytes.len() {
+            bytes.len()
+        } else {
+            value.start
+        }
     })
 }
 
@@ -644,7 +671,9 @@ fn named_sibling_at(
         // The scan resumes inside it, where pairs may sit too.
         v + 1
     } else {
-        let name = scalar_at(bytes, v)?;
+        // A name is read no further than a name can be long (`key=key=key=...` would otherwise
+        // read to the end of the text for every key).
+        let name = scalar_at(&bytes[..bytes.len().min(v + MAX_NAME_BYTES + 3)], v)?;
         if !span_names_secret(bytes, name.start, name.end) {
             return None;
         }
@@ -657,9 +686,32 @@ fn named_sibling_at(
         }
     }
     let from = outermost_open(bytes, key.start);
-    let to = mask_named_values(bytes, from, out);
+    let named_at = (!matches!(bytes.get(v), Some(b'[' | b'('))).then_some(key.start);
+    let to = mask_named_values(bytes, from, named_at, true, out);
     state.siblings_read = Some((from.unwrap_or(0), to));
     Some(resume)
+}
+
+/// A value to mask, as findings: a value of escaped JSON holding an escaped quote
+/// (`hun\\\"ter:2`) is masked around the quote, its backslashes and JSON's punctuation, which
+/// the line's structure may need (a finding across them would be dropped to keep it).
+fn push_value(bytes: &[u8], start: usize, end: usize, out: &mut Vec<Finding>) {
+    if memchr(b'"', &bytes[start..end]).is_none() {
+        out.push(Finding::new(PiiKind::Secret, start, end));
+        return;
+    }
+    let mut piece = start;
+    for (at, &b) in bytes.iter().enumerate().take(end).skip(start) {
+        if matches!(b, b'"' | b'\\' | b',' | b':' | b'{' | b'}' | b'[' | b']') {
+            if at > piece {
+                out.push(Finding::new(PiiKind::Secret, piece, at));
+            }
+            piece = at + 1;
+        }
+    }
+    if end > piece {
+        out.push(Finding::new(PiiKind::Secret, piece, end));
+    }
 }
 
 /// A container being read by [`mask_named_values`].
@@ -692,77 +744,116 @@ impl Frame {
 /// closes, so one inside another is judged on its own names too. A value member that is itself a
 /// container is masked whole; an unnamed container inside a value member of a named one is
 /// masked with it. In text without braces (`name=API_TOKEN value=...`) a value member anywhere
-/// counts. Returns where reading stopped.
-fn mask_named_values(bytes: &[u8], from: Option<usize>, out: &mut Vec<Finding>) -> usize {
+/// counts. `named_at` is where a name member the scan already judged secret starts: its
+/// container is named whatever the walk makes of the name's spelling (`'name'=>'DB_PASSWORD'`).
+/// A string of the container that holds pairs itself (`"msg": "name=DB_PASSWORD value=..."`) is
+/// read as text of its own. Returns where reading stopped.
+fn mask_named_values(
+    bytes: &[u8],
+    from: Option<usize>,
+    mut named_at: Option<usize>,
+    read_strings: bool,
+    out: &mut Vec<Finding>,
+) -> usize {
     let flat = from.is_none();
     let mut frames: Vec<Frame> = Vec::new();
     if flat {
         frames.push(Frame::new(None, None));
     }
-    fn close(frames: &mut Vec<Frame>, out: &mut Vec<Finding>) {
+    let mut texts: Vec<(usize, usize)> = Vec::new();
+    fn close(bytes: &[u8], frames: &mut Vec<Frame>, out: &mut Vec<Finding>) {
         let Some(frame) = frames.pop() else { return };
         if frame.named {
-            out.extend(
-                frame
-                    .spans
-                    .iter()
-                    .map(|&(start, end)| Finding::new(PiiKind::Secret, start, end)),
-            );
+            for &(start, end) in &frame.spans {
+                push_value(bytes, start, end, out);
+            }
         } else if let Some(owner) = frame.owner.and_then(|owner| frames.get_mut(owner)) {
             owner.spans.extend(frame.spans);
         }
     }
-    let visit = |event: Event<'_>| match event {
-        Event::Enter { key, open, .. } => {
-            let parent = frames.len().checked_sub(1);
-            let (owner, names_for) = match parent {
-                Some(p) => {
-                    let owner = if key.is_some_and(value_key) {
-                        Some(p)
-                    } else {
-                        frames[p].owner
-                    };
-                    let names = key.is_some_and(name_key) && matches!(open, b'[' | b'(');
-                    (owner, names.then_some(p))
+    let visit = |event: Event<'_>| {
+        // The first thing read past the judged name member is its value (or the container's
+        // end): the container then on top holds the name.
+        // A name inside a string (`"msg": "name=DB_PASSWORD ..."`) names the container around
+        // the string too: which quotes pair up is a guess in text (a stray apostrophe shifts
+        // them), and masking a value too many is the failure to prefer.
+        if let Some(name) = named_at {
+            let past = match event {
+                Event::Enter { at, .. } | Event::Leave { at } => at > name,
+                Event::Value { start, .. } => start > name,
+            };
+            if past {
+                if let Some(top) = frames.last_mut() {
+                    top.named = true;
                 }
-                None => (None, None),
-            };
-            frames.push(Frame::new(owner, names_for));
-        }
-        Event::Leave => close(&mut frames, out),
-        Event::Value {
-            start, end, key, ..
-        } => {
-            let Some(current) = frames.len().checked_sub(1) else {
-                return;
-            };
-            if end <= start {
-                return;
-            }
-            match key {
-                Some(key) if value_key(key) => {
-                    frames[current].spans.push((start, end));
-                    if flat && current > 0 {
-                        frames[0].spans.push((start, end));
+                // Text without braces: the name names value members anywhere in it.
+                if flat {
+                    if let Some(root) = frames.first_mut() {
+                        root.named = true;
                     }
+                }
+                named_at = None;
+            }
+        }
+        match event {
+            Event::Enter { key, open, .. } => {
+                let parent = frames.len().checked_sub(1);
+                let (owner, names_for) = match parent {
+                    Some(p) => {
+                        let owner = if key.is_some_and(value_key) {
+                            Some(p)
+                        } else {
+                            frames[p].owner
+                        };
+                        let names = key.is_some_and(name_key) && matches!(open, b'[' | b'(');
+                        (owner, names.then_some(p))
+                    }
+                    None => (None, None),
+                };
+                frames.push(Frame::new(owner, names_for));
+            }
+            Event::Leave { .. } => close(bytes, &mut frames, out),
+            Event::Value {
+                start,
+                end,
+                key,
+                string,
+                ..
+            } => {
+                let Some(current) = frames.len().checked_sub(1) else {
+                    return;
+                };
+                if end <= start {
                     return;
                 }
-                Some(key) if name_key(key) => {
-                    if span_names_secret(bytes, start, end) {
-                        frames[current].named = true;
-                    }
+                if string && read_strings && memchr2(b'=', b':', &bytes[start..end]).is_some() {
+                    texts.push((start, end));
                 }
-                None => {
-                    if let Some(named) = frames[current].names_for {
+                match key {
+                    Some(key) if value_key(key) => {
+                        frames[current].spans.push((start, end));
+                        if flat && current > 0 {
+                            frames[0].spans.push((start, end));
+                        }
+                        return;
+                    }
+                    Some(key) if name_key(key) => {
                         if span_names_secret(bytes, start, end) {
-                            frames[named].named = true;
+                            frames[current].named = true;
                         }
                     }
+                    None => {
+                        if let Some(named) = frames[current].names_for {
+                            if span_names_secret(bytes, start, end) {
+                                frames[named].named = true;
+                            }
+                        }
+                    }
+                    Some(_) => {}
                 }
-                Some(_) => {}
-            }
-            if let Some(owner) = frames[current].owner {
-                frames[owner].spans.push((start, end));
+                if let Some(owner) = frames[current].owner {
+                    frames[owner].spans.push((start, end));
+                }
             }
         }
     };
@@ -770,17 +861,39 @@ fn mask_named_values(bytes: &[u8], from: Option<usize>, out: &mut Vec<Finding>) 
         Some(open) => walk(bytes, open, visit),
         None => walk_members(bytes, 0, 0, visit),
     };
+    // Nothing was read past the judged name (its value taken for a key, `Name=>x =>`): the
+    // containers still open hold it.
+    if named_at.is_some() {
+        if let Some(top) = frames.last_mut() {
+            top.named = true;
+        }
+        if let Some(root) = frames.first_mut().filter(|_| flat) {
+            root.named = true;
+        }
+    }
     while !frames.is_empty() {
-        close(&mut frames, out);
+        close(bytes, &mut frames, out);
+    }
+    for (start, end) in texts {
+        let mut inner = Vec::new();
+        mask_named_values(&bytes[start..end], None, None, false, &mut inner);
+        out.extend(
+            inner
+                .into_iter()
+                .map(|f| Finding::new(f.kind, f.start + start, f.end + start)),
+        );
     }
     to
 }
 
 /// Whether the text in `start..end` names a secret; longer than a name can be, it does not.
+/// The longest name read as one: longer, it names nothing.
+const MAX_NAME_BYTES: usize = 256;
+
 /// An escaped name (`db_\u0070assword`) is read as its reader decodes it.
 fn span_names_secret(bytes: &[u8], start: usize, end: usize) -> bool {
     let raw = &bytes[start..end];
-    if raw.len() > 256 {
+    if raw.len() > MAX_NAME_BYTES {
         return false;
     }
     if memchr(b'\\', raw).is_some() {
@@ -791,6 +904,10 @@ fn span_names_secret(bytes: &[u8], start: usize, end: usize) -> bool {
 
 /// What a key read by [`walk`] says; an escaped key is read as its reader decodes it.
 fn walked_key_kind(key: &[u8]) -> Option<KeyKind> {
+    // Longer than a key can be: a span the walk took for one (text after a stray quote).
+    if key.len() > MAX_KEY_BYTES {
+        return None;
+    }
     if memchr(b'\\', key).is_some() {
         key_kind(&decode_key(key))
     } else {
@@ -810,17 +927,16 @@ fn name_key(key: &[u8]) -> bool {
 /// this window, and a bounded look-back keeps a text full of name members linear.
 const OBJECT_LOOK_BACK: usize = 4096;
 
-/// The outermost container still open at `pos`, read forward from at most [`OBJECT_LOOK_BACK`]
+/// The outermost object still open at `pos`, read forward from at most [`OBJECT_LOOK_BACK`]
 /// bytes before it (backwards, quotes cannot be told from their content). Reading from the
 /// outermost one judges the objects around `pos` and beside it in one walk, whichever name
 /// member comes first.
 fn outermost_open(bytes: &[u8], pos: usize) -> Option<usize> {
     let mut open: Vec<usize> = Vec::new();
-    let mut tokens = Tokens::new(bytes, pos.saturating_sub(OBJECT_LOOK_BACK));
+    // Read up to `pos` only: a quote the look-back starts on may never close, and its string
+    // must not run to the end of the text for every name.
+    let mut tokens = Tokens::new(&bytes[..pos], pos.saturating_sub(OBJECT_LOOK_BACK));
     while let Some((at, token)) = tokens.next() {
-        if at >= pos {
-            break;
-        }
         match token {
             Token::Open => open.push(at),
             Token::Close => {
@@ -829,7 +945,10 @@ fn outermost_open(bytes: &[u8], pos: usize) -> Option<usize> {
             _ => {}
         }
     }
-    open.first().copied()
+    // Objects only: brackets and parentheses also stand in prose and reprs (`see 2)`,
+    // `map[...]`), where a stray one would cut the walk short; outside any object the name
+    // reads the whole text.
+    open.into_iter().find(|&at| bytes[at] == b'{')
 }
 
 /// Cookie names that authenticate or identify a visitor.
@@ -1001,9 +1120,10 @@ enum Token {
 struct Tokens<'a> {
     bytes: &'a [u8],
     i: usize,
-    /// The last token was a separator: a bare word now is a value, and `=` and `:` belong to it
-    /// (`c2VjcmV0cGFzcw==`, `admin:hunter2`, `s3cr3t:with:colons`).
-    after_colon: bool,
+    /// A `"`, a `'` and an escaped `\"` string were found never to close: later ones are not
+    /// either (no closing quote follows), so they are not looked for again; else a text of
+    /// quotes that escapes hide would cost a scan to its end per quote.
+    unclosed: [bool; 3],
 }
 
 impl<'a> Tokens<'a> {
@@ -1011,15 +1131,13 @@ impl<'a> Tokens<'a> {
         Self {
             bytes,
             i: from,
-            after_colon: false,
+            unclosed: [false; 3],
         }
     }
 
     /// The next token and where it starts.
     fn next(&mut self) -> Option<(usize, Token)> {
-        let token = self.read();
-        self.after_colon = matches!(token, Some((_, Token::Colon)));
-        token
+        self.read()
     }
 
     fn read(&mut self) -> Option<(usize, Token)> {
@@ -1031,35 +1149,50 @@ impl<'a> Tokens<'a> {
         let token = match *bytes.get(at)? {
             b'{' | b'[' | b'(' => Token::Open,
             b'}' | b']' | b')' => Token::Close,
+            b'=' if bytes.get(at + 1) == Some(&b'>') => {
+                // Ruby's and PHP's `=>`.
+                self.i = at + 2;
+                return Some((at, Token::Colon));
+            }
             b':' | b'=' => Token::Colon,
-            b',' | b';' | b'&' => Token::Comma,
+            b',' | b';' => Token::Comma,
+            b'&' if form_pair_at(bytes, at + 1) => Token::Comma,
             b'\\' if bytes.get(at + 1) == Some(&b'"') => {
                 // A string of JSON escaped inside a string: `{\"Name\":\"db_password\"}`.
                 let start = at + 2;
-                return Some(match memmem::find(&bytes[start..], b"\\\"") {
-                    Some(len) => {
-                        self.i = start + len + 2;
-                        (
-                            at,
-                            Token::Str {
-                                start,
-                                end: start + len,
-                            },
-                        )
+                let end = if self.unclosed[2] {
+                    None
+                } else {
+                    escaped_string_end(bytes, start)
+                };
+                self.unclosed[2] |= end.is_none();
+                return Some(match end {
+                    Some(end) => {
+                        self.i = end + 2;
+                        (at, Token::Str { start, end })
                     }
                     None => self.unclosed(at, start),
                 });
             }
             quote @ (b'"' | b'\'') => {
-                let (end, closed) = string_end(bytes, at + 1, quote);
+                let kind = usize::from(quote == b'\'');
+                let (end, closed) = if self.unclosed[kind] {
+                    (bytes.len(), false)
+                } else {
+                    string_end(bytes, at + 1, quote)
+                };
                 if !closed {
+                    self.unclosed[kind] = true;
                     return Some(self.unclosed(at, at + 1));
                 }
                 self.i = end + 1;
                 return Some((at, Token::Str { start: at + 1, end }));
             }
             _ => {
-                let value = self.after_colon;
+                let ends_word = |at: usize| {
+                    (bytes[at] == b'&' && form_pair_at(bytes, at + 1))
+                        || (bytes[at] == b'\\' && bytes.get(at + 1) == Some(&b'"'))
+                };
                 let mut end = at;
                 while end < bytes.len()
                     && !matches!(
@@ -1076,9 +1209,10 @@ impl<'a> Tokens<'a> {
                             | b'"'
                             | b','
                             | b';'
+                            | b':'
+                            | b'='
                     )
-                    && (value || !matches!(bytes[end], b':' | b'='))
-                    && !(bytes[end] == b'&' && form_pair_at(bytes, end + 1))
+                    && !ends_word(end)
                 {
                     end += 1;
                 }
@@ -1105,6 +1239,26 @@ impl<'a> Tokens<'a> {
     }
 }
 
+/// Where a string of escaped JSON whose content starts at `from` ends: the next `\"` that
+/// closes it, not the `\\\"` of a quote escaped inside it (1, 5, 9, ... backslashes before the
+/// quote close it; 3, 7, ... are the content's own quote).
+fn escaped_string_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(at) = memmem::find(&bytes[i..], b"\\\"") {
+        let slash = i + at;
+        let run = bytes[..=slash]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if run % 4 == 1 {
+            return Some(slash);
+        }
+        i = slash + 2;
+    }
+    None
+}
+
 /// Whether a form pair (`Value=`, `user[password]=`) starts at `from`: what an `&` before it
 /// separates (in a value, `p&ss` keeps its `&`).
 fn form_pair_at(bytes: &[u8], from: usize) -> bool {
@@ -1121,15 +1275,20 @@ fn form_pair_at(bytes: &[u8], from: usize) -> bool {
 enum Event<'a> {
     Enter {
         key: Option<&'a [u8]>,
-        /// The bracket that opens it.
+        /// The bracket that opens it, and where.
         open: u8,
+        at: usize,
     },
-    Leave,
+    Leave {
+        at: usize,
+    },
     Value {
         start: usize,
         end: usize,
         depth: usize,
         key: Option<&'a [u8]>,
+        /// A quoted string's content, not a bare word.
+        string: bool,
     },
 }
 
@@ -1153,55 +1312,104 @@ fn walk_members<'a>(
     // the next token decides.
     let mut keys: Vec<Option<&'a [u8]>> = Vec::new();
     let mut key: Option<&'a [u8]> = None;
-    let mut pending: Option<(usize, usize)> = None;
-    while let Some((at, token)) = tokens.next() {
-        if token == Token::Colon {
-            if let Some((start, end)) = pending.take() {
-                key = Some(&bytes[start..end]);
-            }
-            continue;
-        }
-        if let Some((start, end)) = pending.take() {
+    let mut pending: Option<Pending> = None;
+    // The last token was a separator, and the key a value glued to the separator after it
+    // continues (`value=admin:hunter2`, `value: c2VjcmV0cGFzcw==`).
+    let mut after_separator = false;
+    let mut chain: Option<&'a [u8]> = None;
+    let emit =
+        |visit: &mut dyn FnMut(Event<'a>), p: Pending, key, chain: Option<&'a [u8]>, depth| {
             visit(Event::Value {
-                start,
-                end,
+                start: p.start,
+                end: p.end,
                 depth,
                 key,
+                string: p.string,
             });
+            if chain.is_some() && chain != key {
+                visit(Event::Value {
+                    start: p.start,
+                    end: p.end,
+                    depth,
+                    key: chain,
+                    string: p.string,
+                });
+            }
+        };
+    while let Some((at, token)) = tokens.next() {
+        if token == Token::Colon {
+            if let Some(p) = pending.take() {
+                // A scalar glued between two separators (`a=b=c`, `a=b:c`) is read both ways:
+                // as the value of `a` (and what follows it too), and as the key of what follows
+                // (`msg=name=DB_PASSWORD`).
+                if key.is_some() && p.after_separator && p.token_end == at {
+                    emit(&mut visit, p, key, chain, depth);
+                    chain = chain.or(key);
+                } else {
+                    chain = None;
+                }
+                key = Some(&bytes[p.start..p.end]);
+            }
+            after_separator = true;
+            continue;
+        }
+        let follows_separator = std::mem::take(&mut after_separator);
+        if let Some(p) = pending.take() {
+            emit(&mut visit, p, key, chain, depth);
+            chain = None;
         }
         match token {
-            Token::Str { start, end } | Token::Bare { start, end } => pending = Some((start, end)),
+            Token::Str { start, end } | Token::Bare { start, end } => {
+                pending = Some(Pending {
+                    start,
+                    end,
+                    token_end: tokens.i,
+                    after_separator: follows_separator,
+                    string: matches!(token, Token::Str { .. }),
+                });
+            }
             Token::Open => {
+                chain = None;
                 visit(Event::Enter {
                     key,
                     open: bytes[at],
+                    at,
                 });
                 keys.push(key);
                 key = None;
                 depth += 1;
             }
             Token::Close => {
+                chain = None;
                 if depth == 0 {
                     continue;
                 }
-                visit(Event::Leave);
+                visit(Event::Leave { at });
                 depth -= 1;
                 key = keys.pop().flatten();
                 if stop_depth != 0 && depth == 0 {
                     return at + 1;
                 }
             }
-            Token::Comma => key = None,
+            Token::Comma => {
+                key = None;
+                chain = None;
+            }
             Token::Colon => {}
         }
     }
-    if let Some((start, end)) = pending {
-        visit(Event::Value {
-            start,
-            end,
-            depth,
-            key,
-        });
+    if let Some(p) = pending {
+        emit(&mut visit, p, key, chain, depth);
     }
     bytes.len()
+}
+
+/// A scalar whose role the next token decides.
+#[derive(Clone, Copy)]
+struct Pending {
+    start: usize,
+    end: usize,
+    token_end: usize,
+    after_separator: bool,
+    string: bool,
 }

@@ -637,6 +637,108 @@ fn name_and_value_members_in_awkward_shapes() {
         (r#"Name=db_password&Value=S161x"#, "S161x"),
         (r#"Value=S165x&Name=db_password"#, "S165x"),
         (r#"name=DB_PASSWORD value=p&ssS166x"#, "ssS166x"),
+        // A prefix ending in a separator before the pairs (`INFO:`, `msg=`, a URL's scheme).
+        (r#"INFO: Name=db_password Value=hunter2x"#, "hunter2x"),
+        (r#"Parameter: Name=db_password, Value=hunter2x"#, "hunter2x"),
+        (r#"env: name=DB_PASSWORD value=hunter2x"#, "hunter2x"),
+        (r#"msg=name=DB_PASSWORD value=hunter2x"#, "hunter2x"),
+        (
+            r#"[ssm] GetParameter: Name=db_password Value=hunter2x"#,
+            "hunter2x",
+        ),
+        (r#"{"msg": Name=db_password Value=hunter2x}"#, "hunter2x"),
+        (r#"Name=db_password WARN: Value=hunter2x"#, "hunter2x"),
+        (
+            r#"GET https://ssm.local/get?Name=db_password&Value=hunter2x"#,
+            "hunter2x",
+        ),
+        (r#"trace_id= name=DB_PASSWORD value=hunter2x"#, "hunter2x"),
+        (
+            "Parameter:\n  Name: /prod/db/password\n  Value: hunter2x",
+            "hunter2x",
+        ),
+        (
+            "Parameter:\n  Name: /prod/db/password\n  Type: SecureString\n  Value: hunter2x",
+            "hunter2x",
+        ),
+        (
+            r#"Parameter: Name: /prod/db/password Value: hunter2x"#,
+            "hunter2x",
+        ),
+        // Ruby and PHP hashes.
+        (
+            r#"{'name'=>'DB_PASSWORD', 'value'=>'hunter2x'}"#,
+            "hunter2x",
+        ),
+        (r#"{:name=>"DB_PASSWORD", :value=>"hunter2x"}"#, "hunter2x"),
+        // A value with `:` inside braces is masked piece by piece, not dropped whole.
+        (r#"{Name:db_password Value:admin:hunter2x}"#, "hunter2x"),
+        (r#"{name=DB_PASSWORD, value=admin:hunter2x}"#, "hunter2x"),
+        (r#"[name=DB_PASSWORD value=p:hunter2x]"#, "hunter2x"),
+        // Pairs in a string of a JSON line, read as text of their own.
+        (
+            r#"{"level":"info","msg":"GetParameter name=DB_PASSWORD value=hunter2x"}"#,
+            "hunter2x",
+        ),
+        (
+            r#"{"level":"info","msg":"Name: db_password Value: hunter2x"}"#,
+            "hunter2x",
+        ),
+        (
+            r#"{"a":"name=DB_PASSWORD value=hunter2x","b":"name=API_TOKEN value=hunter3y"}"#,
+            "hunter3y",
+        ),
+        (r#"INFO:root:Name=db_password Value=hunter2x"#, "hunter2x"),
+        (r#"name=DB_PASSWORD' value='hunter2x'"#, "hunter2x"),
+        // Pairs in a quoted string of a flat line.
+        (r#"msg="Name=db_password Value=hunter2x""#, "hunter2x"),
+        (
+            r#"log: "set name=DB_PASSWORD value=hunter2x" ok"#,
+            "hunter2x",
+        ),
+        // A stray bracket in a bare value does not cut the name from its value.
+        (
+            r#"Parameter(Name=db_password, Description=see 2), Value=hunter2x)"#,
+            "hunter2x",
+        ),
+        (
+            r#"map[Name:db_password Note:a] Value:hunter2x]"#,
+            "hunter2x",
+        ),
+        // Single-letter escapes in names and keys are the controls they stand for.
+        (
+            r#"{"Name":"/prod/db/password\r\n","Value":"hunter2x"}"#,
+            "hunter2x",
+        ),
+        (r#"{"Name":"DB_PASSWORD\n","Value":"hunter2x"}"#, "hunter2x"),
+        (r#"{"Name":"db_password","Value\t":"hunter2x"}"#, "hunter2x"),
+        // Escaped JSON at the text's own level, its value holding an escaped quote.
+        (
+            r#"{\"Name\":\"db_password\",\"Value\":\"hun\\\"ter2x\"}"#,
+            "ter2x",
+        ),
+        (
+            r#"{\"Value\":\"hun\\\"ter:2x\",\"Name\":\"db_password\"}"#,
+            "ter:2x",
+        ),
+        // Empty fields before the pair, and a value starting with `&`.
+        (
+            r#"&{Name:db_password Type:SecureString Description: Value:hunter2x Version:1}"#,
+            "hunter2x",
+        ),
+        (
+            r#"{Description: Name:db_password Value:hunter2x}"#,
+            "hunter2x",
+        ),
+        (r#"name=DB_PASSWORD note= value=hunter2x"#, "hunter2x"),
+        (r#"note= name=DB_PASSWORD value=hunter2x"#, "hunter2x"),
+        (r#"Name=db_password Value=&hunter2x"#, "hunter2x"),
+        (r#"{Name: db_password, Value: &hunter2x}"#, "hunter2x"),
+        (r#"Value=>hunter2x, Name=>/prod/db/password =>"#, "hunter2x"),
+        (
+            r#"Value='hunter2x'&\"Name\"=\"db_password\"{"a":1} "#,
+            "hunter2x",
+        ),
         // Escaped JSON at the text's own level.
         (r#"{\"Name\":\"db_password\",\"Value\":\"S120x\"}"#, "S120x"),
     ] {
@@ -654,6 +756,13 @@ fn name_and_value_members_in_awkward_shapes() {
     );
     // Values left alone: a name naming nothing secret, and words beside the pairs.
     assert_clean(r#"name=host value=db.internal:5432 note=ok"#);
+    // A line ending in a secret word does not make the next line's first character a value.
+    let line = "Refreshing token\n::1 - - [05/Dec/2026:18:00:00 +0000] \"GET / HTTP/1.1\" 200";
+    assert_eq!(redacted(line), line);
+    // A name inside a string names the object around it too: quotes pair up by guesswork in
+    // text, and a value too many is the failure to prefer.
+    let out = redacted(r#"{"msg":"name=DB_PASSWORD value=pw-2","value":"masked-1"}"#);
+    assert!(!out.contains("masked-1") && !out.contains("pw-2"), "{out}");
     let out = redacted(
         r#"{"Name": "/a/host", "Value": "db1", "inner": {"Name": "/a/password", "Value": "pw-1"}}"#,
     );
@@ -902,6 +1011,19 @@ fn repeated_triggers_cost_linear_time() {
             "Name=[pwd ".repeat(12000),
             "\\\\".repeat(64)
         ),
+        "key=".repeat(32768),
+        "Name=".repeat(26214),
+        "password=".repeat(14563),
+        format!("Name=pwd {}{}", "(val=".repeat(13100), "v ".repeat(32750)),
+        // A stray quote before a separator, then many values; a long key before them.
+        format!("Name=pwd \": {}é", "v ".repeat(65530)),
+        format!("Name=pwd \"{}\": {}", "é".repeat(32000), "v ".repeat(32000)),
+        format!(
+            "Name=pwd \"{}\": {}",
+            "a\\".repeat(32000),
+            "v ".repeat(32000)
+        ),
+        "\\\"Name\\\":\\\"pwd\\\" \\\"".repeat(8192),
     ] {
         let _ = redacted(&text);
     }
