@@ -1137,10 +1137,6 @@ impl<'a> Tokens<'a> {
 
     /// The next token and where it starts.
     fn next(&mut self) -> Option<(usize, Token)> {
-        self.read()
-    }
-
-    fn read(&mut self) -> Option<(usize, Token)> {
         let bytes = self.bytes;
         while self.i < bytes.len() && matches!(bytes[self.i], b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
