@@ -9,18 +9,9 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
-};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_runtime_api::client::runtime_components::{
-    RuntimeComponents, RuntimeComponentsBuilder,
-};
-use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
-use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::config::{env_parse, ConfigError};
@@ -91,11 +82,8 @@ impl SdkBudget {
     /// The loader with these timeouts, the standard retry mode and the process's one HTTPS
     /// client ([`shared_https_client`]).
     pub fn loader(&self) -> ConfigLoader {
-        let loader = match shared_https_client() {
-            Some(client) => aws_config::defaults(BehaviorVersion::latest()).http_client(client),
-            None => aws_config::defaults(BehaviorVersion::latest()),
-        };
-        loader
+        aws_config::defaults(BehaviorVersion::latest())
+            .http_client(shared_https_client())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(self.connect)
@@ -111,74 +99,18 @@ impl SdkBudget {
     }
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls on aws-lc, the proxy settings of the latest
-/// behaviour version), one for the whole process, without the eager TLS set-up of its validation.
+/// The process's one HTTP client for the SDK ([`crate::http::SdkHttpClient`]). The first call
+/// starts reading the system's root certificates on a thread of their own, so that the first
+/// request finds them loaded.
 ///
-/// Every SDK client validates its HTTP client when it is built, and the default client validates
-/// by building a throwaway TLS connector, which parses every system root certificate (and reads
-/// them from disk the first time). Before the first `GET /next`, secure-config built three such
-/// connectors (STS for the credentials chain, Secrets Manager, SSM) that no request ever used;
-/// multi-tenant-query built more, and one per tenant-scoped DynamoDB client on its invocations
-/// (found with `strace -r -f` and gdb on the binary under the `make bench` harness). With
-/// [`DeferredTls`] the only connector is the one the first request needs; the certificates are
-/// read on a background thread from the start, so that request finds them loaded (or waits for
-/// that one load, never a second).
-pub fn shared_https_client() -> Option<SharedHttpClient> {
-    static CLIENT: OnceLock<Option<SharedHttpClient>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(
-                BehaviorVersion::latest(),
-            )?;
-            let inner = plugin
-                .runtime_components(&RuntimeComponentsBuilder::new("secure-lambda"))
-                .http_client()?;
-            load_root_certificates_in_background(inner.clone());
-            Some(SharedHttpClient::new(DeferredTls { inner }))
-        })
-        .clone()
-}
-
-/// Runs the inner client's own validation (the one `DeferredTls` skips) once, off the caller's
-/// path: it loads the system's root certificates into the TLS stack's process-wide cache. If the
-/// thread cannot start, the first request loads them itself.
-fn load_root_certificates_in_background(inner: SharedHttpClient) {
-    let _ = std::thread::Builder::new()
-        .name("tls-roots".into())
-        .spawn(move || {
-            let components = RuntimeComponentsBuilder::new("secure-lambda-tls-roots");
-            if let Err(error) = inner.validate_base_client_config(&components, &ConfigBag::base()) {
-                tracing::warn!(error = %error, "loading the root certificates failed");
-            }
-        });
-}
-
-/// An HTTP client whose base-config validation does nothing: see [`shared_https_client`].
-#[derive(Debug)]
-struct DeferredTls {
-    inner: SharedHttpClient,
-}
-
-impl HttpClient for DeferredTls {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        self.inner.http_connector(settings, components)
-    }
-
-    fn validate_final_config(
-        &self,
-        components: &RuntimeComponents,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.inner.validate_final_config(components, cfg)
-    }
-
-    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.inner.connector_metadata()
-    }
+/// Before it, every SDK client validated the SDK's default HTTPS client when it was built, which
+/// built a throwaway TLS connector and parsed every root certificate: secure-config did so three
+/// times before its first `GET /next` (found with `strace -r -f` and gdb under the `make bench`
+/// harness), multi-tenant-query once more per tenant-scoped DynamoDB client.
+pub fn shared_https_client() -> SharedHttpClient {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(crate::http::load_tls_in_background);
+    crate::http::SdkHttpClient::shared()
 }
 
 /// The SDK configuration loader with the suite's default timeouts, for callers that adjust more.

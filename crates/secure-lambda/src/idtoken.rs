@@ -239,16 +239,15 @@ impl<J: JwksSource> IdTokenVerifier<J> {
 }
 
 type JwksClient = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    crate::http::HttpsOverTcp,
     http_body_util::Empty<bytes::Bytes>,
 >;
 
 /// Fetches the JWKS over HTTPS (or HTTP, for the local stack) with a bounded time.
 ///
-/// The client, and with it the parse of the system's root certificates, is built at the first
-/// fetch: an environment whose requests all come through an authorizer (or with a token whose
-/// key is cached) never verifies a token itself, and the SDK parses its own copy of the roots
-/// (about 0.8 MiB resident per copy, measured under the cold-start harness).
+/// The client is built at the first fetch, on the process's one TLS configuration
+/// ([`crate::http::tls_config`], which the SDK's calls share): an environment whose requests all
+/// come through an authorizer (or with a token whose key is cached) never builds it.
 pub struct HttpJwks {
     url: hyper::Uri,
     client: OnceLock<Result<JwksClient, String>>,
