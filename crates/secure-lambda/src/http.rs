@@ -6,14 +6,19 @@
 //! configuration (the root certificates parsed again), HTTP/2 (`h2`, which no AWS API these
 //! functions call needs) and proxy support. Dropping it took 0.2 MB off every zip and one parse
 //! of the root store off multi-tenant-query's start. What the SDK asks of a client is kept:
-//! connect and read timeouts per connector settings, one connection pool, transport errors
-//! classified for its retry strategy, and connections poisoned after a transient failure so a
-//! retry does not reuse them. `HTTP(S)_PROXY` is not honoured.
+//! connect timeouts (name lookup, TCP and TLS handshake together) and read timeouts per connector
+//! settings, one connection pool, transport errors classified for its retry strategy (a TLS
+//! failure is not retried), and connections poisoned after a transient failure so a retry does
+//! not reuse them. `HTTP(S)_PROXY` is not honoured.
 
 use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connection::{CaptureSmithyConnection, ConnectionMetadata};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
@@ -81,22 +86,58 @@ pub fn load_tls_in_background() {
 /// An HTTPS (and, for the local stack, plain HTTP) HTTP/1.1 connector on the process's TLS
 /// configuration.
 pub fn https_connector() -> Result<HttpsOverTcp, String> {
-    Ok(https_connector_with(tls_config()?, None))
+    Ok(https_connector_with(tls_config()?))
 }
 
-fn https_connector_with(
-    tls: Arc<rustls::ClientConfig>,
-    connect_timeout: Option<Duration>,
-) -> HttpsOverTcp {
+fn https_connector_with(tls: Arc<rustls::ClientConfig>) -> HttpsOverTcp {
     let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
-    tcp.set_connect_timeout(connect_timeout);
     hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config((*tls).clone())
         .https_or_http()
         .enable_http1()
         .wrap_connector(tcp)
+}
+
+/// A connector whose connect timeout covers the name lookup, the TCP connect and the TLS
+/// handshake together, as the SDK's connect timeout means (hyper-util's own bounds the TCP
+/// connect alone, split across the addresses a name resolves to). A peer that accepts and never
+/// answers the handshake is a connect timeout, not a wait for the attempt's budget.
+#[derive(Clone)]
+struct ConnectWithin {
+    inner: HttpsOverTcp,
+    limit: Option<Duration>,
+}
+
+type Connected = <HttpsOverTcp as tower_service::Service<hyper::Uri>>::Response;
+
+impl tower_service::Service<hyper::Uri> for ConnectWithin {
+    type Response = Connected;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Connected, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: hyper::Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let limit = self.limit;
+        Box::pin(async move {
+            let Some(limit) = limit else {
+                return connecting.await;
+            };
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(connected) => connected,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within the connect timeout ({limit:?})"),
+                )
+                .into()),
+            }
+        })
+    }
 }
 
 /// The AWS SDK's HTTP client: one connector per distinct pair of timeouts the SDK asks for
@@ -160,7 +201,7 @@ impl SdkHttpClient {
 #[derive(Debug)]
 struct SdkConnector {
     timeouts: ConnectorTimeouts,
-    client: OnceLock<Result<Client<HttpsOverTcp, SdkBody>, String>>,
+    client: OnceLock<Result<Client<ConnectWithin, SdkBody>, String>>,
 }
 
 impl SdkConnector {
@@ -171,9 +212,12 @@ impl SdkConnector {
         }
     }
 
-    fn client(&self) -> Result<Client<HttpsOverTcp, SdkBody>, ConnectorError> {
+    fn client(&self) -> Result<Client<ConnectWithin, SdkBody>, ConnectorError> {
         let built = self.client.get_or_init(|| {
-            let connector = https_connector_with(tls_config()?, self.timeouts.connect);
+            let connector = ConnectWithin {
+                inner: https_connector_with(tls_config()?),
+                limit: self.timeouts.connect,
+            };
             Ok(Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
                 .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -247,6 +291,11 @@ fn connector_error(error: hyper_util::client::legacy::Error) -> ConnectorError {
     });
     if timed_out {
         return ConnectorError::timeout(error.into());
+    }
+    // A certificate that does not verify, or a peer that does not speak TLS, fails the same
+    // way on the next attempt: not retried, and not taken for a network blip.
+    if error_chain(&error).any(|e| e.is::<rustls::Error>()) {
+        return ConnectorError::other(error.into(), None);
     }
     let hyper = error_chain(&error).find_map(|e| e.downcast_ref::<hyper::Error>());
     if let Some(hyper) = hyper {
@@ -383,6 +432,40 @@ mod tests {
             error.is_io() || error.as_other() == Some(ErrorKind::TransientError),
             "{error:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_handshake_that_never_comes_is_a_connect_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}/", listener.local_addr().unwrap());
+        // Accepts the TCP connection, then never says a word of TLS.
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buffer = [0u8; 4096];
+            while stream.read(&mut buffer).await.is_ok_and(|n| n > 0) {}
+        });
+        let connector = SdkConnector::new(ConnectorTimeouts {
+            connect: Some(Duration::from_millis(200)),
+            read: None,
+        });
+        let called = tokio::time::timeout(Duration::from_secs(10), connector.call(get(&url)));
+        let error = called
+            .await
+            .expect("the connect timeout ends the call")
+            .unwrap_err();
+        assert!(error.is_timeout(), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_tls_failure_is_not_retried() {
+        // A plain HTTP server behind an https:// URL: the handshake fails on its answer.
+        let (url, _) = answering_server().await;
+        let url = url.replace("http://", "https://");
+        let error = SdkConnector::new(timeouts(None))
+            .call(get(&url))
+            .await
+            .unwrap_err();
+        assert!(error.is_other() && error.as_other().is_none(), "{error:?}");
     }
 
     #[test]

@@ -33,8 +33,10 @@ where
 /// The panic hook: where the panic happened, and its message only when it is a fixed string.
 /// A message formatted at run time may quote the data at hand (slicing a string in the middle
 /// of a character quotes the string), and the default hook would print it to stderr as it is.
-/// A panic while logging one (inside the redacting writer) is not logged again: a second panic
-/// in the same thread would abort the process.
+/// A panic while logging one (inside the redacting writer) is not logged again. Release builds
+/// abort on a panic (`panic = "abort"`): once the line is written the hook ends the process with
+/// the status an unwinding panic gives (101), so that no abort signal leaves a core dump holding
+/// the secrets in memory.
 fn log_panic(panic: &std::panic::PanicHookInfo<'_>) {
     thread_local! {
         static LOGGING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -53,6 +55,8 @@ fn log_panic(panic: &std::panic::PanicHookInfo<'_>) {
         .unwrap_or("(a message formatted at run time, not logged: it may quote data)");
     tracing::error!(%location, message, "the function panicked");
     LOGGING.with(|logging| logging.set(false));
+    #[cfg(panic = "abort")]
+    std::process::exit(101);
 }
 
 /// The levels `spec` asks for: a level (`AWS_LAMBDA_LOG_LEVEL`'s `DEBUG`, any case; Lambda's

@@ -167,7 +167,8 @@ async fn serve<F: Function>(api: &RuntimeApi, function: &F) -> Result<(), Error>
     }
 }
 
-/// One event to its answer (or, should the function panic, to the Runtime API's error call).
+/// One event to its answer (or, should the function panic in a build that unwinds, to the
+/// Runtime API's error call; release builds abort, and Lambda reports `Runtime.ExitError`).
 async fn invoke<F: Function>(
     api: &RuntimeApi,
     function: &F,

@@ -2,7 +2,8 @@
 //! unredacted byte reaches stdout (and CloudWatch).
 //!
 //! Fail closed: an event that is not UTF-8, or whose redaction fails, is replaced by a notice
-//! line; it is never written raw. Counts of what was redacted are kept per kind and published as
+//! line; it is never written raw. (Release builds abort on a panic, so there a redaction that
+//! panics ends the process: nothing is written either.) Counts of what was redacted are kept per kind and published as
 //! CloudWatch Embedded Metric Format by [`RedactionReporter`].
 
 use std::io::Write;
