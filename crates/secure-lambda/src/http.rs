@@ -375,6 +375,18 @@ mod tests {
         (url, connections)
     }
 
+    /// A server that accepts one connection and reads it, never answering: `scheme://addr/`.
+    async fn silent_server(scheme: &str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("{scheme}://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buffer = [0u8; 4096];
+            while stream.read(&mut buffer).await.is_ok_and(|n| n > 0) {}
+        });
+        url
+    }
+
     #[tokio::test]
     async fn requests_are_answered_on_one_pooled_connection() {
         let (url, connections) = answering_server().await;
@@ -402,14 +414,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_slower_than_the_read_timeout_is_a_timeout() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        // Accepts, reads, never answers.
-        tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut buffer = [0u8; 4096];
-            while stream.read(&mut buffer).await.is_ok_and(|n| n > 0) {}
-        });
+        let url = silent_server("http").await;
         let connector = SdkConnector::new(timeouts(Some(Duration::from_millis(200))));
         let error = connector.call(get(&url)).await.unwrap_err();
         assert!(error.is_timeout(), "{error:?}");
@@ -437,14 +442,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_handshake_that_never_comes_is_a_connect_timeout() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://{}/", listener.local_addr().unwrap());
         // Accepts the TCP connection, then never says a word of TLS.
-        tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut buffer = [0u8; 4096];
-            while stream.read(&mut buffer).await.is_ok_and(|n| n > 0) {}
-        });
+        let url = silent_server("https").await;
         let connector = SdkConnector::new(ConnectorTimeouts {
             connect: Some(Duration::from_millis(200)),
             read: None,

@@ -73,7 +73,16 @@ fn private_key(key: &KeyPair) -> PrivateKeyDer<'static> {
     PrivateKeyDer::Pkcs8(key.serialize_der().into())
 }
 
-async fn client_for(port: u16) -> aws_sdk_secretsmanager::Client {
+/// `GetSecretValue` against the endpoint on `port`, through the library's SDK configuration.
+async fn get_secret(
+    port: u16,
+) -> Result<
+    aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput,
+    aws_sdk_secretsmanager::error::SdkError<
+        aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+> {
     let config = secure_lambda::aws::sdk_config_loader()
         .endpoint_url(format!("https://localhost:{port}"))
         .region(Region::new("us-east-1"))
@@ -81,6 +90,10 @@ async fn client_for(port: u16) -> aws_sdk_secretsmanager::Client {
         .load()
         .await;
     aws_sdk_secretsmanager::Client::new(&config)
+        .get_secret_value()
+        .secret_id("tls")
+        .send()
+        .await
 }
 
 #[tokio::test]
@@ -108,13 +121,7 @@ async fn the_sdk_calls_over_tls_and_trusts_only_the_configured_roots() {
         private_key(&server_key),
     )
     .await;
-    let answer = client_for(port)
-        .await
-        .get_secret_value()
-        .secret_id("tls")
-        .send()
-        .await
-        .unwrap();
+    let answer = get_secret(port).await.unwrap();
     assert_eq!(answer.secret_string(), Some(SECRET));
 
     // The same call to an endpoint whose certificate no trusted root signed.
@@ -124,13 +131,7 @@ async fn the_sdk_calls_over_tls_and_trusts_only_the_configured_roots() {
         .self_signed(&stranger_key)
         .unwrap();
     let (port, accepted) = endpoint(vec![stranger.der().clone()], private_key(&stranger_key)).await;
-    let error = client_for(port)
-        .await
-        .get_secret_value()
-        .secret_id("tls")
-        .send()
-        .await
-        .unwrap_err();
+    let error = get_secret(port).await.unwrap_err();
     let failure = secure_lambda::aws::classify(&error);
     assert!(!failure.detail.contains(SECRET));
     // A certificate that does not verify fails the same way on every attempt: not retried.
