@@ -34,10 +34,10 @@ use aws_smithy_types::retry::ErrorKind;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::{capture_connection, CaptureConnection};
 use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 /// HTTPS (or plain HTTP) over hyper-util's TCP connector.
 pub type HttpsOverTcp = HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 /// How long an idle pooled connection is kept. Lambda freezes the process between invocations,
 /// and the far end closes idle connections on its own clock; a shorter life means fewer requests
@@ -162,6 +162,20 @@ impl SdkHttpClient {
             .get_or_init(|| SharedHttpClient::new(SdkHttpClient::default()))
             .clone()
     }
+
+    fn connector_for(&self, timeouts: ConnectorTimeouts) -> SharedHttpConnector {
+        // A poisoned lock only means another thread panicked while pushing; the list is intact.
+        let mut connectors = self
+            .connectors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, connector)) = connectors.iter().find(|(t, _)| *t == timeouts) {
+            return connector.clone();
+        }
+        let connector = SharedHttpConnector::new(SdkConnector::new(timeouts));
+        connectors.push((timeouts, connector.clone()));
+        connector
+    }
 }
 
 impl HttpClient for SdkHttpClient {
@@ -178,22 +192,6 @@ impl HttpClient for SdkHttpClient {
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
         Some(ConnectorMetadata::new("hyper", Some("1.x".into())))
-    }
-}
-
-impl SdkHttpClient {
-    fn connector_for(&self, timeouts: ConnectorTimeouts) -> SharedHttpConnector {
-        // A poisoned lock only means another thread panicked while pushing; the list is intact.
-        let mut connectors = self
-            .connectors
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((_, connector)) = connectors.iter().find(|(t, _)| *t == timeouts) {
-            return connector.clone();
-        }
-        let connector = SharedHttpConnector::new(SdkConnector::new(timeouts));
-        connectors.push((timeouts, connector.clone()));
-        connector
     }
 }
 
