@@ -106,15 +106,6 @@ impl EventText {
         max_body_bytes: usize,
         too_large: impl Fn() -> ApiError,
     ) -> Result<Self, ApiError> {
-        use serde_json::value::RawValue;
-        use std::borrow::Cow;
-
-        if nesting_exceeds(event.as_bytes(), MAX_EVENT_DEPTH) {
-            return Err(ApiError::bad_request(
-                "TooDeep",
-                format!("the event is nested deeper than {MAX_EVENT_DEPTH} levels"),
-            ));
-        }
         let not_json = |e: serde_json::Error| {
             ApiError::bad_request(
                 "InvalidEvent",
@@ -125,58 +116,243 @@ impl EventText {
                 ),
             )
         };
-        if first_byte(&event) != Some(b'{') {
-            serde_json::from_str::<serde::de::IgnoredAny>(&event).map_err(not_json)?;
-            return Err(ApiError::bad_request(
-                "InvalidEvent",
-                format!(
-                    "the event must be a JSON object, got a {}",
-                    kind_of_text(&event)
-                ),
-            ));
-        }
+        let named = |needle: &[u8]| memchr::memmem::find(event.as_bytes(), needle).is_some();
+        let object = first_byte(&event) == Some(b'{');
         // A direct event (the common case, and the large one) is told apart without reading
         // it: an HTTP event has a `requestContext` member, a name JSON can spell only so or
         // with `\u` escapes. The function reads a direct event's text next, with the same
         // errors for text that is not JSON.
-        let named = |needle: &[u8]| memchr::memmem::find(event.as_bytes(), needle).is_some();
-        if !named(b"requestContext") && !named(b"\\u") {
+        if !object || (!named(b"requestContext") && !named(b"\\u")) {
+            if nesting_exceeds(event.as_bytes(), MAX_EVENT_DEPTH) {
+                return Err(too_deep());
+            }
+            if !object {
+                serde_json::from_str::<serde::de::IgnoredAny>(&event).map_err(not_json)?;
+                return Err(ApiError::bad_request(
+                    "InvalidEvent",
+                    format!(
+                        "the event must be a JSON object, got a {}",
+                        kind_of_text(&event)
+                    ),
+                ));
+            }
             return Ok(EventText::Direct(event));
         }
-        let (request, body) = {
-            let members: BTreeMap<Cow<'_, str>, &RawValue> =
-                serde_json::from_str(&event).map_err(not_json)?;
-            let is_http = members.get("requestContext").is_some_and(|context| {
-                serde_json::from_str::<Value>(context.get())
-                    .ok()
-                    .and_then(|c| c.get("http").map(Value::is_object))
-                    .unwrap_or(false)
-            });
-            if !is_http {
-                drop(members);
-                return Ok(EventText::Direct(event));
-            }
-            // Everything but the body is small: read as before.
-            let mut map = Map::new();
-            let mut body = None;
-            for (name, raw) in members {
-                if name == "body" {
-                    body = Some(raw);
-                    continue;
-                }
-                let value = serde_json::from_str(raw.get()).map_err(not_json)?;
-                map.insert(name.into_owned(), value);
-            }
-            let base64 = map.get("isBase64Encoded") == Some(&Value::Bool(true));
-            let request = parse_http(map)?;
-            let body = match body.filter(|raw| raw.get() != "null") {
-                None => String::new(),
-                Some(raw) => decode_body(raw.get(), base64, max_body_bytes, &too_large)?,
-            };
-            (request, body)
+        // Most of an HTTP event is its body, one string: its members are found by looking for
+        // each string's end, not by a parser's pass over the body, and serde_json reads the
+        // event whole only when that reader gives up, for its errors.
+        let top = match TopLevel::read_members(&event) {
+            Some(top) => top,
+            None => TopLevel::read_with_serde(&event, not_json)?,
+        };
+        let (map, body) = match top {
+            TopLevel::TooDeep => return Err(too_deep()),
+            TopLevel::NotHttp => return Ok(EventText::Direct(event)),
+            TopLevel::Http { members, body } => (members, body),
+        };
+        let base64 = map.get("isBase64Encoded") == Some(&Value::Bool(true));
+        let request = parse_http(map)?;
+        let body = match body.filter(|raw| *raw != "null") {
+            None => String::new(),
+            Some(raw) => decode_body(raw, base64, max_body_bytes, &too_large)?,
         };
         drop(event);
         Ok(EventText::Http { request, body })
+    }
+}
+
+fn too_deep() -> ApiError {
+    ApiError::bad_request(
+        "TooDeep",
+        format!("the event is nested deeper than {MAX_EVENT_DEPTH} levels"),
+    )
+}
+
+/// An object event's top level: every member parsed but the body, kept as its JSON text.
+enum TopLevel<'e> {
+    TooDeep,
+    /// No `requestContext.http` object: a direct invocation that names `requestContext`.
+    NotHttp,
+    Http {
+        members: Map<String, Value>,
+        body: Option<&'e str>,
+    },
+}
+
+/// More members than any HTTP event has: past it the event is read by serde_json.
+const MAX_FAST_MEMBERS: usize = 64;
+
+impl<'e> TopLevel<'e> {
+    /// Reads the members from their text found by [`member_texts`]; `None` when that reader gives
+    /// up or a member is not JSON (serde_json then reads the event whole, for its error).
+    fn read_members(event: &'e str) -> Option<Self> {
+        let texts = member_texts(event)?;
+        // A string (the body) holds no nesting: not read again.
+        let too_deep = texts.iter().any(|(_, text)| {
+            !text.starts_with('"') && nesting_exceeds(text.as_bytes(), MAX_EVENT_DEPTH - 1)
+        });
+        if too_deep {
+            return Some(TopLevel::TooDeep);
+        }
+        let context = texts.iter().find(|(name, _)| name == "requestContext");
+        if !is_http(context.map(|(_, text)| *text))? {
+            return Some(TopLevel::NotHttp);
+        }
+        let mut members = Map::new();
+        let mut body = None;
+        for (name, text) in texts {
+            if name == "body" {
+                body = Some(text);
+                continue;
+            }
+            members.insert(name, serde_json::from_str(text).ok()?);
+        }
+        Some(TopLevel::Http { members, body })
+    }
+
+    /// Reads the event with serde_json: its errors for text that is not JSON.
+    fn read_with_serde(
+        event: &'e str,
+        not_json: impl Fn(serde_json::Error) -> ApiError,
+    ) -> Result<Self, ApiError> {
+        use serde_json::value::RawValue;
+        use std::borrow::Cow;
+
+        if nesting_exceeds(event.as_bytes(), MAX_EVENT_DEPTH) {
+            return Ok(TopLevel::TooDeep);
+        }
+        let texts: BTreeMap<Cow<'e, str>, &'e RawValue> =
+            serde_json::from_str(event).map_err(&not_json)?;
+        if is_http(texts.get("requestContext").map(|raw| raw.get())) != Some(true) {
+            return Ok(TopLevel::NotHttp);
+        }
+        let mut members = Map::new();
+        let mut body = None;
+        for (name, raw) in texts {
+            if name == "body" {
+                body = Some(raw.get());
+                continue;
+            }
+            let value = serde_json::from_str(raw.get()).map_err(&not_json)?;
+            members.insert(name.into_owned(), value);
+        }
+        Ok(TopLevel::Http { members, body })
+    }
+}
+
+/// Whether a `requestContext` member's text is an object with an `http` object: an HTTP event.
+/// Only that member is read first: a direct event may name `requestContext` and be large.
+/// `None` when the member is not JSON.
+fn is_http(request_context: Option<&str>) -> Option<bool> {
+    let Some(text) = request_context else {
+        return Some(false);
+    };
+    let context: Value = serde_json::from_str(text).ok()?;
+    Some(context.get("http").is_some_and(Value::is_object))
+}
+
+/// The members of the JSON object `text`, each name decoded and each value's text, found with
+/// one look for each string's end and brackets counted outside strings. Values are not checked
+/// (their readers do that); names and the object's own punctuation are. `None` for what this
+/// reader does not follow: text that is not one object, a malformed string, a name given twice
+/// (serde_json keeps the last; the caller reads the event with it then), or too many members.
+fn member_texts(text: &str) -> Option<Vec<(String, &str)>> {
+    let bytes = text.as_bytes();
+    let mut members: Vec<(String, &str)> = Vec::new();
+    let mut at = skip_ws(bytes, 0);
+    if bytes.get(at) != Some(&b'{') {
+        return None;
+    }
+    at = skip_ws(bytes, at + 1);
+    if bytes.get(at) == Some(&b'}') {
+        return (skip_ws(bytes, at + 1) == bytes.len()).then_some(members);
+    }
+    loop {
+        if bytes.get(at) != Some(&b'"') || members.len() == MAX_FAST_MEMBERS {
+            return None;
+        }
+        let name_end = checked_string_end(bytes, at + 1)? + 1;
+        let name = crate::mask::decode_json_string(&text[at..name_end], name_end - at)?;
+        if members.iter().any(|(seen, _)| *seen == name) {
+            return None;
+        }
+        at = skip_ws(bytes, name_end);
+        if bytes.get(at) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(bytes, at + 1);
+        let end = value_end(bytes, start)?;
+        members.push((name, &text[start..end]));
+        at = skip_ws(bytes, end);
+        match bytes.get(at) {
+            Some(b',') => at = skip_ws(bytes, at + 1),
+            Some(b'}') => return (skip_ws(bytes, at + 1) == bytes.len()).then_some(members),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// Where the value starting at `start` ends: after its closing quote or bracket, or its last
+/// byte before a delimiter. Brackets are counted, not matched: the value's reader checks it.
+fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    match bytes.get(start)? {
+        b'"' => Some(checked_string_end(bytes, start + 1)? + 1),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut at = start;
+            loop {
+                match bytes.get(at)? {
+                    b'"' => at = checked_string_end(bytes, at + 1)?,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(at + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+        }
+        _ => {
+            let len = bytes[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                .unwrap_or(bytes.len() - start);
+            (len > 0).then_some(start + len)
+        }
+    }
+}
+
+/// The index of the quote closing the string whose text starts at `from`, checking what
+/// serde_json checks of a string it skips: escapes are one of JSON's, `\u` has four hex digits,
+/// no raw control character. `None` if the string is not one.
+fn checked_string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let at = crate::mask::next_string_byte(bytes, from)?;
+        match bytes[at] {
+            b'"' => return Some(at),
+            b'\\' => match bytes.get(at + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => from = at + 2,
+                b'u' => {
+                    let hex = bytes.get(at + 2..at + 6)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return None;
+                    }
+                    from = at + 6;
+                }
+                _ => return None,
+            },
+            _ => return None,
+        }
     }
 }
 
@@ -798,6 +974,84 @@ mod tests {
         );
         assert!(!nesting_exceeds(in_strings.as_bytes(), 2));
         assert!(nesting_exceeds(br#"{"a":"\\",[[[1]]]}"#, 3));
+    }
+
+    /// What a top-level reader made of an event, comparable across the two readers.
+    fn summary(top: TopLevel<'_>) -> String {
+        match top {
+            TopLevel::TooDeep => "too deep".to_owned(),
+            TopLevel::NotHttp => "not http".to_owned(),
+            TopLevel::Http { members, body } => format!("{members:?} body={body:?}"),
+        }
+    }
+
+    #[test]
+    fn the_member_reader_agrees_with_serde_json_or_gives_up() {
+        let not_json = |e: serde_json::Error| ApiError::bad_request("InvalidEvent", e.to_string());
+        let context = r#""requestContext":{"http":{"method":"POST","path":"/mask"}}"#;
+        let deep = format!("{}1{}", "[".repeat(63), "]".repeat(63));
+        let too_deep = format!("{}1{}", "[".repeat(64), "]".repeat(64));
+        // Read by the member reader: the same result as serde_json's.
+        let followed = [
+            format!(r#"{{{context},"body":"{{\"a\":\"q\\\"}}\"}}"}}"#),
+            format!(" \n{{ \"b\\u006fdy\" : \"x\" , {context} }}\t"),
+            format!(r#"{{{context},"body":null,"isBase64Encoded":true}}"#),
+            format!(r#"{{{context},"body":{{"a":[1,"]}}"]}}}}"#),
+            format!(r#"{{{context},"headers":{{"x-y":"\"{{["}},"n":-1.5e3,"t":true}}"#),
+            format!(r#"{{{context},"deep":{deep}}}"#),
+            format!(r#"{{{context},"deep":{too_deep}}}"#),
+            format!(
+                r#"{{"body":"{}","requestContext":{{"http":1}}}}"#,
+                "\\\"".repeat(50)
+            ),
+            r#"{"requestContext":{"elb":{}},"body":"x"}"#.to_owned(),
+            r#"{"requestContext":null}"#.to_owned(),
+            r#"{"requestContext":{}}"#.to_owned(),
+            "{}".to_owned(),
+        ];
+        for event in &followed {
+            let fast = TopLevel::read_members(event)
+                .unwrap_or_else(|| panic!("the member reader gave up on {event}"));
+            let serde = TopLevel::read_with_serde(event, not_json).unwrap();
+            assert_eq!(summary(fast), summary(serde), "{event}");
+        }
+        // Not followed: serde_json reads these, and says what is wrong with most.
+        let given_up = [
+            format!(r#"{{{context},"body":"a","body":"b"}}"#),
+            format!(r#"{{{context},"b\u006fdy":"a","body":"b"}}"#),
+            format!(r#"{{{context},"body":"\x"}}"#),
+            format!(r#"{{{context},"body":"\u12G4"}}"#),
+            format!("{{{context},\"body\":\"\u{1}\"}}"),
+            format!(r#"{{{context},"body":"open}}"#),
+            format!(r#"{{{context},"body":"a"}} x"#),
+            format!(r#"{{{context},"body":"a",}}"#),
+            format!(r#"{{{context} "body":"a"}}"#),
+            format!(r#"{{{context},"body" "a"}}"#),
+            format!(r#"{{{context},"body":}}"#),
+            format!(r#"{{{context},"n":tru}}"#),
+            format!(r#"{{{context},"a":[1,}}"#),
+            r#"{"requestContext":{"http":{}"#.to_owned(),
+            r#"{"requestContext":{"http":{]}}"#.to_owned(),
+            format!(
+                "{{{context},{}\"last\":1}}",
+                (0..MAX_FAST_MEMBERS)
+                    .map(|i| format!("\"m{i}\":{i},"))
+                    .collect::<String>()
+            ),
+        ];
+        for event in &given_up {
+            assert!(
+                TopLevel::read_members(event).is_none(),
+                "the member reader followed {event}"
+            );
+        }
+        // Serde's verdict stands for those: the same as the whole event's parse.
+        let err = TopLevel::read_with_serde(&given_up[2], not_json)
+            .err()
+            .unwrap();
+        assert_eq!(err.code, "InvalidEvent");
+        let last_wins = TopLevel::read_with_serde(&given_up[0], not_json).unwrap();
+        assert!(summary(last_wins).ends_with(r#"body=Some("\"b\"")"#));
     }
 
     #[test]
