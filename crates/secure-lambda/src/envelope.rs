@@ -141,7 +141,7 @@ impl EventText {
         // Most of an HTTP event is its body, one string: its members are found by looking for
         // each string's end, not by a parser's pass over the body, and serde_json reads the
         // event whole only when that reader gives up, for its errors.
-        let top = match TopLevel::read_members(&event) {
+        let top = match TopLevel::read_members(&event, max_body_bytes) {
             Some(top) => top,
             None => TopLevel::read_with_serde(&event, not_json)?,
         };
@@ -152,9 +152,11 @@ impl EventText {
         };
         let base64 = map.get("isBase64Encoded") == Some(&Value::Bool(true));
         let request = parse_http(map)?;
-        let body = match body.filter(|raw| *raw != "null") {
-            None => String::new(),
-            Some(raw) => decode_body(raw, base64, max_body_bytes, &too_large)?,
+        let body = match body {
+            None | Some(BodyText::Raw("null")) => String::new(),
+            Some(BodyText::Raw(raw)) => decode_body(raw, base64, max_body_bytes, &too_large)?,
+            Some(BodyText::Decoded(text)) if base64 => base64_body(text.into_bytes())?,
+            Some(BodyText::Decoded(text)) => text,
         };
         drop(event);
         Ok(EventText::Http { request, body })
@@ -175,9 +177,19 @@ enum TopLevel<'e> {
     NotHttp,
     Http {
         members: Map<String, Value>,
-        body: Option<&'e str>,
+        body: Option<BodyText<'e>>,
     },
 }
+
+/// The body member as read: its JSON text, or the string it holds, decoded as its end was looked
+/// for (a body no larger than the limit, even before unescaping).
+enum BodyText<'e> {
+    Raw(&'e str),
+    Decoded(String),
+}
+
+/// Each member's name and value text, and the body decoded when [`member_texts`] did so.
+type MemberTexts<'t> = (Vec<(String, &'t str)>, Option<String>);
 
 /// More members than any HTTP event has: past it the event is read by serde_json.
 const MAX_FAST_MEMBERS: usize = 64;
@@ -185,8 +197,8 @@ const MAX_FAST_MEMBERS: usize = 64;
 impl<'e> TopLevel<'e> {
     /// Reads the members from their text found by [`member_texts`]; `None` when that reader gives
     /// up or a member is not JSON (serde_json then reads the event whole, for its error).
-    fn read_members(event: &'e str) -> Option<Self> {
-        let texts = member_texts(event)?;
+    fn read_members(event: &'e str, max_body_bytes: usize) -> Option<Self> {
+        let (texts, decoded) = member_texts(event, max_body_bytes)?;
         // A string (the body) holds no nesting: not read again.
         let too_deep = texts.iter().any(|(_, text)| {
             !text.starts_with('"') && nesting_exceeds(text.as_bytes(), MAX_EVENT_DEPTH - 1)
@@ -202,11 +214,12 @@ impl<'e> TopLevel<'e> {
         let mut body = None;
         for (name, text) in texts {
             if name == "body" {
-                body = Some(text);
+                body = Some(BodyText::Raw(text));
                 continue;
             }
             members.insert(name, serde_json::from_str(text).ok()?);
         }
+        let body = decoded.map(BodyText::Decoded).or(body);
         Some(TopLevel::Http { members, body })
     }
 
@@ -230,7 +243,7 @@ impl<'e> TopLevel<'e> {
         let mut body = None;
         for (name, raw) in texts {
             if name == "body" {
-                body = Some(raw.get());
+                body = Some(BodyText::Raw(raw.get()));
                 continue;
             }
             let value = serde_json::from_str(raw.get()).map_err(&not_json)?;
@@ -256,8 +269,12 @@ fn is_http(request_context: Option<&str>) -> Option<bool> {
 /// (their readers do that); names and the object's own punctuation are. `None` for what this
 /// reader does not follow: text that is not one object, a malformed string, a name given twice
 /// (serde_json keeps the last; the caller reads the event with it then), or too many members.
-fn member_texts(text: &str) -> Option<Vec<(String, &str)>> {
+///
+/// A `body` string whose text is within `max_body_bytes` is also decoded, in the pass that finds
+/// its end (unescaping only shortens: it cannot decode to more).
+fn member_texts(text: &str, max_body_bytes: usize) -> Option<MemberTexts<'_>> {
     let bytes = text.as_bytes();
+    let mut decoded_body = None;
     let mut members: Vec<(String, &str)> = Vec::new();
     let mut at = skip_ws(bytes, 0);
     if bytes.get(at) != Some(&b'{') {
@@ -265,7 +282,7 @@ fn member_texts(text: &str) -> Option<Vec<(String, &str)>> {
     }
     at = skip_ws(bytes, at + 1);
     if bytes.get(at) == Some(&b'}') {
-        return (skip_ws(bytes, at + 1) == bytes.len()).then_some(members);
+        return (skip_ws(bytes, at + 1) == bytes.len()).then_some((members, None));
     }
     loop {
         if bytes.get(at) != Some(&b'"') || members.len() == MAX_FAST_MEMBERS {
@@ -281,12 +298,23 @@ fn member_texts(text: &str) -> Option<Vec<(String, &str)>> {
             return None;
         }
         let start = skip_ws(bytes, at + 1);
-        let end = value_end(bytes, start)?;
+        // Room for the body's text: decoded, it is at most that long.
+        let room = text.len() - start;
+        let end = if name == "body" && bytes.get(start) == Some(&b'"') && room <= max_body_bytes {
+            let (decoded, len) = crate::mask::decode_json_string_at(&text[start..], room)?;
+            decoded_body = Some(decoded);
+            start + len
+        } else {
+            value_end(bytes, start)?
+        };
         members.push((name, &text[start..end]));
         at = skip_ws(bytes, end);
         match bytes.get(at) {
             Some(b',') => at = skip_ws(bytes, at + 1),
-            Some(b'}') => return (skip_ws(bytes, at + 1) == bytes.len()).then_some(members),
+            Some(b'}') => {
+                let whole = skip_ws(bytes, at + 1) == bytes.len();
+                return whole.then_some((members, decoded_body));
+            }
             _ => return None,
         }
     }
@@ -409,7 +437,13 @@ fn decode_body(
     if !base64 {
         return Ok(text);
     }
-    let mut bytes = base64_decode_in_place(text.into_bytes()).ok_or_else(|| {
+    base64_body(text.into_bytes())
+}
+
+/// A body marked base64, from its unescaped text: decoded in place.
+fn base64_body(text: Vec<u8>) -> Result<String, ApiError> {
+    let invalid = |message: &str| ApiError::bad_request("InvalidBody", message.to_owned());
+    let mut bytes = base64_decode_in_place(text).ok_or_else(|| {
         invalid("the body is marked base64 but is not valid base64").with_field("body")
     })?;
     bytes.shrink_to_fit();
@@ -941,6 +975,11 @@ mod tests {
             (r#"{"requestContext":"#.to_owned(), "InvalidEvent"),
             (r#"{"request\u0043ontext":"#.to_owned(), "InvalidEvent"),
             (http_event("%%%", true), "InvalidBody"),
+            // A lone surrogate: JSON text, but no string (read by both readers).
+            (
+                http_event("S", false).replace("\"S\"", "\"\\ud800\""),
+                "InvalidBody",
+            ),
             (format!("{}{}", "[".repeat(100), "]".repeat(100)), "TooDeep"),
             (
                 format!(
@@ -981,7 +1020,14 @@ mod tests {
         match top {
             TopLevel::TooDeep => "too deep".to_owned(),
             TopLevel::NotHttp => "not http".to_owned(),
-            TopLevel::Http { members, body } => format!("{members:?} body={body:?}"),
+            TopLevel::Http { members, body } => {
+                let body = body.map(|body| match body {
+                    BodyText::Raw(raw) => crate::mask::decode_json_string(raw, raw.len())
+                        .unwrap_or_else(|| format!("not a string: {raw}")),
+                    BodyText::Decoded(text) => text,
+                });
+                format!("{members:?} body={body:?}")
+            }
         }
     }
 
@@ -1009,8 +1055,9 @@ mod tests {
             r#"{"requestContext":{}}"#.to_owned(),
             "{}".to_owned(),
         ];
-        for event in &followed {
-            let fast = TopLevel::read_members(event)
+        // With a limit that lets the body be decoded as it is read, and one that does not.
+        for (event, limit) in followed.iter().flat_map(|e| [(e, 10_000), (e, 0)]) {
+            let fast = TopLevel::read_members(event, limit)
                 .unwrap_or_else(|| panic!("the member reader gave up on {event}"));
             let serde = TopLevel::read_with_serde(event, not_json).unwrap();
             assert_eq!(summary(fast), summary(serde), "{event}");
@@ -1023,6 +1070,7 @@ mod tests {
             format!(r#"{{{context},"body":"\u12G4"}}"#),
             format!("{{{context},\"body\":\"\u{1}\"}}"),
             format!(r#"{{{context},"body":"open}}"#),
+            format!(r#"{{{context},"body":"\ud800"}}"#),
             format!(r#"{{{context},"body":"a"}} x"#),
             format!(r#"{{{context},"body":"a",}}"#),
             format!(r#"{{{context} "body":"a"}}"#),
@@ -1041,7 +1089,7 @@ mod tests {
         ];
         for event in &given_up {
             assert!(
-                TopLevel::read_members(event).is_none(),
+                TopLevel::read_members(event, 10_000).is_none(),
                 "the member reader followed {event}"
             );
         }
@@ -1051,7 +1099,7 @@ mod tests {
             .unwrap();
         assert_eq!(err.code, "InvalidEvent");
         let last_wins = TopLevel::read_with_serde(&given_up[0], not_json).unwrap();
-        assert!(summary(last_wins).ends_with(r#"body=Some("\"b\"")"#));
+        assert!(summary(last_wins).ends_with(r#"body=Some("b")"#));
     }
 
     #[test]

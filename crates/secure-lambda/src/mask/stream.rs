@@ -246,16 +246,22 @@ struct Mark {
 /// The value of a JSON string from its text (`"..."`), in a buffer of `capacity` bytes (its exact
 /// length, when the caller knows it); `None` if the text is not one JSON string.
 pub fn decode_json_string(quoted: &str, capacity: usize) -> Option<String> {
-    let mut lex = Lexer {
-        text: quoted,
-        pos: 0,
-    };
+    let (out, end) = decode_json_string_at(quoted, capacity)?;
+    let rest = &quoted.as_bytes()[end..];
+    rest.iter()
+        .all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+        .then_some(out)
+}
+
+/// The value of the JSON string at the start of `text` and where its text ends (after the closing
+/// quote), decoded in the same pass that finds that end.
+pub(crate) fn decode_json_string_at(text: &str, capacity: usize) -> Option<(String, usize)> {
+    let mut lex = Lexer { text, pos: 0 };
     let mut out = String::with_capacity(capacity);
     if let Str::Raw(start, end) = lex.string(&mut out).ok()? {
-        out.push_str(&quoted[start..end]);
+        out.push_str(&text[start..end]);
     }
-    lex.ws();
-    (lex.pos == quoted.len()).then_some(out)
+    Some((out, lex.pos))
 }
 
 /// Why a JSON text could not be masked.
