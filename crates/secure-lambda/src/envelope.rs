@@ -199,7 +199,16 @@ impl<'e> TopLevel<'e> {
     /// up or a member is not JSON (serde_json then reads the event whole, for its error).
     fn read_members(event: &'e str, max_body_bytes: usize) -> Option<Self> {
         let (texts, decoded) = member_texts(event, max_body_bytes)?;
-        // A string (the body) holds no nesting: not read again.
+        // Every value checked as JSON first (strings were, as their ends were found), so that
+        // what the whole event's reader would refuse is refused by it, and the nesting counted
+        // member by member is the event's. A member nested past serde_json's own limit fails
+        // here too: the whole event's reader then says it is too deep.
+        let checked = texts.iter().all(|(_, text)| {
+            text.starts_with('"') || serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+        });
+        if !checked {
+            return None;
+        }
         let too_deep = texts.iter().any(|(_, text)| {
             !text.starts_with('"') && nesting_exceeds(text.as_bytes(), MAX_EVENT_DEPTH - 1)
         });
@@ -301,7 +310,9 @@ fn member_texts(text: &str, max_body_bytes: usize) -> Option<MemberTexts<'_>> {
         // Room for the body's text: decoded, it is at most that long.
         let room = text.len() - start;
         let end = if name == "body" && bytes.get(start) == Some(&b'"') && room <= max_body_bytes {
-            let (decoded, len) = crate::mask::decode_json_string_at(&text[start..], room)?;
+            let (mut decoded, len) = crate::mask::decode_json_string_at(&text[start..], room)?;
+            // The room was the rest of the event: what the body did not use goes back.
+            decoded.shrink_to_fit();
             decoded_body = Some(decoded);
             start + len
         } else {
@@ -482,10 +493,16 @@ fn unescaped_len(quoted: &str) -> Option<usize> {
     Some(len)
 }
 
-/// Standard base64 decoded within its own buffer (the output never overtakes the input).
+/// Standard base64 decoded within its own buffer (the output never overtakes the input), in
+/// chunks of whole groups: padding is refused anywhere but in the last, as a decoder of the whole
+/// text would.
 fn base64_decode_in_place(mut bytes: Vec<u8>) -> Option<Vec<u8>> {
     use base64::Engine;
     const CHUNK: usize = 4096;
+    let last_chunk = bytes.len().saturating_sub(1) / CHUNK * CHUNK;
+    if memchr::memchr(b'=', &bytes[..last_chunk]).is_some() {
+        return None;
+    }
     let mut out = [0u8; CHUNK / 4 * 3];
     let (mut read, mut written) = (0, 0);
     while read < bytes.len() {
@@ -991,6 +1008,40 @@ mod tests {
             ),
         ] {
             let err = EventText::parse(event.clone(), 100, too_large).unwrap_err();
+            assert_eq!(err.code, code, "{event}");
+        }
+        // Found by an attack on the member reader: padding where a chunk of the in-place base64
+        // decoder ends, and a body that is not JSON, are refused as the whole event's readers do.
+        let context = r#""requestContext":{"http":{"method":"POST"}}"#;
+        for (event, code) in [
+            (
+                format!(
+                    r#"{{{context},"isBase64Encoded":true,"body":"{}QQ==QUJD"}}"#,
+                    "A".repeat(4092)
+                ),
+                "InvalidBody",
+            ),
+            (format!(r#"{{{context},"body":tru}}"#), "InvalidEvent"),
+            (format!(r#"{{{context},"body":1x}}"#), "InvalidEvent"),
+            // A stray quote: the whole event's count finds the brackets outside strings.
+            (
+                format!(r#"{{{context},"body":x","a":"{}","b":1}}"#, "[".repeat(70)),
+                "TooDeep",
+            ),
+            // Direct events that name `requestContext` are checked whole all the same.
+            (
+                r#"{"requestContext":{},"x":tru}"#.to_owned(),
+                "InvalidEvent",
+            ),
+            (
+                format!(
+                    r#"{{"requestContext":{{}},"a":x","b":"{}","c":1}}"#,
+                    "[".repeat(70)
+                ),
+                "TooDeep",
+            ),
+        ] {
+            let err = EventText::parse(event.clone(), 10_000, too_large).unwrap_err();
             assert_eq!(err.code, code, "{event}");
         }
         // Without `requestContext` an event is direct, unread: its reader reports what is wrong.
