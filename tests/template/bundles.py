@@ -3,7 +3,8 @@
 Each `<build dir>/<Function>/bootstrap` must be what Lambda's `provided.al2023` runtime on arm64
 can run: a 64-bit little-endian aarch64 ELF executable whose interpreter is the aarch64 glibc
 loader, needing no glibc symbol version newer than the runtime's (2.34), and stripped (no symbol
-table, no debug sections: smaller to upload and to load, nothing for a reader of the bundle).
+table, no debug sections: smaller to upload and to load, nothing for a reader of the bundle), and
+without unwinding tables (release builds abort on a panic: crates/lambda-link drops them).
 The zip holds `bootstrap` alone, executable. Prints one line per function with its sizes.
 
 Run: .venv/bin/python tests/template/bundles.py .aws-sam/build .aws-sam/bundles
@@ -72,6 +73,12 @@ def check(path):
     debug = sorted(n for n in names if n.startswith(".debug"))
     if debug:
         problems.append(f"not stripped: has debug sections ({', '.join(debug)})")
+    unwinding = sum(size for name, _, size in sections(data) if name == ".eh_frame")
+    if unwinding:
+        problems.append(
+            f"has unwinding tables (.eh_frame, {unwinding:,} bytes): "
+            "the release link settings (crates/lambda-link) were not applied"
+        )
     found = interpreter(data)
     if found != INTERPRETER:
         problems.append(f"interpreter {found!r}, not {INTERPRETER.decode()}")

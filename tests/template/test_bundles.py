@@ -49,6 +49,11 @@ class BundleCheckTest(unittest.TestCase):
         problems = bundles.check(self.variant("symbols", rename_a_section_to_symtab))
         self.assertIn("not stripped: has a symbol table (.symtab)", problems)
 
+    def test_unwinding_tables_are_found(self):
+        # Distributions build their binaries with them: a release link that kept them looks so.
+        problems = bundles.check(HOST_BINARY)
+        self.assertTrue(any(p.startswith("has unwinding tables (.eh_frame, ") for p in problems), problems)
+
     def test_a_newer_glibc_than_the_runtime_is_refused(self):
         def needs_glibc_2_99(data):
             data.extend(b"\0GLIBC_2.99\0")

@@ -201,8 +201,8 @@ impl<'e> TopLevel<'e> {
         let (texts, decoded) = member_texts(event, max_body_bytes)?;
         // Every value checked as JSON first (strings were, as their ends were found), so that
         // what the whole event's reader would refuse is refused by it, and the nesting counted
-        // member by member is the event's. A member nested past serde_json's own limit fails
-        // here too: the whole event's reader then says it is too deep.
+        // member by member is the event's (a stray quote would shift a count over unchecked
+        // text).
         let checked = texts.iter().all(|(_, text)| {
             text.starts_with('"') || serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
         });

@@ -1,0 +1,3 @@
+fn main() {
+    lambda_link::release_link_args();
+}
