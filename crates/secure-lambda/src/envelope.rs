@@ -23,10 +23,7 @@ pub const MAX_EVENT_DEPTH: usize = 64;
 /// An event's raw JSON text, as the runtime hands it over, parsed; too deep or not JSON is a 400.
 pub fn parse_event(text: &str) -> Result<Value, ApiError> {
     if nesting_exceeds(text.as_bytes(), MAX_EVENT_DEPTH) {
-        return Err(ApiError::bad_request(
-            "TooDeep",
-            format!("the event is nested deeper than {MAX_EVENT_DEPTH} levels"),
-        ));
+        return Err(too_deep());
     }
     serde_json::from_str(text).map_err(|e| {
         ApiError::bad_request(
