@@ -22,7 +22,7 @@ use loadtest::request::{Limits, Schedule};
 
 const CONCURRENCY: u32 = 50;
 const SECONDS: u64 = 10;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 /// A small HTTP/1.1 server answering like the orders API, on its own thread.
 fn start_server() -> std::io::Result<u16> {

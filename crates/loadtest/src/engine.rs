@@ -1,6 +1,7 @@
 //! The load generator over HTTP/1.1 (rustls): a closed model (N tasks, each with a connection of
-//! its own, sending its next call when the previous one answered) and an open model (a global
-//! schedule on a pooled client; latency counted from each call's intended send time, so
+//! its own, sending its next call when the previous one answered, spread over one
+//! single-threaded runtime per core; latency is each call's exchange) and an open model (a
+//! global schedule on a pooled client; latency counted from each call's intended send time, so
 //! queueing behind a slow server shows).
 //!
 //! Whatever the schedule, a run keeps to its [`Limits`]: at most `calls` calls, sent no faster
@@ -84,21 +85,125 @@ fn check_tenant(expected: Option<&str>, status: u16, body: &[u8]) -> Option<Tena
     if status != 200 {
         return None;
     }
-    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let found = json.get("tenantId")?;
-    Some(if found.as_str() == Some(expected) {
-        TenantCheck::Own
-    } else {
-        TenantCheck::Other
-    })
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let check = serde::de::Deserializer::deserialize_any(&mut reader, TenantOf(expected)).ok()?;
+    reader.end().ok()?;
+    check
 }
 
-/// One call's answer: its status (or why there was none), the tenant check, and a one-line
-/// summary of the body when asked for.
+/// Reads an answer's top-level `tenantId` members (every one, if the name repeats) against the
+/// caller's tenant, skipping the rest of the body without building it: this runs once per call,
+/// on the thread that drives the connections.
+struct TenantOf<'t>(&'t str);
+
+/// Whether a member name is `tenantId` (as decoded: `"tenant\u0049d"` is too).
+struct IsTenantKey;
+
+impl<'de> serde::de::DeserializeSeed<'de> for IsTenantKey {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, names: D) -> Result<bool, D::Error> {
+        names.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for IsTenantKey {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<bool, E> {
+        Ok(name == "tenantId")
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for TenantOf<'_> {
+    type Value = Option<TenantCheck>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut members: A,
+    ) -> Result<Self::Value, A::Error> {
+        let mut check = None;
+        while let Some(is_tenant) = members.next_key_seed(IsTenantKey)? {
+            if !is_tenant {
+                members.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            // A tenantId that is not the caller's string, in any form, is another tenant's; a
+            // name given twice is checked each time (a reader keeping either would be misled).
+            let value: serde_json::Value = members.next_value()?;
+            let this = if value.as_str() == Some(self.0) {
+                TenantCheck::Own
+            } else {
+                TenantCheck::Other
+            };
+            if check != Some(TenantCheck::Other) {
+                check = Some(this);
+            }
+        }
+        Ok(check)
+    }
+
+    // Not an object: nothing to check, once the value is read whole.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut items: A,
+    ) -> Result<Self::Value, A::Error> {
+        while items.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// One call's answer: its status (or why there was none), the tenant check, a one-line summary
+/// of the body when asked for, and when the exchange began and ended.
 pub struct Answer {
     pub outcome: Result<u16, ErrorClass>,
     pub tenant: Option<TenantCheck>,
     pub summary: String,
+    /// When the request was handed to the connection (after it was built).
+    pub began: Instant,
+    /// When its body was read, it failed or it timed out: before the tenant check and the
+    /// summary, which are the engine's own work, not the target's time (oha also stops its clock
+    /// at the last body frame).
+    pub ended: Instant,
+}
+
+impl Answer {
+    /// The exchange's time: request handed over to body read.
+    pub fn exchange_time(&self) -> Duration {
+        self.ended.saturating_duration_since(self.began)
+    }
 }
 
 /// One call's result, for per-call log lines.
@@ -294,10 +399,13 @@ impl Engine {
         want_summary: bool,
         exchange: impl std::future::Future<Output = Result<Response<Incoming>, ErrorClass>>,
     ) -> Answer {
-        let failed = |outcome, summary: String| Answer {
+        let began = Instant::now();
+        let failed = |outcome, summary: String, ended| Answer {
             outcome,
             tenant: None,
             summary,
+            began,
+            ended,
         };
         let exchange = async {
             let response = exchange.await?;
@@ -309,12 +417,15 @@ impl Engine {
                 .unwrap_or_default();
             Ok::<_, ErrorClass>((status, body))
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
+        let result = tokio::time::timeout(self.timeout, exchange).await;
+        let ended = Instant::now();
+        match result {
             Err(_) => failed(
                 Err(ErrorClass::Timeout),
                 format!("no answer in {} ms", self.timeout.as_millis()),
+                ended,
             ),
-            Ok(Err(class)) => failed(Err(class), format!("failed: {}", class.name())),
+            Ok(Err(class)) => failed(Err(class), format!("failed: {}", class.name()), ended),
             Ok(Ok((status, body))) => Answer {
                 outcome: Ok(status),
                 tenant: check_tenant(caller.tenant.as_deref(), status, &body),
@@ -323,6 +434,8 @@ impl Engine {
                 } else {
                     String::new()
                 },
+                began,
+                ended,
             },
         }
     }
@@ -375,56 +488,59 @@ impl Engine {
         let known = total.is_some() || mine <= plan.log_calls;
         let sample_every = sample_interval(known.then_some(mine), plan.log_calls);
         let callers: Arc<[Caller]> = callers.into();
-        let mut tasks = Vec::new();
-        for _ in 0..plan.concurrency {
-            let (engine, next, callers) =
-                (Arc::clone(self), Arc::clone(&next), Arc::clone(&callers));
-            tasks.push(tokio::spawn(async move {
-                let mut stats = RunStats::default();
-                let mut logs = Vec::new();
-                let mut connection = Connection::default();
-                loop {
-                    let local = next.fetch_add(1, Ordering::Relaxed);
-                    if local >= mine {
-                        break;
-                    }
-                    let due = not_before(start, rate, local);
-                    if due >= deadline {
-                        break;
-                    }
-                    if due > Instant::now() {
-                        tokio::time::sleep_until(due).await;
-                    }
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    let index = local * slice_of + slice_index;
-                    let caller =
-                        &callers[usize::try_from(index % callers.len() as u64).unwrap_or(0)];
-                    let logged = index % sample_every == 0;
-                    let sent = Instant::now();
-                    let Answer {
-                        outcome,
-                        tenant,
-                        summary,
-                    } = engine.call_on(&mut connection, caller, logged).await;
-                    let latency = sent.elapsed();
-                    stats.record(latency, outcome);
-                    stats.record_tenant(tenant);
-                    if logged || (outcome.is_err() && logs.len() < 20) {
-                        logs.push(CallLog {
-                            index,
-                            user: Arc::clone(&caller.user),
+        let closed_loop = {
+            let engine = Arc::clone(self);
+            move || {
+                let (engine, next, callers) =
+                    (Arc::clone(&engine), Arc::clone(&next), Arc::clone(&callers));
+                async move {
+                    let mut stats = RunStats::default();
+                    let mut logs = Vec::new();
+                    let mut connection = Connection::default();
+                    loop {
+                        let local = next.fetch_add(1, Ordering::Relaxed);
+                        if local >= mine {
+                            break;
+                        }
+                        let due = not_before(start, rate, local);
+                        if due >= deadline {
+                            break;
+                        }
+                        if due > Instant::now() {
+                            tokio::time::sleep_until(due).await;
+                        }
+                        if Instant::now() >= deadline {
+                            break;
+                        }
+                        let index = local * slice_of + slice_index;
+                        let caller =
+                            &callers[usize::try_from(index % callers.len() as u64).unwrap_or(0)];
+                        let logged = index % sample_every == 0;
+                        let answer = engine.call_on(&mut connection, caller, logged).await;
+                        let latency = answer.exchange_time();
+                        let Answer {
                             outcome,
-                            latency,
+                            tenant,
                             summary,
-                        });
+                            ..
+                        } = answer;
+                        stats.record(latency, outcome);
+                        stats.record_tenant(tenant);
+                        if logged || (outcome.is_err() && logs.len() < 20) {
+                            logs.push(CallLog {
+                                index,
+                                user: Arc::clone(&caller.user),
+                                outcome,
+                                latency,
+                                summary,
+                            });
+                        }
                     }
+                    (stats, logs)
                 }
-                (stats, logs)
-            }));
-        }
-        let (mut stats, mut logs) = collect(tasks).await;
+            }
+        };
+        let (mut stats, mut logs) = spread_over_threads(plan.concurrency, closed_loop).await;
         stats.elapsed = start.elapsed();
         logs.sort_by_key(|l| l.index);
         (stats, logs)
@@ -478,7 +594,9 @@ impl Engine {
                 tokio::spawn(async move {
                     let logged = index % sample_every == 0;
                     let answer = engine.call(&caller, logged).await;
-                    let latency = due.elapsed();
+                    // From when it was due: a call that waited for its slot or its connection
+                    // counts the wait (no coordinated omission).
+                    let latency = answer.ended.saturating_duration_since(due);
                     drop(permit);
                     let _ = sender.send((index, caller.user, answer, latency));
                 });
@@ -492,6 +610,7 @@ impl Engine {
                 outcome,
                 tenant,
                 summary,
+                ..
             } = answer;
             stats.record(latency, outcome);
             stats.record_tenant(tenant);
@@ -515,18 +634,74 @@ impl Engine {
     }
 }
 
-async fn collect(
-    tasks: Vec<tokio::task::JoinHandle<(RunStats, Vec<CallLog>)>>,
-) -> (RunStats, Vec<CallLog>) {
-    let mut stats = RunStats::default();
-    let mut logs = Vec::new();
+type LoopResult = (RunStats, Vec<CallLog>);
+
+/// Runs `count` closed loops made by `make_loop`, spread evenly over [`io_runtimes`]; their
+/// merged results. A loop, its connection's I/O and its timers stay on one thread, as oha runs
+/// its connections: no task moves between threads and no answer wakes a task on another core.
+async fn spread_over_threads<F>(count: u32, make_loop: impl Fn() -> F) -> LoopResult
+where
+    F: std::future::Future<Output = LoopResult> + Send + 'static,
+{
+    let current;
+    let runtimes = match io_runtimes() {
+        [] => match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                current = handle;
+                std::slice::from_ref(&current)
+            }
+            Err(_) => return LoopResult::default(),
+        },
+        runtimes => runtimes,
+    };
+    // Loop `i` on runtime `i mod n`: shares differ by one at most.
+    let tasks: Vec<_> = (0..count as usize)
+        .map(|i| runtimes[i % runtimes.len()].spawn(make_loop()))
+        .collect();
+    let mut merged = LoopResult::default();
     for task in tasks {
-        if let Ok((worker_stats, worker_logs)) = task.await {
-            stats.merge(&worker_stats);
-            logs.extend(worker_logs);
+        if let Ok((stats, logs)) = task.await {
+            merged.0.merge(&stats);
+            merged.1.extend(logs);
         }
     }
-    (stats, logs)
+    merged
+}
+
+/// One single-threaded runtime per core, each driven by a thread of its own for the life of the
+/// process: made at the first closed run and kept, so that later runs (warm invocations) reuse
+/// the threads and their memory instead of making new ones. Empty if none could be made; the
+/// loops then run on the caller's runtime.
+fn io_runtimes() -> &'static [tokio::runtime::Handle] {
+    static RUNTIMES: std::sync::OnceLock<Vec<tokio::runtime::Handle>> = std::sync::OnceLock::new();
+    RUNTIMES.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        (0..cores)
+            .filter_map(|core| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+                std::thread::Builder::new()
+                    .name(format!("loadtest-io-{core}"))
+                    .spawn(move || {
+                        // Made on its own thread: a runtime may not be dropped inside another,
+                        // as it would be if this thread could not start.
+                        match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(runtime) => {
+                                let _ = sender.send(Some(runtime.handle().clone()));
+                                runtime.block_on(std::future::pending::<()>());
+                            }
+                            Err(_) => {
+                                let _ = sender.send(None);
+                            }
+                        }
+                    })
+                    .ok()?;
+                receiver.recv().ok().flatten()
+            })
+            .collect()
+    })
 }
 
 /// Log every call of small runs; about `target` evenly spread calls of big ones.
@@ -539,10 +714,13 @@ fn sample_interval(total: Option<u64>, target: u64) -> u64 {
 }
 
 fn unbuildable() -> Answer {
+    let now = Instant::now();
     Answer {
         outcome: Err(ErrorClass::Other),
         tenant: None,
         summary: "the request could not be built".into(),
+        began: now,
+        ended: now,
     }
 }
 
@@ -627,6 +805,38 @@ mod tests {
         assert_eq!(check_tenant(tenant, 200, b"not json"), None);
         assert_eq!(check_tenant(tenant, 200, br#"{"orders":[]}"#), None);
         assert_eq!(check_tenant(None, 200, other), None);
+        for not_an_object in [
+            &b"[1,{\"tenantId\":\"tenant-b\"}]"[..],
+            b"\"x\"",
+            b"1",
+            b"null",
+            b"true",
+        ] {
+            assert_eq!(check_tenant(tenant, 200, not_an_object), None);
+        }
+        // Malformed or cut answers have nothing to check, as before.
+        for broken in [
+            &br#"{"tenantId":"tenant-b""#[..],
+            br#"{"tenantId":"tenant-a"} x"#,
+        ] {
+            assert_eq!(check_tenant(tenant, 200, broken), None);
+        }
+        // A name given twice, or escaped, is checked like any other.
+        for twice in [
+            &br#"{"tenantId":"tenant-a","orders":[],"tenantId":"tenant-b"}"#[..],
+            br#"{"tenantId":"tenant-b","tenantId":"tenant-a"}"#,
+            br#"{"tenant\u0049d":"tenant-b","orders":[]}"#,
+        ] {
+            assert_eq!(check_tenant(tenant, 200, twice), Some(TenantCheck::Other));
+        }
+        assert_eq!(
+            check_tenant(
+                tenant,
+                200,
+                br#"{"tenantId":"tenant-a","tenantId":"tenant-a"}"#
+            ),
+            Some(TenantCheck::Own)
+        );
         for token in [
             "",
             "x",
