@@ -297,7 +297,8 @@ impl Token<'_> {
         let paren_area = self.paren_area && first;
         let run = &self.groups[g..=h];
         let digit_count = self.digit_count(g, h);
-        if digit_count > MAX_VALUE_DIGITS {
+        // Most runs tried are a group or two of a longer token (`4111` of a card): no value.
+        if !(MIN_VALUE_DIGITS..=MAX_VALUE_DIGITS).contains(&digit_count) {
             return None;
         }
         // One separator throughout; after `(415)` the next may differ.
