@@ -78,13 +78,19 @@ pub enum TenantCheck {
     Own,
     /// The body's `tenantId` is another tenant's: an isolation failure.
     Other,
+    /// A 200 whose body could not be read whole (over [`MAX_BODY_BYTES`], or cut): not checked,
+    /// and counted as such rather than passed as clean.
+    Unread,
 }
 
-fn check_tenant(expected: Option<&str>, status: u16, body: &[u8]) -> Option<TenantCheck> {
+fn check_tenant(expected: Option<&str>, status: u16, body: Option<&[u8]>) -> Option<TenantCheck> {
     let expected = expected?;
     if status != 200 {
         return None;
     }
+    let Some(body) = body else {
+        return Some(TenantCheck::Unread);
+    };
     let mut reader = serde_json::Deserializer::from_slice(body);
     let check = serde::de::Deserializer::deserialize_any(&mut reader, TenantOf(expected)).ok()?;
     reader.end().ok()?;
@@ -138,8 +144,11 @@ impl<'de> serde::de::Visitor<'de> for TenantOf<'_> {
             }
             // A tenantId that is not the caller's string, in any form, is another tenant's; a
             // name given twice is checked each time (a reader keeping either would be misled).
-            let value: serde_json::Value = members.next_value()?;
-            let this = if value.as_str() == Some(self.0) {
+            // Taken as its text, which is only skipped over (a number JSON readers refuse,
+            // `1e400`, or nesting past serde_json's limit is still a value that is not ours).
+            let value: Box<serde_json::value::RawValue> = members.next_value()?;
+            let text: Option<String> = serde_json::from_str(value.get()).ok();
+            let this = if text.as_deref() == Some(self.0) {
                 TenantCheck::Own
             } else {
                 TenantCheck::Other
@@ -410,11 +419,12 @@ impl Engine {
         let exchange = async {
             let response = exchange.await?;
             let status = response.status().as_u16();
+            // `None` when it is over the limit or cut: a 200 whose tenant cannot be checked.
             let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
-                .unwrap_or_default();
+                .ok();
             Ok::<_, ErrorClass>((status, body))
         };
         let result = tokio::time::timeout(self.timeout, exchange).await;
@@ -428,9 +438,9 @@ impl Engine {
             Ok(Err(class)) => failed(Err(class), format!("failed: {}", class.name()), ended),
             Ok(Ok((status, body))) => Answer {
                 outcome: Ok(status),
-                tenant: check_tenant(caller.tenant.as_deref(), status, &body),
+                tenant: check_tenant(caller.tenant.as_deref(), status, body.as_deref()),
                 summary: if want_summary {
-                    summarize(&caller.user, status, &body)
+                    summarize(&caller.user, status, body.as_deref().unwrap_or_default())
                 } else {
                     String::new()
                 },
@@ -655,17 +665,31 @@ where
         runtimes => runtimes,
     };
     // Loop `i` on runtime `i mod n`: shares differ by one at most.
-    let tasks: Vec<_> = (0..count as usize)
-        .map(|i| runtimes[i % runtimes.len()].spawn(make_loop()))
-        .collect();
+    let mut loops = Loops(
+        (0..count as usize)
+            .map(|i| runtimes[i % runtimes.len()].spawn(make_loop()))
+            .collect(),
+    );
     let mut merged = LoopResult::default();
-    for task in tasks {
+    for task in &mut loops.0 {
         if let Ok((stats, logs)) = task.await {
             merged.0.merge(&stats);
             merged.1.extend(logs);
         }
     }
     merged
+}
+
+/// A run's loops on the kept runtimes: stopped if the run is dropped before they end (its caller
+/// gave up on it), so that none keeps calling into the next run.
+struct Loops(Vec<tokio::task::JoinHandle<LoopResult>>);
+
+impl Drop for Loops {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// One single-threaded runtime per core, each driven by a thread of its own for the life of the
@@ -786,25 +810,26 @@ mod tests {
         let token = token_with(&serde_json::json!({"custom:tenantId": "tenant-a", "sub": "s"}));
         let caller = Caller::new("u", Some(&token));
         let tenant = caller.tenant.as_deref();
+        let check = |expected, status, body: &[u8]| check_tenant(expected, status, Some(body));
         assert_eq!(tenant, Some("tenant-a"));
         let own = br#"{"tenantId":"tenant-a","orders":[]}"#;
         let other = br#"{"tenantId":"tenant-b","orders":[{"orderId":"x"}]}"#;
-        assert_eq!(check_tenant(tenant, 200, own), Some(TenantCheck::Own));
-        assert_eq!(check_tenant(tenant, 200, other), Some(TenantCheck::Other));
+        assert_eq!(check(tenant, 200, own), Some(TenantCheck::Own));
+        assert_eq!(check(tenant, 200, other), Some(TenantCheck::Other));
         // A tenantId that is not the caller's string, in any form, is another tenant.
         assert_eq!(
-            check_tenant(tenant, 200, br#"{"tenantId":null}"#),
+            check(tenant, 200, br#"{"tenantId":null}"#),
             Some(TenantCheck::Other)
         );
         assert_eq!(
-            check_tenant(tenant, 200, br#"{"tenantId":"TENANT-A"}"#),
+            check(tenant, 200, br#"{"tenantId":"TENANT-A"}"#),
             Some(TenantCheck::Other)
         );
         // Nothing to check: an error answer, a body without tenantId, a caller without a tenant.
-        assert_eq!(check_tenant(tenant, 401, other), None);
-        assert_eq!(check_tenant(tenant, 200, b"not json"), None);
-        assert_eq!(check_tenant(tenant, 200, br#"{"orders":[]}"#), None);
-        assert_eq!(check_tenant(None, 200, other), None);
+        assert_eq!(check(tenant, 401, other), None);
+        assert_eq!(check(tenant, 200, b"not json"), None);
+        assert_eq!(check(tenant, 200, br#"{"orders":[]}"#), None);
+        assert_eq!(check(None, 200, other), None);
         for not_an_object in [
             &b"[1,{\"tenantId\":\"tenant-b\"}]"[..],
             b"\"x\"",
@@ -812,14 +837,14 @@ mod tests {
             b"null",
             b"true",
         ] {
-            assert_eq!(check_tenant(tenant, 200, not_an_object), None);
+            assert_eq!(check(tenant, 200, not_an_object), None);
         }
         // Malformed or cut answers have nothing to check, as before.
         for broken in [
             &br#"{"tenantId":"tenant-b""#[..],
             br#"{"tenantId":"tenant-a"} x"#,
         ] {
-            assert_eq!(check_tenant(tenant, 200, broken), None);
+            assert_eq!(check(tenant, 200, broken), None);
         }
         // A name given twice, or escaped, is checked like any other.
         for twice in [
@@ -827,16 +852,28 @@ mod tests {
             br#"{"tenantId":"tenant-b","tenantId":"tenant-a"}"#,
             br#"{"tenant\u0049d":"tenant-b","orders":[]}"#,
         ] {
-            assert_eq!(check_tenant(tenant, 200, twice), Some(TenantCheck::Other));
+            assert_eq!(check(tenant, 200, twice), Some(TenantCheck::Other));
         }
         assert_eq!(
-            check_tenant(
+            check(
                 tenant,
                 200,
                 br#"{"tenantId":"tenant-a","tenantId":"tenant-a"}"#
             ),
             Some(TenantCheck::Own)
         );
+        // A tenantId JSON readers refuse is still not the caller's.
+        let deep = format!(r#"{{"tenantId":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        for refused in [
+            &br#"{"tenantId":1e400}"#[..],
+            br#"{"tenantId":"\ud800"}"#,
+            deep.as_bytes(),
+        ] {
+            assert_eq!(check(tenant, 200, refused), Some(TenantCheck::Other));
+        }
+        // A 200 whose body could not be read whole is counted as not checked.
+        assert_eq!(check_tenant(tenant, 200, None), Some(TenantCheck::Unread));
+        assert_eq!(check_tenant(tenant, 404, None), None);
         for token in [
             "",
             "x",
@@ -855,17 +892,19 @@ mod tests {
             Some(TenantCheck::Own),
             None,
             Some(TenantCheck::Other),
+            Some(TenantCheck::Unread),
             Some(TenantCheck::Own),
         ] {
             stats.record_tenant(check);
         }
-        assert_eq!((stats.tenant_checked, stats.other_tenant), (3, 1));
+        let counts = |s: &RunStats| (s.tenant_checked, s.other_tenant, s.tenant_unread);
+        assert_eq!(counts(&stats), (3, 1, 1));
         let again = RunStats::from_json(&stats.to_json()).unwrap();
-        assert_eq!((again.tenant_checked, again.other_tenant), (3, 1));
+        assert_eq!(counts(&again), (3, 1, 1));
         let mut merged = RunStats::default();
         merged.merge(&stats);
         merged.merge(&again);
-        assert_eq!((merged.tenant_checked, merged.other_tenant), (6, 2));
+        assert_eq!(counts(&merged), (6, 2, 2));
     }
 
     #[test]
@@ -901,15 +940,24 @@ mod tests {
 
     /// An HTTP/1.1 server answering like the orders API, on this test's runtime.
     async fn orders_server() -> Uri {
+        counting_orders_server(Arc::default()).await
+    }
+
+    /// An orders API that counts the requests it answers in `served`.
+    async fn counting_orders_server(served: Arc<AtomicU64>) -> Uri {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                let served = Arc::clone(&served);
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(|_request| async {
-                        Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
-                            Bytes::from_static(br#"{"orderCount":5,"orders":[]}"#),
-                        )))
+                    let service = hyper::service::service_fn(|_request| {
+                        served.fetch_add(1, Ordering::Relaxed);
+                        async {
+                            Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
+                                Bytes::from_static(br#"{"orderCount":5,"orders":[]}"#),
+                            )))
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -985,6 +1033,40 @@ mod tests {
         )
         .await;
         assert_eq!(stats.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_run_stops_its_loops() {
+        let served = Arc::new(AtomicU64::new(0));
+        let uri = counting_orders_server(Arc::clone(&served)).await;
+        let engine = Arc::new(Engine::new(uri, Method::GET, Duration::from_secs(5)).unwrap());
+        let plan = Plan {
+            schedule: Schedule::For(Duration::from_secs(20)),
+            concurrency: 4,
+            slice: None,
+            limits: Limits {
+                rate: 200.0,
+                ..Caps::default().limits()
+            },
+            log_calls: 0,
+        };
+        let callers = [Caller::new("u", None)];
+        let run = engine.run(plan, &callers);
+        // The caller gives up on the run (as a timeout around it would).
+        assert!(tokio::time::timeout(Duration::from_millis(300), run)
+            .await
+            .is_err());
+        // Calls already sent may still be answered.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let after = served.load(Ordering::Relaxed);
+        assert!(after > 0, "the run sent nothing before it was dropped");
+        // Paced at 200/s, loops still running would send about 100 more.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            served.load(Ordering::Relaxed),
+            after,
+            "loops kept calling after their run was dropped"
+        );
     }
 
     #[tokio::test]

@@ -84,6 +84,9 @@ pub struct RunStats {
     /// ones naming another tenant (an isolation failure).
     pub tenant_checked: u64,
     pub other_tenant: u64,
+    /// 200 answers to a caller with a tenant whose body could not be read whole (over the read
+    /// limit, or cut): their `tenantId` was not checked.
+    pub tenant_unread: u64,
 }
 
 impl Default for RunStats {
@@ -97,6 +100,7 @@ impl Default for RunStats {
             intended_rate: None,
             tenant_checked: 0,
             other_tenant: 0,
+            tenant_unread: 0,
         }
     }
 }
@@ -129,10 +133,15 @@ impl RunStats {
     /// Adds `other` (another worker's stats) exactly.
     /// Records one answer's tenant check (nothing when there was none).
     pub fn record_tenant(&mut self, check: Option<crate::engine::TenantCheck>) {
-        if let Some(check) = check {
-            self.tenant_checked = self.tenant_checked.saturating_add(1);
-            if check == crate::engine::TenantCheck::Other {
-                self.other_tenant = self.other_tenant.saturating_add(1);
+        use crate::engine::TenantCheck;
+        match check {
+            None => {}
+            Some(TenantCheck::Unread) => self.tenant_unread = self.tenant_unread.saturating_add(1),
+            Some(check) => {
+                self.tenant_checked = self.tenant_checked.saturating_add(1);
+                if check == TenantCheck::Other {
+                    self.other_tenant = self.other_tenant.saturating_add(1);
+                }
             }
         }
     }
@@ -153,6 +162,7 @@ impl RunStats {
         self.no_response = self.no_response.saturating_add(other.no_response);
         self.tenant_checked = self.tenant_checked.saturating_add(other.tenant_checked);
         self.other_tenant = self.other_tenant.saturating_add(other.other_tenant);
+        self.tenant_unread = self.tenant_unread.saturating_add(other.tenant_unread);
         self.elapsed = self.elapsed.max(other.elapsed);
         self.intended_rate = match (self.intended_rate, other.intended_rate) {
             (Some(a), Some(b)) => Some(a + b),
@@ -222,7 +232,11 @@ impl RunStats {
             "achievedRps": (achieved * 100.0).round() / 100.0,
             "intendedRps": self.intended_rate,
             "histogram": self.histogram_base64(),
-            "tenantIsolation": {"checked": self.tenant_checked, "otherTenant": self.other_tenant},
+            "tenantIsolation": {
+                "checked": self.tenant_checked,
+                "otherTenant": self.other_tenant,
+                "unread": self.tenant_unread,
+            },
         })
     }
 
@@ -250,6 +264,7 @@ impl RunStats {
         stats.other_tenant = report["tenantIsolation"]["otherTenant"]
             .as_u64()
             .unwrap_or(0);
+        stats.tenant_unread = report["tenantIsolation"]["unread"].as_u64().unwrap_or(0);
         // A worker's report is data from outside this process: a huge or odd number is refused,
         // not converted (from_secs_f64 would panic).
         let seconds = report["durationSeconds"].as_f64().unwrap_or(0.0).max(0.0);
