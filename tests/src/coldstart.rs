@@ -173,6 +173,18 @@ impl Function {
         };
         Ok((field("VmHWM:")?, field("VmRSS:")?))
     }
+
+    /// `RssFile` (KiB): the pages of the binary (and other files) now resident. They only
+    /// grow while a process runs new code, so a growth between two readings is code touched.
+    fn file_rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .context("reading /proc/<pid>/status")?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("RssFile:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| anyhow!("no RssFile in /proc/<pid>/status"))
+    }
 }
 
 impl Drop for Function {
@@ -379,6 +391,9 @@ pub struct PayloadSample {
     /// `VmHWM` after the function answered the request `repeats` times (median over the
     /// processes).
     pub peak_rss_kib: u64,
+    /// How much more of the binary was resident after those requests than after the 1 kB one
+    /// (`RssFile`, median over the processes): code, counted in the peak, not payload memory.
+    pub code_growth_kib: u64,
     /// The fastest of the invocations of every process, event queued → answer.
     pub best: Duration,
     /// The answer's status: 200, or 413 when the masked records exceed Lambda's response limit.
@@ -420,6 +435,7 @@ pub fn payload_memory(
             records,
             baseline_rss_kib: median(|run| run.baseline_rss_kib),
             peak_rss_kib: median(|run| run.peak_rss_kib),
+            code_growth_kib: median(|run| run.code_growth_kib),
             best: runs
                 .iter()
                 .map(|run| run.best)
@@ -434,6 +450,7 @@ pub fn payload_memory(
 struct PayloadRun {
     baseline_rss_kib: u64,
     peak_rss_kib: u64,
+    code_growth_kib: u64,
     best: Duration,
     status: u64,
 }
@@ -452,6 +469,7 @@ fn payload_process(subject: &Subject, repeats: usize, log: &Path) -> Result<Payl
     }
     api.wait_nexts(2, INVOKE_TIMEOUT, || function.alive())?;
     let (baseline_rss_kib, _) = function.memory_kib()?;
+    let baseline_file_kib = function.file_rss_kib()?;
     let mut best = Duration::MAX;
     let mut status = 0;
     for _ in 0..repeats.max(1) {
@@ -466,9 +484,11 @@ fn payload_process(subject: &Subject, repeats: usize, log: &Path) -> Result<Payl
     }
     api.wait_nexts(repeats.max(1) + 2, INVOKE_TIMEOUT, || function.alive())?;
     let (peak_rss_kib, _) = function.memory_kib()?;
+    let code_growth_kib = function.file_rss_kib()?.saturating_sub(baseline_file_kib);
     Ok(PayloadRun {
         baseline_rss_kib,
         peak_rss_kib,
+        code_growth_kib,
         best,
         status,
     })

@@ -519,7 +519,8 @@ fn render_payloads(
          process's own baseline) and once it idled again (the peak); medians over the processes. Bound: 3 × the payload + the \
          cold-start peak above ({}); the own-baseline column takes out what masking anything \
          costs (this sandbox counts the binary's resident code pages in RSS, and masking touches \
-         code a cold start does not). MB/s: the payload over the fastest invocation, event \
+         code a cold start does not); the code column is how much more of the binary became \
+         resident (`RssFile`) after the 1 kB request, part of the peak. MB/s: the payload over the fastest invocation, event \
          queued → answer, through the harness. An answer over Lambda's 6 MB response limit is a \
          413 (the records travel back escaped, and these records are a fifth quotes), so the \
          largest request answered whole is nearer 5 MB.\n",
@@ -529,11 +530,11 @@ fn render_payloads(
     );
     let _ = writeln!(
         out,
-        "| payload (MB) | records | answer | after 1 kB (MiB) | peak RSS (MiB) | (peak − cold-start peak) / payload | (peak − after 1 kB) / payload | bound (MiB) | within | invocation (MB/s) |"
+        "| payload (MB) | records | answer | after 1 kB (MiB) | peak RSS (MiB) | of it, code touched since 1 kB (MiB) | (peak − cold-start peak) / payload | (peak − after 1 kB) / payload | bound (MiB) | within | invocation (MB/s) |"
     );
     let _ = writeln!(
         out,
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
     );
     for sample in payloads {
         let payload_mib = sample.payload_bytes as f64 / (1024.0 * 1024.0);
@@ -543,7 +544,7 @@ fn render_payloads(
             |base: f64| format!("{:.1}×", (peak - base) / payload_mib.max(f64::MIN_POSITIVE));
         let _ = writeln!(
             out,
-            "| {:.1} | {} | {} | {:.1} | {peak:.1} | {} | {} | {} | {} | {:.1} |",
+            "| {:.1} | {} | {} | {:.1} | {peak:.1} | {:.2} | {} | {} | {} | {} | {:.1} |",
             sample.payload_bytes as f64 / 1e6,
             sample.records,
             match sample.status {
@@ -551,6 +552,7 @@ fn render_payloads(
                 other => other.to_string(),
             },
             mib(sample.baseline_rss_kib),
+            mib(sample.code_growth_kib),
             baseline_kib.map_or("-".to_owned(), |b| per_payload(mib(b))),
             per_payload(mib(sample.baseline_rss_kib)),
             bound.map_or("-".to_owned(), |b| format!("{b:.1}")),
