@@ -274,12 +274,17 @@ impl Plan {
     }
 }
 
-/// The `Instant` of a wall-clock time in epoch milliseconds (now, if it has passed).
+/// The `Instant` of a wall-clock time in epoch milliseconds, past or future: a worker that
+/// starts late keeps the shared schedule rather than shifting it by its delay.
 fn instant_at(epoch_ms: u64) -> Instant {
     let now_ms = secure_lambda::telemetry::now_millis();
-    let ahead = Duration::from_millis(epoch_ms.saturating_sub(now_ms));
     let now = Instant::now();
-    now.checked_add(ahead).unwrap_or(now)
+    if epoch_ms >= now_ms {
+        now.checked_add(Duration::from_millis(epoch_ms - now_ms))
+    } else {
+        now.checked_sub(Duration::from_millis(now_ms - epoch_ms))
+    }
+    .unwrap_or(now)
 }
 
 /// When the `k`-th call of a run paced at `rate` calls per second may be sent at the earliest.
@@ -576,7 +581,10 @@ impl Engine {
             Some(slice) => instant_at(slice.start_at_ms),
             None => Instant::now(),
         };
-        // A worker that arrived late sends no call after the shared end: it loses its tail.
+        // A worker that arrived late keeps the shared schedule: the calls already due go out at
+        // once, their latency counted from when they were due (the delay is the target's to
+        // answer for no more than a slow answer is, but it is in the figures), and none after
+        // the shared end.
         let end = plan.worker_end();
         let mine = ((total + slice_of - slice_index - 1) / slice_of).min(plan.limits.calls);
         let sample_every = sample_interval(Some(mine), plan.log_calls);
@@ -1033,6 +1041,30 @@ mod tests {
         )
         .await;
         assert_eq!(stats.calls(), 0);
+    }
+
+    /// A fixed-rate worker that starts late sends every call of its share that is due before
+    /// the shared end: the calls it is late for go out at once, counted from when they were due.
+    #[tokio::test]
+    async fn a_late_open_worker_keeps_the_shared_schedule() {
+        let now_ms = secure_lambda::telemetry::now_millis();
+        let slice = WorkerSlice {
+            index: 1,
+            of: 2,
+            start_at_ms: now_ms - 1_000,
+        };
+        let schedule = Schedule::Open {
+            rate: 20.0,
+            duration: Duration::from_secs(2),
+        };
+        let began = Instant::now();
+        let stats = run_slice(schedule, 4, Caps::default().limits(), Some(slice)).await;
+        let took = began.elapsed();
+        // 40 calls in the shared schedule, every other one this worker's.
+        assert_eq!(stats.calls(), 20);
+        assert!(took < Duration::from_millis(1_900), "ran {took:?}");
+        // Its first call was due a second before the worker began.
+        assert!(stats.latency.max() >= 900_000, "{}", stats.latency.max());
     }
 
     #[tokio::test]

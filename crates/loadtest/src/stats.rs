@@ -130,7 +130,6 @@ impl RunStats {
         }
     }
 
-    /// Adds `other` (another worker's stats) exactly.
     /// Records one answer's tenant check (nothing when there was none).
     pub fn record_tenant(&mut self, check: Option<crate::engine::TenantCheck>) {
         use crate::engine::TenantCheck;
@@ -146,6 +145,7 @@ impl RunStats {
         }
     }
 
+    /// Adds `other` (another worker's stats) exactly.
     pub fn merge(&mut self, other: &RunStats) {
         // Both histograms share bounds; adding cannot fail for histograms made by `new_histogram`.
         if self.latency.add(&other.latency).is_err() {
