@@ -606,6 +606,11 @@ impl Engine {
                 let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                     break;
                 };
+                // Due before the end is not enough: a late worker's backlog, or one waiting for
+                // a slot, must not spill past the shared end its coordinator waits for.
+                if end.is_some_and(|end| Instant::now() >= end) {
+                    break;
+                }
                 let (engine, sender) = (Arc::clone(&engine), sender.clone());
                 let caller =
                     callers[usize::try_from(index % callers.len() as u64).unwrap_or(0)].clone();
@@ -953,6 +958,15 @@ mod tests {
 
     /// An orders API that counts the requests it answers in `served`.
     async fn counting_orders_server(served: Arc<AtomicU64>) -> Uri {
+        orders_server_taking(served, Duration::ZERO).await
+    }
+
+    /// An orders API that takes `delay` to answer each request.
+    async fn slow_orders_server(delay: Duration) -> Uri {
+        orders_server_taking(Arc::default(), delay).await
+    }
+
+    async fn orders_server_taking(served: Arc<AtomicU64>, delay: Duration) -> Uri {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -961,7 +975,10 @@ mod tests {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(|_request| {
                         served.fetch_add(1, Ordering::Relaxed);
-                        async {
+                        async move {
+                            if !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
+                            }
                             Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
                                 Bytes::from_static(br#"{"orderCount":5,"orders":[]}"#),
                             )))
@@ -1004,12 +1021,12 @@ mod tests {
     /// shared start plus the run's bound, inside the time its coordinator waits for it.
     #[tokio::test]
     async fn a_late_worker_ends_with_the_shared_schedule() {
-        let now_ms = secure_lambda::telemetry::now_millis();
+        // Read the clock for each run: each starts 4 s after its own shared start.
         let started_4s_ago = |of| {
             Some(WorkerSlice {
                 index: 0,
                 of,
-                start_at_ms: now_ms - 4_000,
+                start_at_ms: secure_lambda::telemetry::now_millis() - 4_000,
             })
         };
         let limits = Caps::default().limits();
@@ -1065,6 +1082,61 @@ mod tests {
         assert!(took < Duration::from_millis(1_900), "ran {took:?}");
         // Its first call was due a second before the worker began.
         assert!(stats.latency.max() >= 900_000, "{}", stats.latency.max());
+    }
+
+    /// A fixed-rate worker that arrives after the shared end sends nothing, though every call of
+    /// its share was due before that end.
+    #[tokio::test]
+    async fn an_open_worker_past_the_shared_end_sends_nothing() {
+        let slice = WorkerSlice {
+            index: 0,
+            of: 1,
+            start_at_ms: secure_lambda::telemetry::now_millis() - 4_000,
+        };
+        let schedule = Schedule::Open {
+            rate: 20.0,
+            duration: Duration::from_secs(3),
+        };
+        let stats = run_slice(schedule, 2, Caps::default().limits(), Some(slice)).await;
+        assert_eq!(stats.calls(), 0);
+    }
+
+    /// A late worker's backlog stops at the shared end even when a slow target and one slot
+    /// leave most of it unsent.
+    #[tokio::test]
+    async fn a_late_open_workers_backlog_stops_at_the_shared_end() {
+        let engine = Arc::new(
+            Engine::new(
+                slow_orders_server(Duration::from_millis(30)).await,
+                Method::GET,
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        );
+        let plan = Plan {
+            schedule: Schedule::Open {
+                rate: 20.0,
+                duration: Duration::from_secs(2),
+            },
+            concurrency: 1,
+            slice: Some(WorkerSlice {
+                index: 0,
+                of: 1,
+                start_at_ms: secure_lambda::telemetry::now_millis() - 1_800,
+            }),
+            limits: Caps::default().limits(),
+            log_calls: 20,
+        };
+        let began = Instant::now();
+        let (stats, _) = engine.run(plan, &[Caller::new("s*****t", None)]).await;
+        let took = began.elapsed();
+        // The end was 200 ms away; the last call sent before it may take its 30 ms.
+        assert!(
+            took < Duration::from_millis(500),
+            "ran {took:?} ({} calls)",
+            stats.calls()
+        );
+        assert!(stats.calls() > 0);
     }
 
     #[tokio::test]
