@@ -160,31 +160,32 @@ impl Function {
         Ok(())
     }
 
-    /// `VmHWM` and `VmRSS` (KiB) from `/proc/<pid>/status`.
+    /// The function process's `/proc/<pid>/status`.
+    fn status(&self) -> Result<String> {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .context("reading /proc/<pid>/status")
+    }
+
+    /// `VmHWM` and `VmRSS` (KiB) from one reading of `/proc/<pid>/status`.
     fn memory_kib(&self) -> Result<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .context("reading /proc/<pid>/status")?;
-        let field = |name: &str| -> Result<u64> {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-                .ok_or_else(|| anyhow!("no {name} in /proc/<pid>/status"))
-        };
-        Ok((field("VmHWM:")?, field("VmRSS:")?))
+        let status = self.status()?;
+        Ok((kib_field(&status, "VmHWM:")?, kib_field(&status, "VmRSS:")?))
     }
 
     /// `RssFile` (KiB): the pages of the binary (and other files) now resident. They only
     /// grow while a process runs new code, so a growth between two readings is code touched.
     fn file_rss_kib(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .context("reading /proc/<pid>/status")?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("RssFile:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| anyhow!("no RssFile in /proc/<pid>/status"))
+        kib_field(&self.status()?, "RssFile:")
     }
+}
+
+/// A `name: <n> kB` line of `/proc/<pid>/status`, in KiB.
+fn kib_field(status: &str, name: &str) -> Result<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow!("no {name} in /proc/<pid>/status"))
 }
 
 impl Drop for Function {
