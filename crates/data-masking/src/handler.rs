@@ -99,12 +99,17 @@ impl<S: SecretSource, P: ParameterSource, K: DataKeys> DataMasking<S, P, K> {
                 // JSON cannot hold (`1e400`), found only as the records are read.
                 let offset =
                     (request.records.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-                self.mask(style, http, request)
-                    .await
-                    .map_err(|error| match error {
+                self.mask(style, http, request).await.map_err(|error| {
+                    // The records were checked as they were masked: text that is not JSON
+                    // anywhere gets JSON's error, as if it had been read whole first.
+                    if let Err(not_json) = request::check_json(text, direct) {
+                        return not_json;
+                    }
+                    match error {
                         Masking::Syntax(at) => request::not_json_at(direct, text, offset + at),
                         Masking::Api(error) => error,
-                    })
+                    }
+                })
             }
         }
     }
@@ -575,6 +580,7 @@ mod tests {
     use secure_lambda::crypto::fake::FakeKms;
     use secure_lambda::secrets::memory::{MemoryParameters, MemorySecrets};
     use secure_lambda::secrets::CachePolicy;
+    use serde_json::value::RawValue;
 
     const KEY_ARN: &str =
         "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -784,6 +790,80 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("line 1, column 23"));
+    }
+
+    /// Records are checked as they are masked, not read whole first: whatever else is wrong with
+    /// a request, text that is not JSON still gets serde_json's error for the whole text (its
+    /// line and column), as when the whole text was read before anything else.
+    #[tokio::test]
+    async fn records_that_are_not_json_get_the_whole_texts_error() {
+        let f = function(Config::default());
+        let deep = format!(r#"{{"records":[{}1{}]}}"#, "[".repeat(130), "]".repeat(130));
+        let nested_limit = format!(r#"{{"records":[{}1{}]}}"#, "[".repeat(40), "]".repeat(40));
+        let cases = [
+            r#"{"records":[{"a":"x"},{"b":tru}]}"#.to_owned(),
+            "{\n \"records\": [\n  {\"a\": 1},\n  {\"a\": 2,}\n ]\n}".to_owned(),
+            r#"{"records":[{"a":"x"}]]}"#.to_owned(),
+            r#"{"records":[{"a":"x"}}"#.to_owned(),
+            r#"{"records":[{"a":"x"} "#.to_owned(),
+            r#"{"records":[{"a":"\q"}]}"#.to_owned(),
+            r#"{"records":[{"a":"x"}], "rules": {"$.a": "blur"}, "extra": [}"#.to_owned(),
+            r#"{"records":[{"a":"x"}], "detect": "yes", "records2": [1 2]}"#.to_owned(),
+            r#"{"rules": {"$.a": "email"}, "records":[{"a":01}]}"#.to_owned(),
+            format!(r#"{{"records":[{{"a":"{}"}}, nul]}}"#, "x".repeat(100_000)),
+        ];
+        for text in &cases {
+            // How the whole text was read before: each member's raw text.
+            let whole = serde_json::from_str::<BTreeMap<String, &RawValue>>(text).unwrap_err();
+            for (event, code) in [
+                (text.clone(), "InvalidEvent"),
+                (http("POST", "/mask", text).to_string(), "InvalidBody"),
+            ] {
+                let response: Value = serde_json::from_str(&f.answer_text(event).await).unwrap();
+                let error = &body(&response)["error"];
+                assert_eq!(error["code"], code, "{text:.80}");
+                let at = format!("line {}, column {}", whole.line(), whole.column());
+                assert!(
+                    error["message"].as_str().unwrap().contains(&at),
+                    "{text:.80}: {error} (serde_json: {at})"
+                );
+            }
+        }
+        // Nested past the masker's limit (serde_json reads a member's raw text at any depth; a
+        // direct event is refused by its depth before either): the masker's own error.
+        let response = f.handle(http("POST", "/mask", &deep)).await;
+        assert_eq!(body(&response)["error"]["code"], "TooDeep");
+        let response = f.handle(http("POST", "/mask", &nested_limit)).await;
+        assert_eq!(body(&response)["error"]["code"], "TooDeep");
+    }
+
+    /// Rules that need a key (tokens, encryption) make the records read whole before the key is
+    /// fetched: records that are not JSON cost no AWS call.
+    #[tokio::test]
+    async fn records_that_are_not_json_are_refused_before_any_key_is_fetched() {
+        // No masking key and no KMS key: a fetch would answer 4xx/5xx naming them, not InvalidEvent.
+        let f = DataMasking::new(
+            SecretStore::new(
+                MemorySecrets::default(),
+                MemoryParameters::default(),
+                CachePolicy::default(),
+            ),
+            Config::default(),
+            None::<Esdk<FakeKms>>,
+        );
+        for rule in ["token", "encrypt"] {
+            let text = format!(
+                r#"{{"records":[{{"a":"x"}},{{"a":tru}}],"rules":{{"$.a":"{rule}"}},"context":{{"t":"1"}}}}"#
+            );
+            let response: Value = serde_json::from_str(&f.answer_text(text.clone()).await).unwrap();
+            let error = &body(&response)["error"];
+            assert_eq!(error["code"], "InvalidEvent", "{rule}: {error}");
+            let whole = serde_json::from_str::<BTreeMap<String, &RawValue>>(&text).unwrap_err();
+            let at = format!("line {}, column {}", whole.line(), whole.column());
+            assert!(error["message"].as_str().unwrap().contains(&at), "{error}");
+        }
+        let reads = f.store().counters();
+        assert_eq!((reads.hits, reads.misses), (0, 0));
     }
 
     #[tokio::test]

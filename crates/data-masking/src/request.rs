@@ -11,12 +11,14 @@
 //! The decrypt function takes `{"records": [...], "fields": ["<JSONPath>", ...], "context": {..},
 //! "bindPaths": false}`: the values the paths select are put back.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use secure_lambda::mask::{JsonPath, Strategy};
 use secure_lambda::{request, ApiError};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// More rules than this is a mistake, not a policy.
@@ -158,17 +160,16 @@ impl MaskText<'_> {
 /// Validates a request given as JSON text (an HTTP body, or a direct invocation's event) without
 /// building its records: the same checks and the same errors as [`parse`]. `records` is measured
 /// by its JSON text without insignificant whitespace.
+///
+/// The records' text may be unchecked (unless rules need AWS keys): whoever reads them answers
+/// an error there with [`check_json`]'s first, so that text that is not JSON gets the same 400
+/// wherever it fails.
 pub fn parse_text(text: &str, max_bytes: usize, direct: bool) -> Result<RequestText<'_>, ApiError> {
-    use serde_json::value::RawValue;
-    use std::borrow::Cow;
-    use std::collections::BTreeMap;
-
     if text.trim().is_empty() {
         return Ok(RequestText::SampleUsers);
     }
-    let invalid_json = |e: serde_json::Error| not_json(direct, e.line(), e.column());
     if !text.trim_start().starts_with('{') {
-        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(invalid_json)?;
+        check_json(text, direct)?;
         return Err(ApiError::bad_request(
             "InvalidBody",
             format!(
@@ -178,8 +179,61 @@ pub fn parse_text(text: &str, max_bytes: usize, direct: bool) -> Result<RequestT
         )
         .with_field("body"));
     }
-    let members: BTreeMap<Cow<'_, str>, &RawValue> =
-        serde_json::from_str(text).map_err(invalid_json)?;
+    // Most of a request is its records, which the masker reads anyway: the members are found
+    // without a parser's pass over them, every member but the records array is read here, and
+    // the records are checked as they are masked. Where that reader gives up, serde_json reads
+    // the text whole, as it does for every error (see `check_json`).
+    let Some(members) = secure_lambda::envelope::object_members(text) else {
+        return read_members(text, max_bytes, direct);
+    };
+    let members: BTreeMap<Cow<'_, str>, &str> = members
+        .into_iter()
+        .map(|(name, value)| (Cow::Owned(name), value))
+        .collect();
+    let request = mask_request(&members, max_bytes, direct)
+        .map_err(|error| check_json(text, direct).err().unwrap_or(error))?;
+    // Fetching the token key or data keys for records that are not JSON would be an AWS call
+    // on a request refused anyway: such requests are read whole first.
+    if let RequestText::Mask(request) = &request {
+        if request.uses_tokens() || !request.encrypting().is_empty() {
+            check_json(text, direct)?;
+        }
+    }
+    Ok(request)
+}
+
+/// [`parse_text`] with serde_json reading the whole text (records included) first.
+fn read_members(text: &str, max_bytes: usize, direct: bool) -> Result<RequestText<'_>, ApiError> {
+    let members: Members<'_> =
+        serde_json::from_str(text).map_err(|e| not_json(direct, e.line(), e.column()))?;
+    let members = members
+        .into_iter()
+        .map(|(name, raw)| (name, raw.get()))
+        .collect();
+    mask_request(&members, max_bytes, direct)
+}
+
+/// An object request as serde_json reads it: each member's name and its (checked) JSON text.
+type Members<'t> = BTreeMap<Cow<'t, str>, &'t RawValue>;
+
+/// The 400 of JSON's reader for text that is not JSON: the error a request gets when any of it
+/// is not JSON, whatever else is wrong with it, as if it were read whole before anything else.
+pub fn check_json(text: &str, direct: bool) -> Result<(), ApiError> {
+    let read = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<Members<'_>>(text).map(drop)
+    } else {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map(drop)
+    };
+    read.map_err(|e| not_json(direct, e.line(), e.column()))
+}
+
+/// The request from its members' texts: every member read but `records`, whose text is kept.
+fn mask_request<'t>(
+    members: &BTreeMap<Cow<'_, str>, &'t str>,
+    max_bytes: usize,
+    direct: bool,
+) -> Result<RequestText<'t>, ApiError> {
+    let invalid_json = |e: serde_json::Error| not_json(direct, e.line(), e.column());
     if members.is_empty() {
         return Ok(RequestText::SampleUsers);
     }
@@ -187,20 +241,21 @@ pub fn parse_text(text: &str, max_bytes: usize, direct: bool) -> Result<RequestT
     // empty value of the same kind: the errors are `parse`'s, without building the records.
     let mut payload = Map::new();
     let mut records = None;
-    for (name, raw) in &members {
+    for (name, raw) in members {
+        let raw: &'t str = raw;
         let value = match name.as_ref() {
             "rules" | "detect" | "context" | "bindPaths" => {
-                serde_json::from_str(raw.get()).map_err(invalid_json)?
+                serde_json::from_str(raw).map_err(invalid_json)?
             }
             // Not an array: read, so that what JSON refuses (`1e400`) is refused as before.
-            "records" if !raw.get().starts_with('[') => {
-                serde_json::from_str(raw.get()).map_err(invalid_json)?
+            "records" if !raw.starts_with('[') => {
+                serde_json::from_str(raw).map_err(invalid_json)?
             }
             other => {
                 if other == "records" {
-                    records = Some(raw.get());
+                    records = Some(raw);
                 }
-                empty_of_kind(raw.get())
+                empty_of_kind(raw)
             }
         };
         payload.insert(name.clone().into_owned(), value);

@@ -195,7 +195,7 @@ impl<'e> TopLevel<'e> {
     /// Reads the members from their text found by [`member_texts`]; `None` when that reader gives
     /// up or a member is not JSON (serde_json then reads the event whole, for its error).
     fn read_members(event: &'e str, max_body_bytes: usize) -> Option<Self> {
-        let (texts, decoded) = member_texts(event, max_body_bytes)?;
+        let (texts, decoded) = member_texts(event, Some(max_body_bytes))?;
         // Every value checked as JSON first (strings were, as their ends were found), so that
         // what the whole event's reader would refuse is refused by it, and the nesting counted
         // member by member is the event's (a stray quote would shift a count over unchecked
@@ -270,15 +270,21 @@ fn is_http(request_context: Option<&str>) -> Option<bool> {
     Some(context.get("http").is_some_and(Value::is_object))
 }
 
+/// The members of the JSON object `text`: each name decoded, and each value's text unchecked (see
+/// [`member_texts`]); `None` where that reader gives up (then serde_json reads the text).
+pub fn object_members(text: &str) -> Option<Vec<(String, &str)>> {
+    member_texts(text, None).map(|(members, _)| members)
+}
+
 /// The members of the JSON object `text`, each name decoded and each value's text, found with
 /// one look for each string's end and brackets counted outside strings. Values are not checked
 /// (their readers do that); names and the object's own punctuation are. `None` for what this
 /// reader does not follow: text that is not one object, a malformed string, a name given twice
 /// (serde_json keeps the last; the caller reads the event with it then), or too many members.
 ///
-/// A `body` string whose text is within `max_body_bytes` is also decoded, in the pass that finds
-/// its end (unescaping only shortens: it cannot decode to more).
-fn member_texts(text: &str, max_body_bytes: usize) -> Option<MemberTexts<'_>> {
+/// With `max_body_bytes`, a `body` string whose text is within it is also decoded, in the pass
+/// that finds its end (unescaping only shortens: it cannot decode to more).
+fn member_texts(text: &str, max_body_bytes: Option<usize>) -> Option<MemberTexts<'_>> {
     let bytes = text.as_bytes();
     let mut decoded_body = None;
     let mut members: Vec<(String, &str)> = Vec::new();
@@ -306,7 +312,8 @@ fn member_texts(text: &str, max_body_bytes: usize) -> Option<MemberTexts<'_>> {
         let start = skip_ws(bytes, at + 1);
         // Room for the body's text: decoded, it is at most that long.
         let room = text.len() - start;
-        let end = if name == "body" && bytes.get(start) == Some(&b'"') && room <= max_body_bytes {
+        let decode = max_body_bytes.is_some_and(|max| room <= max);
+        let end = if name == "body" && bytes.get(start) == Some(&b'"') && decode {
             let (mut decoded, len) = crate::mask::decode_json_string_at(&text[start..], room)?;
             // The room was the rest of the event: what the body did not use goes back.
             decoded.shrink_to_fit();
