@@ -317,9 +317,14 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     // `PROFILE_JSON_STREAMING=1` runs only the streaming JSON masker, fifty times: for `perf
-    // record`, whose profile would otherwise mix in every other measure.
-    if std::env::var_os("PROFILE_JSON_STREAMING").is_some() {
-        for _ in 0..50 {
+    // record`, whose profile would otherwise mix in every other measure. A number over 1 is the
+    // count of passes (`=2` for callgrind: `--toggle-collect='*mask_texts*'` counts only them).
+    if let Some(passes) = std::env::var_os("PROFILE_JSON_STREAMING") {
+        let passes = match passes.to_str().and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) if n > 1 => n,
+            _ => 50,
+        };
+        for _ in 0..passes {
             black_box(mask_texts(&masker, &texts));
         }
         return;

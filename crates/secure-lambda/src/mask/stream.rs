@@ -161,14 +161,65 @@ impl<'o> JsonOut<'o> {
         self.buf.extend_from_slice(quote);
     }
 
+    /// Writes a JSON string whose text needs no escape (no quote, no backslash, no control
+    /// character), quotes included: most strings written, so one check for room, not three.
+    #[inline]
+    fn push_plain_string(&mut self, text: &[u8]) {
+        if self.previewing() {
+            self.push_quote();
+            self.push_plain(text);
+            self.push_quote();
+            return;
+        }
+        let quote: &[u8] = if self.quoted { b"\\\"" } else { b"\"" };
+        let written = text.len() + 2 * quote.len();
+        if written > self.buf.capacity() - self.buf.len() {
+            self.grow(written);
+        }
+        self.buf.extend_from_slice(quote);
+        self.buf.extend_from_slice(text);
+        self.buf.extend_from_slice(quote);
+    }
+
+    /// Like [`JsonOut::push_plain_string`] for the text `input[start..end]`: a short one is
+    /// copied as a block of fixed size from the input and cut to its length, since most strings
+    /// are a few bytes long and a copy of unknown length is a call into `memcpy`.
+    #[inline]
+    fn push_input_string(&mut self, input: &[u8], start: usize, end: usize) {
+        const BLOCK: usize = 32;
+        let text = &input[start..end];
+        let block = input
+            .get(start..start + BLOCK)
+            .and_then(|block| <&[u8; BLOCK]>::try_from(block).ok());
+        let Some(block) = block.filter(|_| text.len() <= BLOCK && !self.previewing()) else {
+            self.push_plain_string(text);
+            return;
+        };
+        let written = BLOCK + 4;
+        if written > self.buf.capacity() - self.buf.len() {
+            self.grow(written);
+        }
+        if self.quoted {
+            self.buf.extend_from_slice(b"\\\"");
+        } else {
+            self.buf.push(b'"');
+        }
+        let len = self.buf.len() + text.len();
+        self.buf.extend_from_slice(block);
+        self.buf.truncate(len);
+        if self.quoted {
+            self.buf.extend_from_slice(b"\\\"");
+        } else {
+            self.buf.push(b'"');
+        }
+    }
+
     /// Writes `text` as a JSON string, escaped as serde_json escapes it.
     pub fn string(&mut self, text: &str) {
         let bytes = text.as_bytes();
         // Masks and most keys need no escape: written whole.
         if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
-            self.push_quote();
-            self.push_plain(bytes);
-            self.push_quote();
+            self.push_plain_string(bytes);
             return;
         }
         self.push_quote();
@@ -1049,10 +1100,8 @@ impl Pass<'_, '_> {
     fn write_str(&self, out: &mut JsonOut<'_>, text: &str, raw: Option<Str>) {
         match raw {
             Some(Str::Raw(start, end)) => {
-                // A string read without escapes holds no quote and no backslash.
-                out.push_quote();
-                out.push_plain(&self.lex.bytes()[start..end]);
-                out.push_quote();
+                // A string read without escapes holds no quote, backslash or control character.
+                out.push_input_string(self.lex.bytes(), start, end);
             }
             _ => out.string(text),
         }

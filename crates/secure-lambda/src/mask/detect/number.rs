@@ -315,6 +315,10 @@ impl Token<'_> {
         for (slot, r) in lens.iter_mut().zip(run) {
             *slot = u8::try_from(r.len()).unwrap_or(u8::MAX);
         }
+        let label = if first { self.label } else { None };
+        if !plus && !may_be_value(&lens[..run.len()], digit_count, label) {
+            return None;
+        }
         let mut digits = [0u8; MAX_VALUE_DIGITS];
         let value_digits = run
             .iter()
@@ -335,7 +339,7 @@ impl Token<'_> {
             plus,
             paren_area,
             // Only the run the label stands before is labelled.
-            label: if first { self.label } else { None },
+            label,
         };
         let kind = classify(self.bytes, start, &shape)?;
         Some(Finding::new(kind, start, run[run.len() - 1].end))
@@ -399,6 +403,18 @@ fn classify(bytes: &[u8], token_start: usize, shape: &Shape<'_>) -> Option<PiiKi
         return Some(PiiKind::Card);
     }
     None
+}
+
+/// False when no value [`classify`] finds without a `+` can have these groups: what it checks of
+/// the grouping alone, looser than it, so that most runs (`2023-01-15`, two groups of a card) are
+/// given up before their digits are copied out.
+fn may_be_value(groups: &[u8], count: usize, label: Option<Label>) -> bool {
+    let taxpayer_id = groups == [3, 2, 4] || groups == [9];
+    let phone = groups == [3, 3, 4]
+        || groups == [1, 3, 3, 4]
+        || (label == Some(Label::Phone) && (groups == [10] || groups == [11]));
+    let card = (12..=19).contains(&count) && card_grouping(groups);
+    taxpayer_id || phone || card
 }
 
 /// An SSN or, in the IRS's ranges, an ITIN.
@@ -666,4 +682,108 @@ pub(super) fn iban_at(bytes: &[u8], digit: usize) -> Option<Finding> {
     let ends_word = i == bytes.len() || !is_alnum(bytes[i]);
     (len == expected && ends_word && valid_iban(&compact[..len]))
         .then(|| Finding::new(PiiKind::Iban, start, i))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Digits of `len` that pass each kind's check where the length allows: a Visa-, Amex- or
+    /// UATP-like card completed by its Luhn digit, an SSN, an ITIN, a NANP phone with and without
+    /// its `1`, and plain digits.
+    fn valid_looking(len: usize) -> Vec<Vec<u8>> {
+        let mut found = Vec::new();
+        for prefix in [&[4u8][..], &[3, 7], &[1], &[5, 5], &[6, 0, 1, 1]] {
+            if len <= prefix.len() {
+                continue;
+            }
+            let mut d: Vec<u8> = prefix.to_vec();
+            d.resize(len - 1, 1);
+            for check in 0..10 {
+                d.push(check);
+                if luhn_valid(&d) {
+                    found.push(d.clone());
+                }
+                d.pop();
+            }
+        }
+        found.extend(
+            [
+                &b"123456789"[..],
+                b"912701234",
+                b"4155552671",
+                b"14155552671",
+                b"12345678901234567890",
+            ]
+            .iter()
+            .filter(|d| d.len() == len)
+            .map(|d| d.iter().map(|b| b - b'0').collect()),
+        );
+        found.push(vec![7; len]);
+        found
+    }
+
+    /// Every grouping of 8 to 19 digits in up to 5 groups, each with digits that pass each
+    /// kind's check, every separator, bracket, label and SSN context: where `may_be_value` gives
+    /// up early, `classify` finds nothing either.
+    #[test]
+    fn groupings_given_up_early_are_never_values() {
+        fn groupings(total: usize, parts: usize, prefix: &mut Vec<u8>, out: &mut Vec<Vec<u8>>) {
+            let used: usize = prefix.iter().map(|&g| usize::from(g)).sum();
+            if prefix.len() == parts {
+                if used == total {
+                    out.push(prefix.clone());
+                }
+                return;
+            }
+            for len in 1..=total.saturating_sub(used) {
+                prefix.push(len as u8);
+                groupings(total, parts, prefix, out);
+                prefix.pop();
+            }
+        }
+        let contexts: [&[u8]; 2] = [b"id ", b"ssn "];
+        let mut given_up = 0;
+        for total in MIN_VALUE_DIGITS..=MAX_VALUE_DIGITS {
+            let mut shapes = Vec::new();
+            for parts in 1..=MAX_VALUE_GROUPS {
+                groupings(total, parts, &mut Vec::new(), &mut shapes);
+            }
+            for groups in &shapes {
+                for label in [
+                    None,
+                    Some(Label::Ssn),
+                    Some(Label::Card),
+                    Some(Label::Phone),
+                ] {
+                    if may_be_value(groups, total, label) {
+                        continue;
+                    }
+                    given_up += 1;
+                    for digits in valid_looking(total) {
+                        for separator in [None, Some(b'-'), Some(b' '), Some(b'.')] {
+                            for paren_area in [false, true] {
+                                for context in contexts {
+                                    let shape = Shape {
+                                        digits: &digits,
+                                        groups,
+                                        separator,
+                                        plus: false,
+                                        paren_area,
+                                        label,
+                                    };
+                                    assert_eq!(
+                                        classify(context, context.len(), &shape),
+                                        None,
+                                        "{groups:?} {digits:?} {label:?}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(given_up > 1000, "{given_up}");
+    }
 }
