@@ -218,7 +218,7 @@ impl<'o> JsonOut<'o> {
     pub fn string(&mut self, text: &str) {
         let bytes = text.as_bytes();
         // Masks and most keys need no escape: written whole.
-        if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        if next_string_byte(bytes, 0).is_none() {
             self.push_plain_string(bytes);
             return;
         }

@@ -1,7 +1,5 @@
 //! Email addresses, found at their `@`.
 
-use memchr::memmem;
-
 use super::{is_alnum, Finding, PiiKind};
 
 fn is_local_char(b: u8) -> bool {
@@ -25,7 +23,8 @@ pub(super) fn email_at(bytes: &[u8], at: usize) -> Option<Finding> {
         start += 1;
     }
     let local = &bytes[start..at];
-    if local.is_empty() || local.ends_with(b".") || memmem::find(local, b"..").is_some() {
+    // At most 64 bytes: a window beats setting up a substring searcher per `@`.
+    if local.is_empty() || local.ends_with(b".") || local.windows(2).any(|w| w == b"..") {
         return None;
     }
     if ends_url_password(bytes, at) {
@@ -60,7 +59,7 @@ pub(super) fn email_at(bytes: &[u8], at: usize) -> Option<Finding> {
 /// which the URL detector masks; read as an email, its mask would keep characters of it).
 fn ends_url_password(bytes: &[u8], at: usize) -> bool {
     let before = &bytes[at.saturating_sub(256)..at];
-    match memmem::rfind(before, b"://") {
+    match before.windows(3).rposition(|w| w == b"://") {
         Some(scheme_end) => {
             let user_info = &before[scheme_end + 3..];
             !user_info

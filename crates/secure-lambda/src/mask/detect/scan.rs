@@ -57,6 +57,13 @@ pub(super) struct RareBytes {
 impl RareBytes {
     pub(super) fn of(bytes: &[u8]) -> Self {
         let mut rare = RareBytes::default();
+        // Most texts are short JSON values, where a vector search's set-up costs more than
+        // reading the bytes one by one.
+        if bytes.len() < 64 {
+            rare.escaped = bytes.contains(&b'\\');
+            rare.first_at = bytes.iter().position(|&b| b == b'@');
+            return rare;
+        }
         for at in memchr::memchr2_iter(b'\\', b'@', bytes) {
             if bytes[at] == b'\\' {
                 rare.escaped = true;
