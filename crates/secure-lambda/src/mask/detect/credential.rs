@@ -185,7 +185,7 @@ enum Searcher {
     Automaton(AhoCorasick),
 }
 
-fn patterns() -> impl Iterator<Item = &'static str> {
+pub(super) fn patterns() -> impl Iterator<Item = &'static str> {
     FIXED
         .iter()
         .map(|(text, _)| *text)
@@ -223,7 +223,7 @@ static PATTERN_STARTS: LazyLock<Option<Box<[u64; 1024]>>> = LazyLock::new(|| {
 const SCREENED_BELOW: usize = 64;
 
 /// False only if `bytes` holds no trigger pattern.
-fn may_hold_a_pattern(bytes: &[u8]) -> bool {
+pub(super) fn may_hold_a_pattern(bytes: &[u8]) -> bool {
     let Some(table) = PATTERN_STARTS.as_ref() else {
         return true;
     };

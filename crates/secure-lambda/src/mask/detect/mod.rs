@@ -150,6 +150,9 @@ pub fn find_into(text: &str, out: &mut Vec<Finding>) {
 /// is read as if `phone:` stood before it, so that a bare `4155552671` is a candidate.
 pub fn find_labelled(text: &str, label: Option<Label>, out: &mut Vec<Finding>) {
     out.clear();
+    if scan::holds_no_trigger(text.as_bytes()) {
+        return;
+    }
     strings::find_level(text.as_bytes(), label, 0, out);
     resolve_overlaps(out);
 }

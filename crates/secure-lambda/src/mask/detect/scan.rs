@@ -23,6 +23,31 @@ const CLASS: [u8; 256] = {
     table
 };
 
+/// Bytes that some detector starts at or needs: digits (numbers, glued labels, IBANs, cut
+/// numbers), `:` and `=` (pairs, URLs, cookies), `@` (emails), quotes (strings, unreadable
+/// text) and backslashes (escapes).
+const NEEDED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = b'0';
+    while b <= b'9' {
+        table[b as usize] = true;
+        b += 1;
+    }
+    table[b':' as usize] = true;
+    table[b'=' as usize] = true;
+    table[b'@' as usize] = true;
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// True when no detector can find anything in `bytes`: none of the bytes some detector needs
+/// and no start of a credential pattern. Most short values (names, cities, statuses) are such
+/// text, answered without running the detectors.
+pub(super) fn holds_no_trigger(bytes: &[u8]) -> bool {
+    !bytes.iter().any(|&b| NEEDED[usize::from(b)]) && !credential::may_hold_a_pattern(bytes)
+}
+
 /// Runs every detector over `bytes` (one level: escapes are not decoded here), appending what it
 /// finds. `label` is what the text's container calls it.
 ///

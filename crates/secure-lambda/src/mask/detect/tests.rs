@@ -1033,3 +1033,95 @@ fn repeated_triggers_cost_linear_time() {
         started.elapsed()
     );
 }
+
+/// Text the screen lets through without running the detectors is text in which no detector
+/// finds anything: random texts of words and separators, credential patterns whole and cut, and
+/// pieces that hold a finding (digits, `:`, `=`, `@`, quotes, escapes), which only the screen's
+/// bytes keep out.
+#[test]
+fn text_without_triggers_holds_no_finding() {
+    let mut patterns: Vec<String> = credential::patterns().map(str::to_owned).collect();
+    for pattern in credential::patterns() {
+        for cut in 1..pattern.len() {
+            patterns.push(pattern[..cut].to_owned());
+            patterns.push(pattern[cut..].to_owned());
+        }
+    }
+    let words = [
+        "Jane",
+        "Doe",
+        "password ",
+        "ssn ",
+        "card ",
+        "phone ",
+        "Main St",
+        " ",
+        "-",
+        "_",
+        ".",
+        "/",
+        "+",
+        "é",
+        "a",
+        "Z",
+        "\n",
+        "\t",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "#",
+    ];
+    let findings = [
+        "4111111111111111",
+        "415-555-2671",
+        "jo@mail.org",
+        "password=hunter",
+        "password: hunter",
+        "https://u:p@h.io",
+        "\"open",
+        "\\\"open",
+        "pass\\u0077ord=x",
+        "\\u0034111111111111111",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as usize
+    };
+    let (mut screened, mut tried) = (0, 0);
+    for _ in 0..100_000 {
+        let mut text = String::new();
+        for _ in 0..1 + next() % 10 {
+            match next() % 10 {
+                0 => text.push_str(&patterns[next() % patterns.len()]),
+                1 => text.push_str(findings[next() % findings.len()]),
+                _ => text.push_str(words[next() % words.len()]),
+            }
+        }
+        tried += 1;
+        if !scan::holds_no_trigger(text.as_bytes()) {
+            continue;
+        }
+        screened += 1;
+        for label in [
+            None,
+            Some(Label::Ssn),
+            Some(Label::Card),
+            Some(Label::Phone),
+        ] {
+            let mut found = Vec::new();
+            strings::find_level(text.as_bytes(), label, 0, &mut found);
+            assert!(found.is_empty(), "{text:?} {label:?}: {found:?}");
+        }
+    }
+    assert!(
+        screened > 10_000 && screened < tried,
+        "{screened} of {tried}"
+    );
+}
