@@ -792,6 +792,26 @@ mod tests {
             .contains("line 1, column 23"));
     }
 
+    /// A function with no masking key and no KMS key.
+    fn keyless() -> DataMasking<MemorySecrets, MemoryParameters, FakeKms> {
+        DataMasking::new(
+            SecretStore::new(
+                MemorySecrets::default(),
+                MemoryParameters::default(),
+                CachePolicy::default(),
+            ),
+            Config::default(),
+            None,
+        )
+    }
+
+    /// `line L, column C` of serde_json's error for `text` read whole, as the function read a
+    /// request before its records were checked as they are masked (each member's raw text).
+    fn where_json_fails(text: &str) -> String {
+        let error = serde_json::from_str::<BTreeMap<String, &RawValue>>(text).unwrap_err();
+        format!("line {}, column {}", error.line(), error.column())
+    }
+
     /// Records are checked as they are masked, not read whole first: whatever else is wrong with
     /// a request, text that is not JSON still gets serde_json's error for the whole text (its
     /// line and column), as when the whole text was read before anything else.
@@ -813,8 +833,7 @@ mod tests {
             format!(r#"{{"records":[{{"a":"{}"}}, nul]}}"#, "x".repeat(100_000)),
         ];
         for text in &cases {
-            // How the whole text was read before: each member's raw text.
-            let whole = serde_json::from_str::<BTreeMap<String, &RawValue>>(text).unwrap_err();
+            let at = where_json_fails(text);
             for (event, code) in [
                 (text.clone(), "InvalidEvent"),
                 (http("POST", "/mask", text).to_string(), "InvalidBody"),
@@ -822,7 +841,6 @@ mod tests {
                 let response: Value = serde_json::from_str(&f.answer_text(event).await).unwrap();
                 let error = &body(&response)["error"];
                 assert_eq!(error["code"], code, "{text:.80}");
-                let at = format!("line {}, column {}", whole.line(), whole.column());
                 assert!(
                     error["message"].as_str().unwrap().contains(&at),
                     "{text:.80}: {error} (serde_json: {at})"
@@ -842,15 +860,7 @@ mod tests {
     #[tokio::test]
     async fn records_that_are_not_json_are_refused_before_any_key_is_fetched() {
         // No masking key and no KMS key: a fetch would answer 4xx/5xx naming them, not InvalidEvent.
-        let f = DataMasking::new(
-            SecretStore::new(
-                MemorySecrets::default(),
-                MemoryParameters::default(),
-                CachePolicy::default(),
-            ),
-            Config::default(),
-            None::<Esdk<FakeKms>>,
-        );
+        let f = keyless();
         for rule in ["token", "encrypt"] {
             let text = format!(
                 r#"{{"records":[{{"a":"x"}},{{"a":tru}}],"rules":{{"$.a":"{rule}"}},"context":{{"t":"1"}}}}"#
@@ -858,8 +868,7 @@ mod tests {
             let response: Value = serde_json::from_str(&f.answer_text(text.clone()).await).unwrap();
             let error = &body(&response)["error"];
             assert_eq!(error["code"], "InvalidEvent", "{rule}: {error}");
-            let whole = serde_json::from_str::<BTreeMap<String, &RawValue>>(&text).unwrap_err();
-            let at = format!("line {}, column {}", whole.line(), whole.column());
+            let at = where_json_fails(&text);
             assert!(error["message"].as_str().unwrap().contains(&at), "{error}");
         }
         let reads = f.store().counters();
@@ -885,16 +894,7 @@ mod tests {
         assert_eq!(response["statusCode"], 502);
         assert!(!response.to_string().contains("tiny-key"));
 
-        let missing = DataMasking::new(
-            SecretStore::new(
-                MemorySecrets::default(),
-                MemoryParameters::default(),
-                CachePolicy::default(),
-            ),
-            Config::default(),
-            None::<Esdk<FakeKms>>,
-        );
-        let response = missing.handle(event).await;
+        let response = keyless().handle(event).await;
         assert_eq!(body(&response)["error"]["code"], "SecretNotFound");
     }
 

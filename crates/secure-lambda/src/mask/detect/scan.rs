@@ -23,18 +23,16 @@ const CLASS: [u8; 256] = {
     table
 };
 
-/// Bytes that some detector starts at or needs: digits (numbers, glued labels, IBANs, cut
-/// numbers), `:` and `=` (pairs, URLs, cookies), `@` (emails), quotes (strings, unreadable
-/// text) and backslashes (escapes).
+/// Bytes that some detector starts at or needs: the main pass's (digits for numbers, glued
+/// labels, IBANs and cut numbers; `:` and `=` for pairs, URLs and cookies), `@` (emails), quotes
+/// (strings, unreadable text) and backslashes (escapes).
 const NEEDED: [bool; 256] = {
     let mut table = [false; 256];
-    let mut b = b'0';
-    while b <= b'9' {
-        table[b as usize] = true;
+    let mut b = 0;
+    while b < 256 {
+        table[b] = CLASS[b] != OTHER;
         b += 1;
     }
-    table[b':' as usize] = true;
-    table[b'=' as usize] = true;
     table[b'@' as usize] = true;
     table[b'"' as usize] = true;
     table[b'\\' as usize] = true;
