@@ -562,13 +562,13 @@ mod tests {
                 .any(|at| aws_key_at(bytes, at).is_some())
         };
         let pieces: [&[u8]; 8] = [b"AKIA", b"ASIA", b"KIA", b"SIA", b"A", b"Z7", b"Q", b" "];
-        let mut rng = fastrand_like(7);
+        let mut rng = fastrand::Rng::with_seed(7);
         let (mut holding, mut tried) = (0, 0);
         for _ in 0..200_000 {
             let mut text = Vec::new();
-            let len = 20 + rng() % 44;
+            let len = rng.usize(20..64);
             while text.len() < len {
-                text.extend_from_slice(pieces[rng() % pieces.len()]);
+                text.extend_from_slice(pieces[rng.usize(..pieces.len())]);
             }
             text.truncate(len);
             let Ok(text) = String::from_utf8(text) else {
@@ -580,17 +580,6 @@ mod tests {
             tried += 1;
         }
         assert!(holding > 100 && holding < tried, "{holding} of {tried}");
-    }
-
-    /// A small deterministic generator (xorshift): the test needs no crate for it.
-    fn fastrand_like(seed: u64) -> impl FnMut() -> usize {
-        let mut state = seed;
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 16) as usize
-        }
     }
 
     #[test]

@@ -1087,21 +1087,15 @@ fn text_without_triggers_holds_no_finding() {
         "pass\\u0077ord=x",
         "\\u0034111111111111111",
     ];
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as usize
-    };
+    let mut rng = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
     let (mut screened, mut tried) = (0, 0);
     for _ in 0..100_000 {
         let mut text = String::new();
-        for _ in 0..1 + next() % 10 {
-            match next() % 10 {
-                0 => text.push_str(&patterns[next() % patterns.len()]),
-                1 => text.push_str(findings[next() % findings.len()]),
-                _ => text.push_str(words[next() % words.len()]),
+        for _ in 0..rng.usize(1..=10) {
+            match rng.u8(..10) {
+                0 => text.push_str(&patterns[rng.usize(..patterns.len())]),
+                1 => text.push_str(findings[rng.usize(..findings.len())]),
+                _ => text.push_str(words[rng.usize(..words.len())]),
             }
         }
         tried += 1;
