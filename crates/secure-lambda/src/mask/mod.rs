@@ -17,15 +17,17 @@ mod key_facts;
 mod path;
 mod stream;
 mod text;
+mod unescape;
 mod writer;
 
 pub use detect::{find_all, find_labelled, Finding, Label, PiiKind};
 pub use format::{MaskError, Strategy, TokenKey, ValueSealer};
 pub use json::{JsonMaskError, JsonMasker, MaskReport};
 pub use path::{JsonPath, PathState, Step};
+pub(crate) use stream::next_string_byte;
 pub use stream::{decode_json_string, JsonOut, StreamError};
-pub(crate) use stream::{decode_json_string_at, next_string_byte};
 pub use text::{redact_labelled, redact_text, redact_with, RedactionCounts};
+pub(crate) use unescape::decode_json_string_at;
 #[cfg(test)]
 pub(crate) use writer::tests::Sink as LogSink;
 pub use writer::{RedactingMakeWriter, RedactionReporter};

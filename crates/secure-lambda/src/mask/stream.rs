@@ -297,18 +297,19 @@ struct Mark {
 /// The value of a JSON string from its text (`"..."`), in a buffer of `capacity` bytes (its exact
 /// length, when the caller knows it); `None` if the text is not one JSON string.
 pub fn decode_json_string(quoted: &str, capacity: usize) -> Option<String> {
-    let (out, end) = decode_json_string_at(quoted, capacity)?;
+    let (out, end) = super::unescape::decode_json_string_at(quoted, capacity)?;
     let rest = &quoted.as_bytes()[end..];
     rest.iter()
         .all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
         .then_some(out)
 }
 
-/// The value of the JSON string at the start of `text` and where its text ends (after the closing
-/// quote), decoded in the same pass that finds that end.
-pub(crate) fn decode_json_string_at(text: &str, capacity: usize) -> Option<(String, usize)> {
+/// [`decode_json_string_at`] as the lexer reads a string: what the blocks' decoder is checked
+/// against.
+#[cfg(test)]
+pub(super) fn decode_by_lexer(text: &str) -> Option<(String, usize)> {
     let mut lex = Lexer { text, pos: 0 };
-    let mut out = String::with_capacity(capacity);
+    let mut out = String::new();
     if let Str::Raw(start, end) = lex.string(&mut out).ok()? {
         out.push_str(&text[start..end]);
     }
@@ -420,49 +421,11 @@ impl<'a> Lexer<'a> {
                 decoded = true;
             }
             scratch.push_str(&self.text[segment..at]);
-            let escape = bytes.get(at + 1).copied().ok_or(at)?;
-            self.pos = at + 2;
-            match escape {
-                b'"' => scratch.push('"'),
-                b'\\' => scratch.push('\\'),
-                b'/' => scratch.push('/'),
-                b'b' => scratch.push('\u{8}'),
-                b'f' => scratch.push('\u{c}'),
-                b'n' => scratch.push('\n'),
-                b'r' => scratch.push('\r'),
-                b't' => scratch.push('\t'),
-                b'u' => {
-                    let high = self.hex4()?;
-                    let c = if (0xD800..0xDC00).contains(&high) {
-                        if bytes.get(self.pos..self.pos + 2) != Some(b"\\u") {
-                            return Err(self.pos);
-                        }
-                        self.pos += 2;
-                        let low = self.hex4()?;
-                        if !(0xDC00..0xE000).contains(&low) {
-                            return Err(self.pos);
-                        }
-                        0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                    } else {
-                        high
-                    };
-                    scratch.push(char::from_u32(c).ok_or(self.pos)?);
-                }
-                _ => return Err(at),
-            }
-            segment = self.pos;
+            let (decoded, next) = escape_at(bytes, at)?;
+            scratch.push(decoded);
+            self.pos = next;
+            segment = next;
         }
-    }
-
-    fn hex4(&mut self) -> Result<u32, Syntax> {
-        let digits = self.bytes().get(self.pos..self.pos + 4).ok_or(self.pos)?;
-        let mut value = 0;
-        for &d in digits {
-            let digit = char::from(d).to_digit(16).ok_or(self.pos)?;
-            value = value * 16 + digit;
-        }
-        self.pos += 4;
-        Ok(value)
     }
 
     /// A number's text, checked against JSON's grammar.
@@ -519,6 +482,52 @@ impl<'a> Lexer<'a> {
 /// Where the string text from `from` stops: its closing quote or its next backslash. A raw
 /// control character before that stop, or no stop at all, is a syntax error.
 #[inline]
+/// The character of the escape whose backslash is at `at`, and the index after the escape.
+pub(super) fn escape_at(bytes: &[u8], at: usize) -> Result<(char, usize), Syntax> {
+    let escape = bytes.get(at + 1).copied().ok_or(at)?;
+    let mut pos = at + 2;
+    let decoded = match escape {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => {
+            let high = hex4(bytes, &mut pos)?;
+            let c = if (0xD800..0xDC00).contains(&high) {
+                if bytes.get(pos..pos + 2) != Some(b"\\u") {
+                    return Err(pos);
+                }
+                pos += 2;
+                let low = hex4(bytes, &mut pos)?;
+                if !(0xDC00..0xE000).contains(&low) {
+                    return Err(pos);
+                }
+                0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+            } else {
+                high
+            };
+            char::from_u32(c).ok_or(pos)?
+        }
+        _ => return Err(at),
+    };
+    Ok((decoded, pos))
+}
+
+fn hex4(bytes: &[u8], pos: &mut usize) -> Result<u32, Syntax> {
+    let digits = bytes.get(*pos..*pos + 4).ok_or(*pos)?;
+    let mut value = 0;
+    for &d in digits {
+        let digit = char::from(d).to_digit(16).ok_or(*pos)?;
+        value = value * 16 + digit;
+    }
+    *pos += 4;
+    Ok(value)
+}
+
 fn string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
     match next_string_byte(bytes, from) {
         Some(at) if matches!(bytes[at], b'"' | b'\\') => Ok(at),
