@@ -24,7 +24,7 @@ use secure_lambda::ApiError;
 use serde_json::{json, Map, Value};
 
 use crate::config::{Config, Mode};
-use crate::request::{self, EncryptionRequest, MaskText, RequestText};
+use crate::request::{self, EncryptionRequest, MaskText, RecordsEnd, RequestText};
 use crate::sample;
 
 /// How much of the masked output a log line shows.
@@ -42,6 +42,8 @@ pub struct DataMasking<S, P, K> {
     store: SecretStore<S, P>,
     config: Config,
     esdk: Option<Esdk<K>>,
+    /// How a request's records' end is found first (tests compare the two ways).
+    records_end: RecordsEnd,
 }
 
 impl<S: SecretSource, P: ParameterSource, K: DataKeys> DataMasking<S, P, K> {
@@ -50,6 +52,7 @@ impl<S: SecretSource, P: ParameterSource, K: DataKeys> DataMasking<S, P, K> {
             store,
             config,
             esdk,
+            records_end: RecordsEnd::FromBack,
         }
     }
 
@@ -90,27 +93,37 @@ impl<S: SecretSource, P: ParameterSource, K: DataKeys> DataMasking<S, P, K> {
         if self.config.mode == Mode::Decrypt {
             return self.decrypt(style, http, text).await;
         }
-        match request::parse_text(text, self.config.max_body_bytes, direct)? {
-            RequestText::SampleUsers => {
-                Ok(envelope::respond(style, 200, &self.sample_users()?).to_string())
-            }
-            RequestText::Mask(request) => {
-                // Where the records start in the text, for the line and column of a number
-                // JSON cannot hold (`1e400`), found only as the records are read.
-                let offset =
-                    (request.records.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-                self.mask(style, http, request).await.map_err(|error| {
-                    // The records were checked as they were masked: text that is not JSON
-                    // anywhere gets JSON's error, as if it had been read whole first.
-                    if let Err(not_json) = request::check_json(text, direct) {
-                        return not_json;
+        let mut how = self.records_end;
+        loop {
+            let request =
+                match request::parse_text_with(text, self.config.max_body_bytes, direct, how)? {
+                    RequestText::SampleUsers => {
+                        return Ok(envelope::respond(style, 200, &self.sample_users()?).to_string())
                     }
-                    match error {
-                        Masking::Syntax(at) => request::not_json_at(direct, text, offset + at),
-                        Masking::Api(error) => error,
-                    }
-                })
-            }
+                    RequestText::Mask(request) => request,
+                };
+            // Where the records start in the text, for the line and column of a number JSON
+            // cannot hold (`1e400`), found only as the records are read.
+            let offset = (request.records.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+            let guessed = request.records_end_guessed;
+            let error = match self.mask(style, http, request).await {
+                Ok(response) => return Ok(response),
+                Err(Masking::MaskedWhole(error)) => return Err(error),
+                // The records may end before the guessed end, and the members between be
+                // rules: no error is answered from a guess.
+                Err(_) if guessed => {
+                    how = RecordsEnd::Scanned;
+                    continue;
+                }
+                Err(error) => error,
+            };
+            // The records were checked as they were masked: text that is not JSON anywhere
+            // gets JSON's error, as if it had been read whole first.
+            request::check_json(text, direct)?;
+            return Err(match error {
+                Masking::Syntax(at) => request::not_json_at(direct, text, offset + at),
+                Masking::Api(error) | Masking::MaskedWhole(error) => error,
+            });
         }
     }
 
@@ -270,7 +283,10 @@ impl<S: SecretSource, P: ParameterSource, K: DataKeys> DataMasking<S, P, K> {
             Err(error) => return Err(Masking::Api(mask_error(error))),
         };
         if response.len() > LAMBDA_RESPONSE_LIMIT_BYTES {
-            return Err(Masking::Api(response_too_large(count, response.len())));
+            return Err(Masking::MaskedWhole(response_too_large(
+                count,
+                response.len(),
+            )));
         }
         log_outcome(count, &report, &preview.0, preview.1);
         Ok(response)
@@ -313,6 +329,9 @@ fn quotes_and_backslashes(text: &str) -> usize {
 enum Masking {
     Api(ApiError),
     Syntax(usize),
+    /// Every record was read and masked, and the answer is still an error (over the response
+    /// limit): the records end where they were taken to end.
+    MaskedWhole(ApiError),
 }
 
 /// Over Lambda's response limit: the caller is told to send less, naming the records.
@@ -803,6 +822,72 @@ mod tests {
             Config::default(),
             None,
         )
+    }
+
+    /// The records' end read backward (a check, or a guess the masker checks) against the end
+    /// found by a pass over the records: the same answer, byte for byte, for requests whose
+    /// members after the records are every shape a guess can meet (a large array or string
+    /// after the records, records beyond the budget, members the request may not have, text
+    /// that is not JSON in and after the records, rules that need keys).
+    #[tokio::test]
+    async fn the_records_end_read_backward_answers_as_a_pass_over_them() {
+        let scanned = |config: Config| DataMasking {
+            records_end: RecordsEnd::Scanned,
+            ..function(config)
+        };
+        let big = format!(
+            "[{}1]",
+            r#"{"email":"jane@example.com","n":[1,"]"]},"#.repeat(3000)
+        );
+        let records = r#"[{"email":"jane@example.com","ssn":"123-45-6789"},[1,"]\"["]]"#;
+        let rules = r#"{"$..email":"redact"}"#;
+        let bodies = [
+            format!(r#"{{"records":{records},"rules":{rules}}}"#),
+            format!(r#"{{"records":{big},"rules":{rules}}}"#),
+            format!(r#"{{"records":{big} , "rules" : {rules} , "detect":false }}"#),
+            format!(r#"{{"rules":{rules},"records":{big}}}"#),
+            format!(r#"{{"records":{records},"other":{big},"rules":{rules}}}"#),
+            format!(r#"{{"records":{records},"bindPaths":{big}}}"#),
+            format!(
+                r#"{{"records":{records},"rules":{rules},"note":"{}"}}"#,
+                "a".repeat(70_000)
+            ),
+            format!(r#"{{"records":{big},"rules":{{"$..email":"token"}}}}"#),
+            format!(r#"{{"records":{big},"records":{records}}}"#),
+            format!(r#"{{"records":[1,],"other":{big}}}"#),
+            format!(r#"{{"records":{big}],"rules":{rules}}}"#),
+            format!(r#"{{"records":[1e400],"rules":{rules},"x":{big}}}"#),
+            format!(r#"{{"records":{records},"rules":{rules},}}"#),
+            format!(r#"{{"records":{records}"rules":{rules}}}"#),
+            r#"{"records":[[1],[2]],"rules":{"$[0]":"redact"},"z":[[3],[4]]}"#.to_owned(),
+        ];
+        let mut masked = 0;
+        // The second limit refuses the large records (413) but not the small ones.
+        for max_body_bytes in [Config::default().max_body_bytes, 100_000] {
+            let config = Config {
+                max_body_bytes,
+                ..Config::default()
+            };
+            let guessing = function(config.clone());
+            let reference = scanned(config);
+            for body in &bodies {
+                for event in [body.clone(), http("POST", "/mask", body).to_string()] {
+                    let got = guessing.answer_text(event.clone()).await;
+                    let want = reference.answer_text(event).await;
+                    assert_eq!(got, want, "{}", &body[..body.len().min(300)]);
+                    masked += usize::from(got.contains(r#""statusCode":200"#));
+                }
+            }
+        }
+        // Both answers and refusals were compared.
+        assert!(masked >= 10, "{masked}");
+        // A request refused whatever its records' end reads no key on the way.
+        let f = function(Config::default());
+        let body = format!(r#"{{"records":{records},"other":{big},"rules":{{"$.a":"token"}}}}"#);
+        let response: Value = serde_json::from_str(&f.answer_text(body).await).unwrap();
+        assert_eq!(response["statusCode"], 400, "{response}");
+        let reads = f.store().counters();
+        assert_eq!((reads.hits, reads.misses), (0, 0));
     }
 
     /// `line L, column C` of serde_json's error for `text` read whole, as the function read a

@@ -140,6 +140,20 @@ pub struct MaskText<'a> {
     pub rules: Vec<(JsonPath, Strategy)>,
     pub detect: bool,
     pub encryption: EncryptionRequest,
+    /// Whether the records' end is a guess (see [`RecordsEnd::FromBack`]): if masking them fails,
+    /// the request is read again with [`RecordsEnd::Scanned`] before any error is answered.
+    pub records_end_guessed: bool,
+}
+
+/// How [`parse_text_with`] finds where the records array ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordsEnd {
+    /// From the members after it, read backward from the request's end, without a pass over
+    /// the array: checked, or else a guess the masker checks (it reads the array up to there
+    /// and refuses anything after its end).
+    FromBack,
+    /// By a pass over the array, counting brackets.
+    Scanned,
 }
 
 impl MaskText<'_> {
@@ -165,6 +179,17 @@ impl MaskText<'_> {
 /// an error there with [`check_json`]'s first, so that text that is not JSON gets the same 400
 /// wherever it fails.
 pub fn parse_text(text: &str, max_bytes: usize, direct: bool) -> Result<RequestText<'_>, ApiError> {
+    parse_text_with(text, max_bytes, direct, RecordsEnd::FromBack)
+}
+
+/// [`parse_text`], finding the records' end as `how` says. Its errors are never a guess's: a
+/// request refused with a guessed end is read again with the end scanned.
+pub fn parse_text_with(
+    text: &str,
+    max_bytes: usize,
+    direct: bool,
+    how: RecordsEnd,
+) -> Result<RequestText<'_>, ApiError> {
     if text.trim().is_empty() {
         return Ok(RequestText::SampleUsers);
     }
@@ -183,21 +208,34 @@ pub fn parse_text(text: &str, max_bytes: usize, direct: bool) -> Result<RequestT
     // without a parser's pass over them, every member but the records array is read here, and
     // the records are checked as they are masked. Where that reader gives up, serde_json reads
     // the text whole, as it does for every error (see `check_json`).
-    let Some(members) = secure_lambda::envelope::object_members(text) else {
+    let found = match how {
+        RecordsEnd::FromBack => secure_lambda::envelope::object_members_around(text, "records"),
+        RecordsEnd::Scanned => secure_lambda::envelope::object_members(text).map(|m| (m, false)),
+    };
+    let Some((members, guessed)) = found else {
         return read_members(text, max_bytes, direct);
     };
+    let scanned = || parse_text_with(text, max_bytes, direct, RecordsEnd::Scanned);
     let members: BTreeMap<Cow<'_, str>, &str> = members
         .into_iter()
         .map(|(name, value)| (Cow::Owned(name), value))
         .collect();
-    let request = mask_request(&members, max_bytes, direct)
-        .map_err(|error| check_json(text, direct).err().unwrap_or(error))?;
-    // Fetching the token key or data keys for records that are not JSON would be an AWS call
-    // on a request refused anyway: such requests are read whole first.
-    if let RequestText::Mask(request) = &request {
+    let mut request = match mask_request(&members, max_bytes, direct) {
+        Ok(request) => request,
+        Err(_) if guessed => return scanned(),
+        Err(error) => return Err(check_json(text, direct).err().unwrap_or(error)),
+    };
+    if let RequestText::Mask(request) = &mut request {
+        // Fetching the token key or data keys for records that are not JSON would be an AWS
+        // call on a request refused anyway: such requests are read whole first, and their
+        // records' end is never a guess (a second masking would fetch the keys again).
         if request.uses_tokens() || !request.encrypting().is_empty() {
+            if guessed {
+                return scanned();
+            }
             check_json(text, direct)?;
         }
+        request.records_end_guessed = guessed;
     }
     Ok(request)
 }
@@ -277,6 +315,7 @@ fn mask_request<'t>(
             context: wire.context,
             bind_paths: wire.bind_paths,
         },
+        records_end_guessed: false,
     }))
 }
 

@@ -16,6 +16,8 @@ use crate::error::ApiError;
 use crate::request;
 use crate::secrets::value::json_kind;
 
+mod from_back;
+
 /// The deepest nesting an event may have: far more than any request of the suite, and less than
 /// the JSON parser's own limit, so that a deeper payload is a 400 like any other bad input.
 pub const MAX_EVENT_DEPTH: usize = 64;
@@ -185,8 +187,9 @@ enum BodyText<'e> {
     Decoded(String),
 }
 
-/// Each member's name and value text, and the body decoded when [`member_texts`] did so.
-type MemberTexts<'t> = (Vec<(String, &'t str)>, Option<String>);
+/// Each member's name and value text, the body decoded when [`member_texts`] did so, and whether
+/// an array's end is a guess (see [`object_members_around`]).
+type MemberTexts<'t> = (Vec<(String, &'t str)>, Option<String>, bool);
 
 /// More members than any HTTP event has: past it the event is read by serde_json.
 const MAX_FAST_MEMBERS: usize = 64;
@@ -195,7 +198,7 @@ impl<'e> TopLevel<'e> {
     /// Reads the members from their text found by [`member_texts`]; `None` when that reader gives
     /// up or a member is not JSON (serde_json then reads the event whole, for its error).
     fn read_members(event: &'e str, max_body_bytes: usize) -> Option<Self> {
-        let (texts, decoded) = member_texts(event, Some(max_body_bytes))?;
+        let (texts, decoded, _) = member_texts(event, Some(max_body_bytes), None)?;
         // Every value checked as JSON first (strings were, as their ends were found), so that
         // what the whole event's reader would refuse is refused by it, and the nesting counted
         // member by member is the event's (a stray quote would shift a count over unchecked
@@ -273,7 +276,19 @@ fn is_http(request_context: Option<&str>) -> Option<bool> {
 /// The members of the JSON object `text`: each name decoded, and each value's text unchecked (see
 /// [`member_texts`]); `None` where that reader gives up (then serde_json reads the text).
 pub fn object_members(text: &str) -> Option<Vec<(String, &str)>> {
-    member_texts(text, None).map(|(members, _)| members)
+    member_texts(text, None, None).map(|(members, _, _)| members)
+}
+
+/// [`object_members`], with the end of the array member `large` found from the members after it,
+/// read backward from the object's end (see [`from_back`]), instead of by a pass over the array.
+/// The flag is `true` when that end is only a guess: a large value ends there, taken for the
+/// array; the array's reader must then check that the array ends exactly there, and if it does
+/// not, the members are those of [`object_members`].
+pub fn object_members_around<'t>(
+    text: &'t str,
+    large: &str,
+) -> Option<(Vec<(String, &'t str)>, bool)> {
+    member_texts(text, None, Some(large)).map(|(members, _, guessed)| (members, guessed))
 }
 
 /// The members of the JSON object `text`, each name decoded and each value's text, found with
@@ -284,9 +299,14 @@ pub fn object_members(text: &str) -> Option<Vec<(String, &str)>> {
 ///
 /// With `max_body_bytes`, a `body` string whose text is within it is also decoded, in the pass
 /// that finds its end (unescaping only shortens: it cannot decode to more).
-fn member_texts(text: &str, max_body_bytes: Option<usize>) -> Option<MemberTexts<'_>> {
+fn member_texts<'t>(
+    text: &'t str,
+    max_body_bytes: Option<usize>,
+    from_back: Option<&str>,
+) -> Option<MemberTexts<'t>> {
     let bytes = text.as_bytes();
     let mut decoded_body = None;
+    let mut guessed = false;
     let mut members: Vec<(String, &str)> = Vec::new();
     let mut at = skip_ws(bytes, 0);
     if bytes.get(at) != Some(&b'{') {
@@ -294,7 +314,7 @@ fn member_texts(text: &str, max_body_bytes: Option<usize>) -> Option<MemberTexts
     }
     at = skip_ws(bytes, at + 1);
     if bytes.get(at) == Some(&b'}') {
-        return (skip_ws(bytes, at + 1) == bytes.len()).then_some((members, None));
+        return (skip_ws(bytes, at + 1) == bytes.len()).then_some((members, None, false));
     }
     loop {
         if bytes.get(at) != Some(&b'"') || members.len() == MAX_FAST_MEMBERS {
@@ -319,6 +339,14 @@ fn member_texts(text: &str, max_body_bytes: Option<usize>) -> Option<MemberTexts
             decoded.shrink_to_fit();
             decoded_body = Some(decoded);
             start + len
+        } else if from_back == Some(name.as_str()) {
+            match from_back::array_end(bytes, start) {
+                Some((end, checked)) => {
+                    guessed = !checked;
+                    end
+                }
+                None => value_end(bytes, start)?,
+            }
         } else {
             value_end(bytes, start)?
         };
@@ -328,7 +356,7 @@ fn member_texts(text: &str, max_body_bytes: Option<usize>) -> Option<MemberTexts
             Some(b',') => at = skip_ws(bytes, at + 1),
             Some(b'}') => {
                 let whole = skip_ws(bytes, at + 1) == bytes.len();
-                return whole.then_some((members, decoded_body));
+                return whole.then_some((members, decoded_body, guessed));
             }
             _ => return None,
         }
