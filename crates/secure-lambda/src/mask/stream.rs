@@ -479,9 +479,6 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// Where the string text from `from` stops: its closing quote or its next backslash. A raw
-/// control character before that stop, or no stop at all, is a syntax error.
-#[inline]
 /// The character of the escape whose backslash is at `at`, and the index after the escape.
 pub(super) fn escape_at(bytes: &[u8], at: usize) -> Result<(char, usize), Syntax> {
     let escape = bytes.get(at + 1).copied().ok_or(at)?;
@@ -528,6 +525,9 @@ fn hex4(bytes: &[u8], pos: &mut usize) -> Result<u32, Syntax> {
     Ok(value)
 }
 
+/// Where the string text from `from` stops: its closing quote or its next backslash. A raw
+/// control character before that stop, or no stop at all, is a syntax error.
+#[inline]
 fn string_stop(bytes: &[u8], from: usize) -> Result<usize, Syntax> {
     match next_string_byte(bytes, from) {
         Some(at) if matches!(bytes[at], b'"' | b'\\') => Ok(at),
