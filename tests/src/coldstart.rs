@@ -1,6 +1,7 @@
 //! Cold start, memory and warm latency of a function process under the [`RuntimeApi`], the way
 //! Lambda starts one: a fresh process per cold start with the `AWS_LAMBDA_*` environment, one
-//! event served, the next `/next` held while the process's peak RSS (`VmHWM`) is read.
+//! event served, the next `/next` held while the process's peak RSS (`VmHWM`) is read, once
+//! any thread of its start-up has ended.
 //!
 //! The same measurement runs our binaries and the Python baseline (`bench/python`, run by
 //! `awslambdaric`), so their figures come from one harness in one run.
@@ -19,6 +20,10 @@ use crate::{repo_root, SeededMoto};
 /// How long one invocation may take before the run fails (a cold Python start with boto3 on a
 /// loaded machine stays well under it).
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a process may run threads besides its main one, once idle, before its memory is
+/// read anyway (our functions end their one start-up thread within milliseconds).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Which runtime runs a behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +165,25 @@ impl Function {
         Ok(())
     }
 
+    /// Waits until the process runs its main thread alone, so that the work of its start-up
+    /// threads is in `VmHWM`: our functions read the TLS root certificates on a thread of their
+    /// own (0.4 MiB at its peak), which a cold invoke that calls no AWS service (data-masking's)
+    /// answers before it ends. A process still running other threads after [`SETTLE_TIMEOUT`]
+    /// is read as it is.
+    fn settle(&self) {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        while self.threads() > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The threads of the process, from `/proc/<pid>/task` (1 when it cannot be read).
+    fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .map(|tasks| tasks.count())
+            .unwrap_or(1)
+    }
+
     /// The function process's `/proc/<pid>/status`.
     fn status(&self) -> Result<String> {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -202,7 +226,8 @@ pub struct ColdSample {
     pub init: Duration,
     /// Spawn → the response to the first event, its AWS calls included.
     pub invoke: Duration,
-    /// `VmHWM` once the process, having answered, asks for the next event (held).
+    /// `VmHWM` once the process, having answered, asks for the next event (held) and runs no
+    /// thread but its main one.
     pub peak_rss_kib: u64,
 }
 
@@ -256,8 +281,10 @@ pub fn cold_start(subject: &Subject, log: &Path) -> Result<ColdSample> {
     let spawned = Instant::now();
     let mut function = subject.spawn(&api, log)?;
     let outcome = api.wait_outcome(&id, INVOKE_TIMEOUT, || function.alive())?;
-    // Idle again (asking for the next event): whatever it did after answering is in the peak.
+    // Idle again (asking for the next event, its start-up thread ended): whatever it did after
+    // answering is in the peak.
     api.wait_nexts(2, INVOKE_TIMEOUT, || function.alive())?;
+    function.settle();
     let (peak_rss_kib, _) = function.memory_kib()?;
     check_answer(subject, &outcome)?;
     let first_next = api
@@ -293,6 +320,7 @@ pub fn warm_run(
     invoke(&mut api, &mut function)?;
     let warm_operations = stack.moto.stop_recording()?;
     api.wait_nexts(3, INVOKE_TIMEOUT, || function.alive())?;
+    function.settle();
     let (_, rss_before_kib) = function.memory_kib()?;
     let mut latencies = Vec::with_capacity(invocations);
     for _ in 0..invocations {
@@ -301,6 +329,7 @@ pub fn warm_run(
         latencies.push(outcome.at.saturating_duration_since(queued));
     }
     api.wait_nexts(invocations + 3, INVOKE_TIMEOUT, || function.alive())?;
+    function.settle();
     let (peak_rss_after_kib, rss_after_kib) = function.memory_kib()?;
     Ok(WarmRun {
         latencies,
@@ -405,8 +434,8 @@ pub struct PayloadSample {
 /// customer records (their baseline), then one of that size `repeats` times (`MAX_BODY_BYTES`
 /// at Lambda's 6 MB payload limit); each one's peak RSS is read after the first request and
 /// once it idles again. The medians over the processes are kept: a process's resident code
-/// pages vary by a few hundred kB from one start to the next here, as much as a 0.1 MB
-/// payload's bound.
+/// pages vary by up to 0.1 MiB from one start to the next here, a third of a 0.1 MB payload's
+/// bound.
 pub fn payload_memory(
     binary: &Path,
     env: Vec<(String, String)>,
@@ -469,6 +498,7 @@ fn payload_process(subject: &Subject, repeats: usize, log: &Path) -> Result<Payl
         );
     }
     api.wait_nexts(2, INVOKE_TIMEOUT, || function.alive())?;
+    function.settle();
     let (baseline_rss_kib, _) = function.memory_kib()?;
     let baseline_file_kib = function.file_rss_kib()?;
     let mut best = Duration::MAX;
@@ -484,6 +514,7 @@ fn payload_process(subject: &Subject, repeats: usize, log: &Path) -> Result<Payl
         best = best.min(outcome.at.saturating_duration_since(queued));
     }
     api.wait_nexts(repeats.max(1) + 2, INVOKE_TIMEOUT, || function.alive())?;
+    function.settle();
     let (peak_rss_kib, _) = function.memory_kib()?;
     let code_growth_kib = function.file_rss_kib()?.saturating_sub(baseline_file_kib);
     Ok(PayloadRun {

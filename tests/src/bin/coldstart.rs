@@ -345,7 +345,9 @@ fn render(options: &Options, results: &[Measured], target: &Path) -> Result<Stri
         "Loopback only: the AWS endpoint is a seeded `moto_server` (6-10 ms per call, no keep-alive), \
          the Lambda Runtime API is the harness in `tests/src/runtime_api.rs`. Each cold start spawns a \
          fresh process as Lambda would (`AWS_LAMBDA_*` set, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128`, \
-         no CPU or memory limit applied), serves one event and holds the next `/next`. Ours: \
+         no CPU or memory limit applied), serves one event and holds the next `/next`. Memory is \
+         read then, once the process runs no thread but its main one (ours read the TLS root \
+         certificates on a thread of their own at start: 0.4 MiB at its peak). Ours: \
          the `{}` binaries in `target/{}`. Python baseline: `bench/python` (plain boto3 handlers) run \
          by `awslambdaric` from `bench/requirements.txt`. Timings on a shared machine are noisy: \
          compare the two runtimes within one run, not across runs.\n",
@@ -516,7 +518,8 @@ fn render_payloads(
          {} fresh release processes per size each served a direct event of 1 kB of customer \
          records (short string fields and a small nested array, default detection), then one of \
          the size {} times, `MAX_BODY_BYTES=6000000`; `VmHWM` read after the 1 kB request (the \
-         process's own baseline) and once it idled again (the peak); medians over the processes. Bound: 3 × the payload + the \
+         process's own baseline) and once it idled again (the peak), each time with its start-up \
+         thread ended; medians over the processes. Bound: 3 × the payload + the \
          cold-start peak above ({}); the own-baseline column takes out what masking anything \
          costs (this sandbox counts the binary's resident code pages in RSS, and masking touches \
          code a cold start does not); the code column is how much more of the binary became \
