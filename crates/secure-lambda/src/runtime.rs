@@ -450,6 +450,46 @@ mod tests {
         assert!(calls.try_recv().is_err());
     }
 
+    /// The read buffer is small (16 KB): an event many times its size arrives whole, under the
+    /// largest headers Lambda sends (a mobile SDK's client context of up to 3,583 bytes, a
+    /// Cognito identity), which must fit in it.
+    #[tokio::test]
+    async fn an_event_larger_than_the_read_buffer_arrives_whole_under_lambdas_largest_headers() {
+        let leak = |text: String| -> &'static str { Box::leak(text.into_boxed_str()) };
+        let client_context = leak("Q".repeat(3_583));
+        let identity = leak(format!(
+            r#"{{"cognitoIdentityId":"us-east-1:{}","cognitoIdentityPoolId":"us-east-1:{}"}}"#,
+            "1".repeat(36),
+            "2".repeat(36)
+        ));
+        let event = format!(r#"{{"records":"{}"}}"#, "x".repeat(1_000_003)).into_bytes();
+        let (address, _calls) = stub_runtime_api(vec![(
+            vec![
+                ("Lambda-Runtime-Aws-Request-Id", "big"),
+                ("Lambda-Runtime-Deadline-Ms", "1700000000000"),
+                (
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:data-masking",
+                ),
+                (
+                    "Lambda-Runtime-Trace-Id",
+                    "Root=1-5e1b4151-5ac6c58f;Sampled=1",
+                ),
+                ("Lambda-Runtime-Client-Context", client_context),
+                ("Lambda-Runtime-Cognito-Identity", identity),
+                ("Lambda-Runtime-Aws-Tenant-Id", "tenant-a"),
+            ],
+            event.clone(),
+        )])
+        .await;
+        let next = RuntimeApi::new(&address).next().await.unwrap();
+        assert_eq!(next.request_id, "big");
+        assert_eq!(next.deadline_ms, 1_700_000_000_000);
+        assert_eq!(next.tenant_id.as_deref(), Some("tenant-a"));
+        assert_eq!(next.body.len(), event.len());
+        assert!(next.body == event, "the event's bytes differ");
+    }
+
     #[tokio::test]
     async fn init_errors_reach_the_runtime_api() {
         use http_body_util::BodyExt;
