@@ -190,8 +190,10 @@ impl Function {
             .context("reading /proc/<pid>/status")
     }
 
-    /// `VmHWM` and `VmRSS` (KiB) from one reading of `/proc/<pid>/status`.
+    /// `VmHWM` and `VmRSS` (KiB) from one reading of `/proc/<pid>/status`, taken once the
+    /// process has [settled](Self::settle).
     fn memory_kib(&self) -> Result<(u64, u64)> {
+        self.settle();
         let status = self.status()?;
         Ok((kib_field(&status, "VmHWM:")?, kib_field(&status, "VmRSS:")?))
     }
@@ -284,7 +286,6 @@ pub fn cold_start(subject: &Subject, log: &Path) -> Result<ColdSample> {
     // Idle again (asking for the next event, its start-up thread ended): whatever it did after
     // answering is in the peak.
     api.wait_nexts(2, INVOKE_TIMEOUT, || function.alive())?;
-    function.settle();
     let (peak_rss_kib, _) = function.memory_kib()?;
     check_answer(subject, &outcome)?;
     let first_next = api
@@ -320,7 +321,6 @@ pub fn warm_run(
     invoke(&mut api, &mut function)?;
     let warm_operations = stack.moto.stop_recording()?;
     api.wait_nexts(3, INVOKE_TIMEOUT, || function.alive())?;
-    function.settle();
     let (_, rss_before_kib) = function.memory_kib()?;
     let mut latencies = Vec::with_capacity(invocations);
     for _ in 0..invocations {
@@ -329,7 +329,6 @@ pub fn warm_run(
         latencies.push(outcome.at.saturating_duration_since(queued));
     }
     api.wait_nexts(invocations + 3, INVOKE_TIMEOUT, || function.alive())?;
-    function.settle();
     let (peak_rss_after_kib, rss_after_kib) = function.memory_kib()?;
     Ok(WarmRun {
         latencies,
@@ -498,7 +497,6 @@ fn payload_process(subject: &Subject, repeats: usize, log: &Path) -> Result<Payl
         );
     }
     api.wait_nexts(2, INVOKE_TIMEOUT, || function.alive())?;
-    function.settle();
     let (baseline_rss_kib, _) = function.memory_kib()?;
     let baseline_file_kib = function.file_rss_kib()?;
     let mut best = Duration::MAX;
@@ -514,7 +512,6 @@ fn payload_process(subject: &Subject, repeats: usize, log: &Path) -> Result<Payl
         best = best.min(outcome.at.saturating_duration_since(queued));
     }
     api.wait_nexts(repeats.max(1) + 2, INVOKE_TIMEOUT, || function.alive())?;
-    function.settle();
     let (peak_rss_kib, _) = function.memory_kib()?;
     let code_growth_kib = function.file_rss_kib()?.saturating_sub(baseline_file_kib);
     Ok(PayloadRun {
