@@ -490,6 +490,28 @@ mod tests {
         assert!(next.body == event, "the event's bytes differ");
     }
 
+    /// A head over the read buffer (no Runtime API sends one) stops the loop with an error that
+    /// names the call and hyper's cause, not only hyper's step.
+    #[tokio::test]
+    async fn a_head_over_the_read_buffer_is_an_error_naming_the_call_and_its_cause() {
+        let context: &'static str = Box::leak("Q".repeat(17_000).into_boxed_str());
+        let (address, _calls) = stub_runtime_api(vec![(
+            vec![
+                ("Lambda-Runtime-Aws-Request-Id", "big-head"),
+                ("Lambda-Runtime-Client-Context", context),
+            ],
+            b"{}".to_vec(),
+        )])
+        .await;
+        let error = RuntimeApi::new(&address).next().await.unwrap_err();
+        let error = error.to_string();
+        assert!(
+            error.starts_with("GET /invocation/next failed: ")
+                && error.contains("message head is too large"),
+            "{error}"
+        );
+    }
+
     #[tokio::test]
     async fn init_errors_reach_the_runtime_api() {
         use http_body_util::BodyExt;

@@ -74,7 +74,11 @@ impl RuntimeApi {
         loop {
             let request = hyper::Request::get(format!("{}/invocation/next", self.base))
                 .body(Full::new(Bytes::new()))?;
-            let response = self.client.request(request).await?;
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|error| call_failed("GET /invocation/next", &error))?;
             match response.status() {
                 StatusCode::OK => return read_event(response).await,
                 // `cargo lambda watch` answers 204 while it has no event (before the first
@@ -118,15 +122,25 @@ impl RuntimeApi {
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(body))?;
         let path = request.uri().path().to_owned();
-        let response = self.client.request(request).await?;
+        let call = format!("POST {path}");
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|error| call_failed(&call, &error))?;
         let status = response.status();
         // Read to the end, so that the connection is reused for the next call.
-        let answer = response.into_body().collect().await?.to_bytes();
+        let answer = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|error| call_failed(&call, &error))?
+            .to_bytes();
         if status.is_success() {
             Ok(())
         } else {
             let answer = String::from_utf8_lossy(&answer[..answer.len().min(512)]).into_owned();
-            Err(format!("POST {path} answered {status}: {answer}").into())
+            Err(format!("{call} answered {status}: {answer}").into())
         }
     }
 }
@@ -153,7 +167,9 @@ async fn read_event(response: hyper::Response<Incoming>) -> Result<NextEvent, Er
         .min(MAX_RESERVED_BYTES);
     let mut event = Vec::with_capacity(reserved);
     while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
+        let frame =
+            frame.map_err(|error| call_failed("GET /invocation/next (its body)", &error))?;
+        if let Ok(data) = frame.into_data() {
             event.extend_from_slice(&data);
         }
     }
@@ -166,6 +182,19 @@ async fn read_event(response: hyper::Response<Incoming>) -> Result<NextEvent, Er
         request_id,
         body: event,
     })
+}
+
+/// A call that failed, with every cause under hyper's error: its own text names only the step
+/// (`client error (SendRequest)`), its causes what went wrong (`message head is too large`).
+fn call_failed(call: &str, error: &(dyn std::error::Error + 'static)) -> Error {
+    let mut message = format!("{call} failed: {error}");
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    message.into()
 }
 
 fn text_header(headers: &HeaderMap, name: &str) -> Option<String> {
