@@ -764,14 +764,7 @@ fn unbuildable() -> Answer {
 /// The class of a failed call from its error chain; `connecting` when it failed before a
 /// connection was open.
 fn classify(error: &(dyn std::error::Error + 'static), connecting: bool) -> ErrorClass {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    let text = text.to_ascii_lowercase();
+    let text = secure_lambda::http::error_chain_text(error).to_ascii_lowercase();
     if text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
         ErrorClass::Tls
     } else if text.contains("timed out") || text.contains("timeout") {

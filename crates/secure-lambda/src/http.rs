@@ -315,6 +315,14 @@ fn connector_error(error: hyper_util::client::legacy::Error) -> ConnectorError {
     ConnectorError::other(error.into(), None)
 }
 
+/// `error` and each error after it on one line, `: ` between them: hyper's and hyper-util's own
+/// texts name only the step that failed (`client error (SendRequest)`), their causes what went
+/// wrong (`message head is too large`).
+pub fn error_chain_text(error: &(dyn StdError + 'static)) -> String {
+    let texts: Vec<String> = error_chain(error).map(ToString::to_string).collect();
+    texts.join(": ")
+}
+
 /// `error`, then each error after it: after an `io::Error` its payload (`source` would skip it).
 fn error_chain<'a>(
     error: &'a (dyn StdError + 'static),

@@ -184,17 +184,9 @@ async fn read_event(response: hyper::Response<Incoming>) -> Result<NextEvent, Er
     })
 }
 
-/// A call that failed, with every cause under hyper's error: its own text names only the step
-/// (`client error (SendRequest)`), its causes what went wrong (`message head is too large`).
+/// A call that failed: what was being done, and hyper's error with its causes.
 fn call_failed(call: &str, error: &(dyn std::error::Error + 'static)) -> Error {
-    let mut message = format!("{call} failed: {error}");
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        message.push_str(": ");
-        message.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    message.into()
+    format!("{call} failed: {}", crate::http::error_chain_text(error)).into()
 }
 
 fn text_header(headers: &HeaderMap, name: &str) -> Option<String> {
